@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint bench bench-peers browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's chromium for the browser tests (playwright's own browser download cannot work offline).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: chromium is not installed and I cannot apt-get it; browser tests will skip"; fi
+
+demo: $(STAMP)
+	$(VENV)/bin/looplab demo
+
+test: $(STAMP) browser
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not browser"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check looplab tests bench
+	$(VENV)/bin/ruff format --check looplab tests bench
+	$(VENV)/bin/mypy looplab
+
+# Peers for the benchmarks, each in a venv of its own: never looplab dependencies.
+bench-peers: $(STAMP)
+	@for peer in bench/peers/requirements-*.txt; do \
+		name=$$(basename $$peer .txt | sed 's/requirements-//'); \
+		test -x bench/.peers/$$name/bin/python || $(PYTHON) -m venv bench/.peers/$$name; \
+		bench/.peers/$$name/bin/pip install --quiet -r $$peer || exit 1; \
+	done
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .looplab .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""Users, tokens and the one policy table that says which role may do what.
+
+Tokens are 256 random bits shown once; the store keeps only their SHA-256. A fast hash is right
+here (as for GitHub or Stripe keys): with that much entropy there is nothing to brute-force, and a
+slow hash would cost every API request a few hundred milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from looplab import audit
+from looplab.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from looplab.tables import ROLES, User
+
+TOKEN_PREFIX = "ll_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+#: The least role each action needs. Every check in the server goes through :func:`authorize`.
+POLICY: dict[str, str] = {
+    "project.read": "annotator",
+    "queue.next": "annotator",
+    "annotation.create": "annotator",
+    "prediction.create": "annotator",
+    "feedback.create": "annotator",
+    "annotation.review": "reviewer",
+    "project.export": "reviewer",
+    "model.read": "reviewer",
+    "project.create": "admin",
+    "project.import": "admin",
+    "project.update": "admin",
+    "model.manage": "admin",
+    "user.manage": "admin",
+    "audit.read": "admin",
+}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def authorize(user: User, action: str) -> None:
+    """Raise :class:`Forbidden` unless ``user``'s role may do ``action``."""
+    needed = POLICY[action]
+    if _RANK[user.role] < _RANK[needed]:
+        raise Forbidden(
+            f"role '{user.role}' may not {action.replace('.', ' ')}; it needs '{needed}' or above",
+            details={"action": action, "role": user.role, "needs": needed},
+        )
+
+
+def authenticate(session: Session, token: str | None) -> User:
+    if not token:
+        raise Unauthorized("missing token: send 'Authorization: Bearer <token>'")
+    user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
+    if user is None or not user.active:
+        raise Unauthorized("unknown or revoked token")
+    return user
+
+
+def create_user(session: Session, name: str, role: str, *, actor: str) -> tuple[User, str]:
+    """Create a user; return it with its token, which is never stored or shown again."""
+    if not _NAME.match(name):
+        raise Invalid(
+            f"invalid user name {name!r}: use letters, digits, '_', '.', '@' or '-' (max 100)",
+            details={"field": "name"},
+        )
+    if role not in ROLES:
+        raise Invalid(
+            f"unknown role {role!r}; valid roles: {', '.join(ROLES)}", details={"field": "role"}
+        )
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"user {name!r} already exists", details={"name": name})
+    token = new_token()
+    user = User(name=name, role=role, token_hash=hash_token(token))
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        entity_type="user",
+        entity_id=user.id,
+        details={"name": name, "role": role},
+    )
+    return user, token
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user named {name!r}", details={"name": name})
+    return user
+
+
+def rotate_token(session: Session, name: str, *, actor: str) -> str:
+    user = get_user(session, name)
+    token = new_token()
+    user.token_hash = hash_token(token)
+    user.active = True
+    audit.record(
+        session,
+        actor=actor,
+        action="user.rotate_token",
+        entity_type="user",
+        entity_id=user.id,
+        details={"name": name},
+    )
+    return token
+
+
+def revoke(session: Session, name: str, *, actor: str) -> None:
+    user = get_user(session, name)
+    user.active = False
+    audit.record(
+        session,
+        actor=actor,
+        action="user.revoke",
+        entity_type="user",
+        entity_id=user.id,
+        details={"name": name},
+    )
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))

@@ -1,0 +1,98 @@
+"""Alerts: a JSON POST to a webhook, signed with an HMAC of the body, retried with back-off.
+
+The receiver checks ``X-Looplab-Signature: sha256=<hex>``, the HMAC-SHA256 of
+``<X-Looplab-Timestamp>.<raw body>`` under the shared secret, and should refuse old timestamps so
+a captured request cannot be replayed. Every alert is also written to the log, so an unreachable
+webhook never hides one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("looplab.alerts")
+
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+def sign(body: bytes, secret: str, timestamp: str) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(body: bytes, secret: str, timestamp: str, signature: str) -> bool:
+    """What a receiver does: recompute and compare in constant time."""
+    return hmac.compare_digest(sign(body, secret, timestamp), signature)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    attempts: int
+    status: int | None
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "attempts": self.attempts,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def send(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    attempts: int = 5,
+    backoff: float = 0.5,
+    timeout: float = 5.0,
+    client: httpx.Client | None = None,
+    sleep: Any = time.sleep,
+) -> Delivery:
+    """POST ``payload``; retry network errors and 408/425/429/5xx with exponential back-off.
+
+    Other 4xx answers are final (the receiver refused the alert; retrying cannot help).
+    """
+    log.warning("alert: %s", json.dumps(payload, default=str))
+    body = json.dumps(payload, sort_keys=True, default=str).encode()
+    owned = client is None
+    client = client or httpx.Client(timeout=timeout)
+    status: int | None = None
+    error = ""
+    try:
+        for attempt in range(1, attempts + 1):
+            stamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                "X-Looplab-Timestamp": stamp,
+                "User-Agent": "looplab-alerts",
+            }
+            if secret:
+                headers["X-Looplab-Signature"] = sign(body, secret, stamp)
+            try:
+                response = client.post(url, content=body, headers=headers)
+                status = response.status_code
+                if status < 300:
+                    return Delivery(True, attempt, status)
+                error = f"HTTP {status}"
+                if status not in RETRY_STATUSES:
+                    return Delivery(False, attempt, status, error)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            if attempt < attempts:
+                sleep(backoff * 2 ** (attempt - 1))
+        return Delivery(False, attempts, status, error)
+    finally:
+        if owned:
+            client.close()

@@ -1,0 +1,76 @@
+"""The FastAPI app factory. The app holds a Store and Settings and nothing else."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from looplab import __version__, jobs, web
+from looplab.api.deps import TokenCache
+from looplab.api.errors import add_exception_handlers
+from looplab.api.routes import audit, labeling, models, projects, serve, users
+from looplab.metrics import MetricsMiddleware, make_registry
+from looplab.serving import ModelCache, PredictionLog
+from looplab.settings import Settings
+from looplab.store import Store
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings()
+    store = store or Store.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.upgrade()
+        app.state.prediction_log.start()
+        stop = threading.Event()
+        worker = None
+        if settings.run_worker:
+            # The embedded worker: one machine needs no separate process for training jobs.
+            worker = threading.Thread(
+                target=jobs.run_worker,
+                args=(store, settings, stop),
+                name="looplab-worker",
+                daemon=True,
+            )
+            worker.start()
+        yield
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=30)
+        app.state.prediction_log.close()
+        store.dispose()
+
+    app = FastAPI(
+        title="looplab",
+        version=__version__,
+        description="Human-in-the-loop machine learning: label, trust, learn, serve, watch.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
+    app.state.models = ModelCache(store, check_seconds=settings.model_check_seconds)
+    app.state.prediction_log = PredictionLog(store, flush_seconds=settings.prediction_flush_seconds)
+    add_exception_handlers(app)
+    registry, latency = make_registry(store)
+    app.add_middleware(MetricsMiddleware, latency=latency)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        # Unauthenticated like /healthz: Prometheus scrapers rarely carry bearer tokens; it
+        # exposes counts, never records. Put it behind the network, not a token.
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__, "store": store.dialect}
+
+    for module in (users, projects, labeling, models, serve, audit):
+        app.include_router(module.router)
+    web.mount(app)
+    return app

@@ -1,0 +1,94 @@
+"""Dependencies as ``Annotated`` aliases, so a route reads as a plain signature."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from looplab import access
+from looplab.serving import ModelCache, PredictionLog
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import User
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `looplab user add`.")
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_models(request: Request) -> ModelCache:
+    models: ModelCache = request.app.state.models
+    return models
+
+
+def get_prediction_log(request: Request) -> PredictionLog:
+    prediction_log: PredictionLog = request.app.state.prediction_log
+    return prediction_log
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelsDep = Annotated[ModelCache, Depends(get_models)]
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+
+
+class TokenCache:
+    """Token hash -> user, for a few seconds: a revoked token stops working within ``ttl``.
+
+    Without it every request would pay a store round trip before doing any work.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._users: dict[str, tuple[User, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> User | None:
+        hit = self._users.get(token_hash)
+        if hit is None or time.monotonic() - hit[1] > self.ttl:
+            return None
+        return hit[0]
+
+    def put(self, token_hash: str, user: User) -> None:
+        with self._lock:
+            if len(self._users) > 10_000:
+                self._users.clear()
+            self._users[token_hash] = (user, time.monotonic())
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    token = credentials.credentials if credentials else None
+    cache: TokenCache = request.app.state.token_cache
+    if token:
+        user = cache.get(access.hash_token(token))
+        if user is not None:
+            return user
+    store: Store = request.app.state.store
+
+    def lookup() -> User:
+        with store.read() as session:
+            return access.authenticate(session, token)
+
+    user = await run_in_threadpool(lookup)
+    if token:
+        cache.put(access.hash_token(token), user)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,40 @@
+"""Read and verify the audit log (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from looplab import access, audit
+from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
+from looplab.api.schemas import AuditEventOut, Page, Verification
+from looplab.tables import AuditEvent
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=Page[AuditEventOut])
+def list_events(
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> Page[AuditEventOut]:
+    access.authorize(user, "audit.read")
+    limit = min(limit, settings.page_size_max)
+    with store.read() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(limit)
+        ).all()
+    items = [AuditEventOut.model_validate(e) for e in events]
+    return Page(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/verify", response_model=Verification)
+def verify(user: CurrentUser, store: StoreDep) -> Verification:
+    access.authorize(user, "audit.read")
+    with store.read() as session:
+        return Verification(**audit.verify(session).to_dict())

@@ -1,0 +1,103 @@
+"""Projects: create, read, settings, status, records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from looplab import access, projects
+from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
+from looplab.api.schemas import Page, ProjectIn, ProjectOut, RecordOut, SettingsPatch
+from looplab.errors import NotFound
+from looplab.tables import Record
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+@router.get("", response_model=list[ProjectOut])
+def list_projects(user: CurrentUser, store: StoreDep) -> list[ProjectOut]:
+    access.authorize(user, "project.read")
+    with store.read() as session:
+        return [ProjectOut.model_validate(p) for p in projects.list_projects(session)]
+
+
+@router.post("", response_model=ProjectOut, status_code=201)
+def create_project(body: ProjectIn, user: CurrentUser, store: StoreDep) -> ProjectOut:
+    access.authorize(user, "project.create")
+    with store.write() as session:
+        project = projects.create_project(
+            session,
+            body.name,
+            task=body.task,
+            labels=body.labels,
+            fields=body.fields,
+            guidelines=body.guidelines,
+            actor=user.name,
+        )
+        return ProjectOut.model_validate(project)
+
+
+@router.get("/{name}", response_model=ProjectOut)
+def get_project(name: str, user: CurrentUser, store: StoreDep) -> ProjectOut:
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.read")
+        return ProjectOut.model_validate(project)
+
+
+@router.patch("/{name}/settings", response_model=ProjectOut)
+def update_settings(
+    name: str, body: SettingsPatch, user: CurrentUser, store: StoreDep
+) -> ProjectOut:
+    with store.write() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.update")
+        changes = body.model_dump(exclude_unset=True)
+        project = projects.update_settings(session, project, changes, actor=user.name)
+        return ProjectOut.model_validate(project)
+
+
+@router.get("/{name}/status")
+def status(name: str, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.read")
+        return projects.status(session, project)
+
+
+@router.get("/{name}/records", response_model=Page[RecordOut])
+def list_records(
+    name: str,
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0, description="Return records with id above this.")] = 0,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> Page[RecordOut]:
+    limit = min(limit, settings.page_size_max)
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.export")
+        rows = session.scalars(
+            select(Record)
+            .where(Record.project_id == project.id, Record.id > after)
+            .order_by(Record.id)
+            .limit(limit)
+        ).all()
+    items = [RecordOut.model_validate(r) for r in rows]
+    return Page(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/{name}/records/{record_id}", response_model=RecordOut)
+def get_record(name: str, record_id: int, user: CurrentUser, store: StoreDep) -> RecordOut:
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.read")
+        record = session.get(Record, record_id)
+        if record is None or record.project_id != project.id:
+            raise NotFound(
+                f"no record {record_id} in project {name!r}", details={"record_id": record_id}
+            )
+        return RecordOut.model_validate(record)

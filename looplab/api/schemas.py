@@ -1,0 +1,135 @@
+"""Pydantic models at the HTTP edge. Requests forbid unknown fields, so typos fail loudly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_after: int | None = Field(
+        None, description="Pass as `after` to get the next page; null on the last page."
+    )
+
+
+class ProjectIn(Request):
+    name: str = Field(examples=["news"])
+    task: Literal["text", "tabular"]
+    labels: list[str] = Field(min_length=2, examples=[["business", "sport", "tech"]])
+    fields: list[str] | None = None
+    guidelines: str = ""
+
+
+class ProjectOut(Response):
+    name: str
+    task: str
+    labels: list[str]
+    fields: list[str]
+    guidelines: str
+    settings: dict[str, Any]
+    created_at: dt.datetime
+
+
+class SettingsPatch(Request):
+    overlap: int | None = Field(None, ge=1, le=20)
+    overlap_fraction: float | None = Field(None, ge=0, le=1)
+    retrain_every: int | None = Field(None, ge=1)
+    show_suggestions: bool | None = None
+    strategy: str | None = None
+    estimator: str | None = None
+    triggers: list[dict[str, Any]] | None = None
+    auto_promote: bool | None = None
+    webhook_url: str | None = None
+    monitor_min_predictions: int | None = Field(None, ge=10)
+
+
+class RecordOut(Response):
+    id: int
+    payload: dict[str, Any]
+    meta: dict[str, Any]
+    n_human: int
+    needed: int
+    score: float
+    batch_id: int | None
+    source_line: int | None
+    created_at: dt.datetime
+
+
+class Suggestion(BaseModel):
+    label: str
+    confidence: float
+    model_version: str
+
+
+class QueueItem(BaseModel):
+    record: RecordOut | None
+    suggestion: Suggestion | None = None
+
+
+class AnnotationIn(Request):
+    record_id: int
+    label: str
+    seconds: float | None = Field(None, ge=0, lt=86_400)
+
+
+class SkipIn(Request):
+    record_id: int
+
+
+class AnnotationOut(Response):
+    id: int
+    record_id: int
+    label: str | None
+    seconds: float | None
+    origin: str
+    status: str
+    created_at: dt.datetime
+
+
+class UserIn(Request):
+    name: str
+    role: Literal["annotator", "reviewer", "admin"] = "annotator"
+
+
+class UserOut(Response):
+    name: str
+    role: str
+    active: bool
+    created_at: dt.datetime
+
+
+class UserCreated(UserOut):
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class AuditEventOut(Response):
+    id: int
+    created_at: dt.datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    project_id: int | None
+    details: dict[str, Any]
+    hash: str
+
+
+class Verification(BaseModel):
+    ok: bool
+    events: int
+    head: str
+    first_bad_id: int | None
+    reason: str

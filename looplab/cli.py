@@ -1,0 +1,589 @@
+"""The ``looplab`` command line. Every command reads settings from ``LOOPLAB_*`` variables.
+
+Errors a user can fix (bad input, unknown project, ...) print one clear message and exit 2;
+nothing is half-written because every command's writes run in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from looplab import access, audit, projects
+from looplab.errors import LooplabError
+from looplab.settings import Settings
+from looplab.store import Store
+
+app = typer.Typer(
+    help="looplab: human-in-the-loop machine learning in production.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Users and their tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@contextmanager
+def opened() -> Iterator[Store]:
+    """Open the workspace store (migrating it if needed) and turn domain errors into exit 2."""
+    settings = Settings()
+    store = Store.from_settings(settings)
+    try:
+        store.upgrade()
+        yield store
+    except LooplabError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.details:
+            where = ", ".join(f"{k}={v}" for k, v in exc.details.items())
+            err.print(f"  [dim]{where}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
+
+
+def _csv(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Project name, e.g. news.")],
+    task: Annotated[str, typer.Option(help="text or tabular")] = "text",
+    labels: Annotated[str, typer.Option(help="Comma-separated label set.")] = "",
+    fields: Annotated[str | None, typer.Option(help="Input fields (tabular).")] = None,
+    guidelines: Annotated[str, typer.Option(help="Guidelines shown to annotators.")] = "",
+) -> None:
+    """Create a project (and the workspace, if this is the first)."""
+    with opened() as store, store.write() as session:
+        project = projects.create_project(
+            session,
+            name,
+            task=task,
+            labels=_csv(labels) or [],
+            fields=_csv(fields),
+            guidelines=guidelines,
+            actor=actor(),
+        )
+        out.print(
+            f"created project [bold]{project.name}[/] ({project.task}; labels: "
+            f"{', '.join(project.labels)}) in {Settings().home}"
+        )
+
+
+@app.command("import")
+def import_(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    path: Annotated[Path, typer.Argument(help="CSV, JSONL, Parquet or Label Studio JSON file.")],
+    text: Annotated[str | None, typer.Option(help="Column holding the text (text tasks).")] = None,
+    fields: Annotated[str | None, typer.Option(help="Input columns (tabular tasks).")] = None,
+    label: Annotated[str | None, typer.Option(help="Column of known labels.")] = None,
+    meta: Annotated[str | None, typer.Option(help="Columns kept as metadata.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl, parquet or label-studio.")
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL.")] = "utf-8",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import records, all or nothing: a bad row aborts the import and writes nothing."""
+    from looplab import ingest
+
+    with opened() as store:
+        if not path.exists():
+            raise_invalid(f"{path}: no such file")
+        with (
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                disable=as_json,
+            ) as bar,
+            store.write() as session,
+        ):
+            task_id = bar.add_task(f"importing {path.name}", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task_id, completed=done, total=total)
+
+            project = projects.get_project(session, project_name)
+            report = ingest.import_file(
+                session,
+                project,
+                path,
+                fmt=fmt,
+                text=text,
+                fields=_csv(fields),
+                label=label,
+                meta=_csv(meta),
+                encoding=encoding,
+                actor=actor(),
+                progress=progress,
+            )
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            data = report.to_dict()
+            out.print(
+                f"imported {data['imported']:,} records from {path.name} "
+                f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
+                f"in {data['seconds']:.1f} s"
+            )
+
+
+def raise_invalid(message: str) -> None:
+    from looplab.errors import Invalid
+
+    raise Invalid(message)
+
+
+@app.command()
+def export(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl, csv, parquet or label-studio.")
+    ] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Export records with their labels and provenance."""
+    from looplab import export as exporter
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        if output is None:
+            exporter.export(session, project, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with output.open("wb") as handle:
+                exporter.export(session, project, fmt, handle)
+
+
+@app.command()
+def status(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
+) -> None:
+    """Counts: records, labeled, per label, per annotator."""
+    with opened() as store, store.read() as session:
+        data = projects.status(session, projects.get_project(session, project_name))
+    if as_json:
+        emit_json(data)
+        return
+    out.print(
+        f"[bold]{data['project']}[/] ({data['task']}): {data['records']:,} records, "
+        f"{data['labeled']:,} labeled, {data['unlabeled']:,} to go, "
+        f"{data['quarantined']:,} quarantined annotations"
+    )
+    for title, counts in (
+        ("label", data["per_label"]),
+        ("annotator", data["per_annotator"]),
+        ("origin", data["per_origin"]),
+    ):
+        table = Table(title=f"per {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("annotations", justify="right")
+        for key, count in counts.items():
+            table.add_row(str(key), f"{count:,}")
+        out.print(table)
+
+
+@app.command()
+def config(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    changes: Annotated[
+        list[str] | None, typer.Argument(help="key=value pairs, e.g. retrain_every=100")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change project settings (overlap, retrain_every, strategy, estimator, ...)."""
+    parsed: dict[str, Any] = {}
+    for change in changes or []:
+        key, sep, raw = change.partition("=")
+        if not sep:
+            raise_invalid(f"expected key=value, got {change!r}")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw  # a bare string such as a dotted estimator path
+    with opened() as store, store.write() as session:
+        project = projects.get_project(session, project_name)
+        if parsed:
+            projects.update_settings(session, project, parsed, actor=actor())
+        current = {**projects.DEFAULT_SETTINGS, **project.settings}
+    if as_json:
+        emit_json(current)
+    else:
+        for key, value in current.items():
+            out.print(f"{key} = {json.dumps(value)}")
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="annotator, reviewer or admin")] = "annotator",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user and print their token once (only its hash is stored)."""
+    with opened() as store, store.write() as session:
+        user, token = access.create_user(session, name, role, actor=actor())
+    if as_json:
+        emit_json({"name": user.name, "role": user.role, "token": token})
+    else:
+        err.print(f"created {user.role} [bold]{user.name}[/]; token (shown once):")
+        sys.stdout.write(token + "\n")
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List users and roles."""
+    with opened() as store, store.read() as session:
+        users = [
+            {"name": u.name, "role": u.role, "active": u.active, "created_at": u.created_at}
+            for u in access.list_users(session)
+        ]
+    if as_json:
+        emit_json(users)
+        return
+    table = Table("name", "role", "active", "created")
+    for u in users:
+        table.add_row(str(u["name"]), str(u["role"]), str(u["active"]), str(u["created_at"])[:19])
+    out.print(table)
+
+
+@user_app.command("token")
+def user_token(name: str) -> None:
+    """Issue a new token for a user (the old one stops working)."""
+    with opened() as store, store.write() as session:
+        token = access.rotate_token(session, name, actor=actor())
+    sys.stdout.write(token + "\n")
+
+
+@user_app.command("revoke")
+def user_revoke(name: str) -> None:
+    """Revoke a user's token."""
+    with opened() as store, store.write() as session:
+        access.revoke(session, name, actor=actor())
+    out.print(f"revoked {name}")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Prove the audit log was not edited: exit 0 if the chain holds, 1 if not."""
+    with opened() as store, store.read() as session:
+        result = audit.verify(session)
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        out.print(f"[green]ok[/]: {result.events:,} events, chain intact; head {result.head}")
+    else:
+        err.print(
+            f"[bold red]TAMPERED[/]: event {result.first_bad_id}: {result.reason} "
+            f"({result.events:,} events checked)"
+        )
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between polls of an empty queue.")] = 1.0,
+) -> None:
+    """Run jobs (training, pool scoring) from the store until interrupted.
+
+    Run as many as you like, on any machine that reaches the store; `looplab serve` runs one
+    inside the server unless LOOPLAB_RUN_WORKER=false.
+    """
+    import threading
+
+    from looplab import jobs
+
+    settings = Settings()
+    stop = threading.Event()
+    with opened() as store:
+        err.print(f"looplab worker {jobs.worker_name()} on {store.dialect}; Ctrl-C stops it")
+        try:
+            jobs.run_worker(store, settings, stop, poll_seconds=poll)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@app.command()
+def train(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
+) -> None:
+    """Train a new model version on the project's labels now, then re-score the pool."""
+    from looplab import jobs
+    from looplab.tables import Job
+
+    settings = Settings()
+    with opened() as store:
+        with store.write() as session:
+            project = projects.get_project(session, project_name)
+            job = jobs.enqueue(session, "train", project_id=project.id, params={"actor": actor()})
+            job_id = job.id
+        with err.status("training..."):
+            jobs.drain(store, settings)
+        with store.read() as session:
+            done = session.get(Job, job_id)
+            assert done is not None
+            result = {"status": done.status, "error": done.error, **(done.result or {})}
+    if as_json:
+        emit_json(result)
+    elif done.status != "done":
+        err.print(f"[bold red]training failed:[/] {done.error}")
+    elif "skipped" in result:
+        err.print(f"not trained: {result['skipped']}")
+    else:
+        out.print(
+            f"trained {result['model']} on {result['n_train']:,} labels; held-out accuracy "
+            f"{result['accuracy']:.3f} on {result['n_test']:,} ({result['seconds']:.1f} s)"
+        )
+    if done.status != "done":
+        raise typer.Exit(1)
+
+
+@app.command()
+def models(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
+) -> None:
+    """Model versions: stage, held-out metrics, how many labels each saw."""
+    from looplab import registry
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        rows = [
+            {
+                "version": m.name,
+                "stage": m.stage,
+                "n_train": m.n_train,
+                "n_test": m.n_test,
+                "accuracy": m.metrics.get("accuracy"),
+                "macro_f1": m.metrics.get("macro_f1"),
+                "ece": m.metrics.get("ece"),
+                "sha256": m.sha256,
+                "created_at": m.created_at,
+            }
+            for m in registry.list_versions(session, project)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("version", "stage", "labels", "test", "accuracy", "macro-F1", "ECE", "created")
+    for r in rows:
+        table.add_row(
+            str(r["version"]),
+            str(r["stage"]),
+            f"{r['n_train']:,}",
+            f"{r['n_test']:,}",
+            *(f"{r[k]:.3f}" if r[k] is not None else "-" for k in ("accuracy", "macro_f1", "ece")),
+            str(r["created_at"])[:19],
+        )
+    out.print(table)
+
+
+@app.command()
+def demo(
+    serve_too: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server.")] = True,
+) -> None:
+    """Set up the BBC News demo project (2,225 articles) and start the server."""
+    from looplab import demo as demo_data
+    from looplab import ingest, jobs
+
+    settings = Settings()
+    with opened() as store:
+        with store.write() as session:
+            exists = any(p.name == "news" for p in projects.list_projects(session))
+        if not exists:
+            path = settings.home / "demo" / "bbcnews.csv"
+            count = demo_data.write_bbc_csv(path)
+            with store.write() as session:
+                project = projects.create_project(
+                    session,
+                    "news",
+                    task="text",
+                    labels=demo_data.LABELS,
+                    actor=actor(),
+                    guidelines="Pick the article's main topic. Sport includes all sports news.",
+                )
+                report = ingest.import_file(
+                    session, project, path, text="text", meta=["topic", "source"], actor=actor()
+                )
+                jobs.enqueue(session, "score", project_id=project.id)
+            err.print(f"imported {report.imported:,} of {count:,} BBC News articles into 'news'")
+        tokens = {}
+        with store.write() as session:
+            existing = {u.name for u in access.list_users(session)}
+            for name, role in (("admin", "admin"), ("annotator", "annotator")):
+                if name in existing:
+                    tokens[name] = access.rotate_token(session, name, actor=actor())
+                else:
+                    tokens[name] = access.create_user(session, name, role, actor=actor())[1]
+    url = f"http://{settings.host}:{settings.port}"
+    out.print(f"\n[bold]looplab demo[/]: open {url} and sign in with a token")
+    out.print(f"  annotator token: {tokens['annotator']}")
+    out.print(f"  admin token:     {tokens['admin']}")
+    out.print(f"  API docs:        {url}/docs\n")
+    if serve_too:
+        serve(host=None, port=None, workers=1)
+
+
+@app.command()
+def simulate(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    oracle_column: Annotated[
+        str, typer.Option(help="Metadata column holding the true label (the oracle).")
+    ],
+    strategy: Annotated[
+        list[str],
+        typer.Option(
+            help="Strategy to compare with random (repeatable), e.g. margin, "
+            "entropy, margin+diversity."
+        ),
+    ] = ["margin"],  # noqa: B006 (typer reads the default; it is never mutated)
+    budget: Annotated[int, typer.Option(help="Labels to spend per run.")] = 500,
+    seeds: Annotated[int, typer.Option(help="Runs per strategy, same seeds for all.")] = 5,
+    batch: Annotated[int, typer.Option(help="Labels per round between retrains.")] = 10,
+    initial: Annotated[int, typer.Option(help="Random seed labels before the strategy.")] = 20,
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
+        "learning-curve.png"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the labeling loop with the true labels: does the strategy beat random here?"""
+    import numpy as np
+
+    from looplab import simulate as sim
+    from looplab.tables import Record
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        rows = (
+            session.execute(
+                select(Record.payload, Record.meta)
+                .where(Record.project_id == project.id)
+                .order_by(Record.id)
+            )
+            .tuples()
+            .all()
+        )
+        fields, task = list(project.fields), project.task
+        estimator = projects.setting(project, "estimator")
+    payloads = [p for p, m in rows if (m or {}).get(oracle_column) not in (None, "")]
+    truth = np.array(
+        [str(m[oracle_column]) for _, m in rows if (m or {}).get(oracle_column) not in (None, "")]
+    )
+    if len(truth) < initial + 2 * batch:
+        raise_exit(
+            f"only {len(truth)} records have a value in metadata column "
+            f"{oracle_column!r}; import it with --meta {oracle_column}"
+        )
+    if budget > 0.75 * len(truth):
+        raise_exit(
+            f"budget {budget} exceeds the pool: at most {int(0.75 * len(truth))} "
+            "(a quarter of the records is held out to measure accuracy)"
+        )
+    try:
+        for spec in strategy:
+            sim.parse_strategy(spec)
+    except ValueError as exc:
+        raise_exit(str(exc))
+    features, make_model = sim.precompute_features(task, fields, payloads, estimator)
+    with err.status(f"simulating {len(strategy) + 1} strategies x {seeds} seeds..."):
+        comparison = sim.compare(
+            features,
+            truth,
+            make_model=make_model,
+            strategies=strategy,
+            seeds=seeds,
+            budget=budget,
+            batch_size=batch,
+            initial=initial,
+            features_for_diversity=features,
+            n_jobs=2,
+        )
+    sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
+    if as_json:
+        emit_json(
+            {
+                "records": len(truth),
+                "budget": budget,
+                "batch": batch,
+                "seeds": comparison.seeds,
+                "full_pool_accuracy": comparison.full_accuracy,
+                "plot": str(plot),
+                "strategies": {
+                    name: dataclasses.asdict(s) for name, s in comparison.summaries.items()
+                },
+            }
+        )
+        return
+    out.print(sim.format_table(comparison), highlight=False)
+    err.print(f"learning curve: {plot}")
+
+
+def raise_exit(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API, the web UI and (by default) a job worker."""
+    import uvicorn
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    err.print(f"looplab on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if workers > 1:
+        uvicorn.run(
+            "looplab.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        from looplab.api import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

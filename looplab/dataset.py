@@ -1,0 +1,96 @@
+"""Training data from the store: one consensus label per record, and a fixed train/test split.
+
+The split is a pure function of the record's content hash, so a record never moves between train
+and test as labels arrive, and exact duplicates (same normalised content, hence same hash, deduped
+on import) can never straddle the two.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from looplab.tables import Annotation, Project, Record
+
+#: Share of records, by content hash, held out for evaluation.
+TEST_SHARE = 0.2
+#: Origins that teach the model. Quarantined or superseded answers never do.
+TRAINING_ORIGINS = ("human", "import", "feedback")
+
+
+def split_of(content_hash: bytes, test_share: float = TEST_SHARE) -> str:
+    bucket = int.from_bytes(content_hash[-4:], "big") / 2**32
+    return "test" if bucket < test_share else "train"
+
+
+@dataclass
+class LabeledSet:
+    """Records with their consensus label, and the annotations behind each (for lineage)."""
+
+    record_ids: list[int] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    annotation_ids: list[list[int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def subset(self, split: str) -> LabeledSet:
+        out = LabeledSet()
+        for i, s in enumerate(self.splits):
+            if s == split:
+                out.record_ids.append(self.record_ids[i])
+                out.payloads.append(self.payloads[i])
+                out.meta.append(self.meta[i])
+                out.labels.append(self.labels[i])
+                out.splits.append(s)
+                out.annotation_ids.append(self.annotation_ids[i])
+        return out
+
+
+def consensus(votes: list[tuple[int, str]]) -> str:
+    """Majority label; a tie goes to the most recent answer among the tied labels."""
+    counts = Counter(label for _, label in votes)
+    best = max(counts.values())
+    tied = {label for label, n in counts.items() if n == best}
+    return max((aid, label) for aid, label in votes if label in tied)[1]
+
+
+def labeled_set(session: Session, project: Project) -> LabeledSet:
+    """Every record with at least one active, trainable answer, in record-id order."""
+    rows = session.execute(
+        select(Annotation.record_id, Annotation.id, Annotation.label)
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.status == "active",
+            Annotation.origin.in_(TRAINING_ORIGINS),
+            Annotation.label.is_not(None),
+        )
+        .order_by(Annotation.record_id, Annotation.id)
+    ).tuples()
+    votes: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for record_id, annotation_id, label in rows:
+        votes[record_id].append((annotation_id, str(label)))
+    out = LabeledSet()
+    ids = sorted(votes)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        records = session.execute(
+            select(Record.id, Record.payload, Record.meta, Record.content_hash)
+            .where(Record.id.in_(chunk))
+            .order_by(Record.id)
+        ).tuples()
+        for record_id, payload, meta, content_hash in records:
+            out.record_ids.append(record_id)
+            out.payloads.append(payload)
+            out.meta.append(meta or {})
+            out.labels.append(consensus(votes[record_id]))
+            out.splits.append(split_of(content_hash))
+            out.annotation_ids.append([aid for aid, _ in votes[record_id]])
+    return out

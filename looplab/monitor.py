@@ -1,0 +1,261 @@
+"""Monitoring: close windows of served predictions, measure them, and let the triggers decide.
+
+A ``monitor`` job reads only the predictions logged since the project's last window ended (so it
+never re-reads history), and closes a window once it holds ``monitor_min_predictions``. For each
+window it stores: input drift against the production model's reference profile (computed once
+per model version from the exact records it was trained on), prediction drift, the label-free
+accuracy estimate, accuracy from the feedback that arrived in the window, and latency
+percentiles. Then every trigger rule decides, and its decision is stored and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from looplab import audit, jobs, projects, registry, triggers
+from looplab.serving import wilson
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import (
+    Feedback,
+    Job,
+    ModelVersion,
+    MonitorWindow,
+    Prediction,
+    Project,
+    TriggerDecision,
+)
+
+log = logging.getLogger("looplab.monitor")
+
+
+def window_predictions(
+    session: Session, project: Project, start: dt.datetime | None, limit: int = 200_000
+) -> list[Prediction]:
+    query = select(Prediction).where(Prediction.project_id == project.id)
+    if start is not None:
+        query = query.where(Prediction.created_at > start)
+    return list(session.scalars(query.order_by(Prediction.created_at).limit(limit)))
+
+
+def feedback_summary(
+    session: Session, project: Project, start: dt.datetime | None, end: dt.datetime
+) -> dict[str, Any]:
+    query = select(Feedback.accepted, func.count()).where(
+        Feedback.project_id == project.id, Feedback.created_at <= end
+    )
+    if start is not None:
+        query = query.where(Feedback.created_at > start)
+    counts = dict(session.execute(query.group_by(Feedback.accepted)).tuples().all())
+    n = sum(counts.values())
+    k = counts.get(True, 0)
+    low, high = wilson(k, n)
+    return {"n": n, "accepted": k, "accuracy": k / n if n else None, "ci_low": low, "ci_high": high}
+
+
+def latency_summary(predictions: list[Prediction]) -> dict[str, float]:
+    values = np.array([p.latency_ms for p in predictions])
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+
+
+def mix(predictions: list[Prediction]) -> dict[str, float]:
+    labels, counts = np.unique([p.label for p in predictions], return_counts=True)
+    return {str(label): float(c / counts.sum()) for label, c in zip(labels, counts, strict=True)}
+
+
+def measure(
+    session: Session,
+    project: Project,
+    model: ModelVersion,
+    predictions: list[Prediction],
+    start: dt.datetime | None,
+) -> dict[str, Any]:
+    """Everything a window reports; drift and the estimate come from ``looplab.watch``."""
+    from looplab import watch
+
+    end = predictions[-1].created_at
+    report: dict[str, Any] = {
+        "n": len(predictions),
+        "latency": latency_summary(predictions),
+        "mix": mix(predictions),
+        "feedback": feedback_summary(session, project, start, end),
+    }
+    report.update(watch.window_drift(session, project, model, predictions))
+    return report
+
+
+def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
+    """Close the project's next window if it is full, and run the triggers on it."""
+    with store.write() as session:
+        project = session.get(Project, job.project_id)
+        if project is None:
+            return {"skipped": "project no longer exists"}
+        model = registry.production(session, project)
+        if model is None:
+            return {"skipped": "no production model"}
+        last = session.scalar(
+            select(MonitorWindow)
+            .where(MonitorWindow.project_id == project.id)
+            .order_by(MonitorWindow.end.desc())
+            .limit(1)
+        )
+        start = last.end if last is not None else None
+        predictions = window_predictions(session, project, start)
+        minimum = int(
+            job.params.get("min_predictions")
+            or projects.setting(project, "monitor_min_predictions")
+        )
+        if len(predictions) < minimum:
+            return {"waiting": f"{len(predictions)} of {minimum} predictions for a window"}
+        report = measure(session, project, model, predictions, start)
+        window = MonitorWindow(
+            project_id=project.id,
+            model_version=model.version,
+            start=start or predictions[0].created_at,
+            end=predictions[-1].created_at,
+            n_predictions=len(predictions),
+            alarm=bool(report.get("drift", {}).get("alarm")),
+            report=report,
+        )
+        session.add(window)
+        session.flush()
+        audit.record(
+            session,
+            actor="monitor",
+            action="monitor.window",
+            entity_type="window",
+            entity_id=window.id,
+            project_id=project.id,
+            details={"n": window.n_predictions, "alarm": window.alarm},
+        )
+        fired = run_triggers(session, project, window, settings)
+    return {"window": window.id, "n": len(predictions), "alarm": window.alarm, "fired": fired}
+
+
+def run_triggers(
+    session: Session, project: Project, window: MonitorWindow, settings: Settings
+) -> list[str]:
+    rules = triggers.parse_rules(projects.setting(project, "triggers"))
+    if not rules:
+        return []
+    history = list(
+        session.scalars(
+            select(MonitorWindow)
+            .where(MonitorWindow.project_id == project.id)
+            .order_by(MonitorWindow.end)
+        )
+    )
+    alarms = [w.alarm for w in history]
+    reports = [w.report for w in history]
+    fired = []
+    for rule in rules:
+        since = session.scalar(
+            select(func.max(TriggerDecision.created_at)).where(
+                TriggerDecision.project_id == project.id,
+                TriggerDecision.trigger == rule.name,
+                TriggerDecision.fired.is_(True),
+            )
+        )
+        corrections_query = select(func.count()).where(
+            Feedback.project_id == project.id, Feedback.accepted.is_(False)
+        )
+        if since is not None:
+            corrections_query = corrections_query.where(Feedback.created_at > since)
+        corrections = session.scalar(corrections_query) or 0
+        decision, reason = triggers.decide(rule, alarms, reports, corrections)
+        actions: dict[str, Any] = {}
+        if decision:
+            fired.append(rule.name)
+            actions = act(session, project, window, rule, reason, settings)
+        row = TriggerDecision(
+            project_id=project.id,
+            trigger=rule.name,
+            window_id=window.id,
+            fired=decision,
+            reason=reason,
+            actions=actions,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor="monitor",
+            action="trigger.decide",
+            entity_type="trigger",
+            entity_id=row.id,
+            project_id=project.id,
+            details={"trigger": rule.name, "fired": decision, "reason": reason, "actions": actions},
+        )
+    return fired
+
+
+def act(
+    session: Session,
+    project: Project,
+    window: MonitorWindow,
+    rule: triggers.Rule,
+    reason: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Carry out a fired rule's actions; return what was done (stored with the decision)."""
+    from looplab import watch
+
+    done: dict[str, Any] = {}
+    if "label" in rule.actions:
+        done["label"] = watch.queue_drifted(session, project, window)
+    if "retrain" in rule.actions:
+        job = jobs.enqueue(
+            session,
+            "train",
+            project_id=project.id,
+            params={"actor": f"trigger:{rule.name}", "from_trigger": True},
+        )
+        done["retrain"] = {"job": job.id}
+    if "alert" in rule.actions:
+        payload = {
+            "project": project.name,
+            "trigger": rule.name,
+            "reason": reason,
+            "window": window.id,
+            "window_end": str(window.end),
+            "report": {k: window.report.get(k) for k in ("n", "feedback", "estimate")},
+        }
+        # Sent by a worker after this transaction commits: retries must not hold the store.
+        job = jobs.enqueue(session, "alert", project_id=project.id, params=payload, dedupe=False)
+        done["alert"] = {"job": job.id}
+    return done
+
+
+def send_alert(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
+    """Job handler: deliver one alert to the project's webhook (always also to the log)."""
+    from looplab import alerts
+
+    with store.read() as session:
+        project = session.get(Project, job.project_id)
+        url = projects.setting(project, "webhook_url") if project is not None else None
+    if not url:
+        log.warning("alert (no webhook_url set): %s", job.params)
+        return {"logged_only": True}
+    delivery = alerts.send(url, dict(job.params), secret=settings.webhook_secret)
+    if not delivery.ok:
+        raise RuntimeError(
+            f"webhook delivery failed after {delivery.attempts} attempts: {delivery.error}"
+        )
+    return delivery.to_dict()
+
+
+def schedule(session: Session) -> int:
+    """Queue a monitor job for every project that has a production model."""
+    project_ids = session.scalars(
+        select(ModelVersion.project_id).where(ModelVersion.stage == "production")
+    ).all()
+    for pid in set(project_ids):
+        jobs.enqueue(session, "monitor", project_id=pid)
+    return len(set(project_ids))

@@ -1,0 +1,205 @@
+"""Projects: what is being labeled (task, label set, input fields) and how far it has come."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from looplab import audit
+from looplab.errors import Conflict, Invalid, NotFound
+from looplab.tables import TASKS, Annotation, ImportBatch, Project, Record, User
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+#: Project settings a user may change, with their defaults.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "overlap": 1,  # annotators per record for the overlapped fraction
+    "overlap_fraction": 0.0,  # share of records that get `overlap` annotators
+    "retrain_every": 50,  # new human labels between background retrains
+    "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
+    "strategy": "margin",
+    "estimator": None,  # dotted path of a scikit-learn classifier, or the default pipeline
+    "triggers": [],  # monitoring rules: see looplab.triggers
+    "auto_promote": False,  # may a trigger-started retrain promote a candidate passing the gate?
+    "webhook_url": None,  # alerts go here (and to the log); the secret is LOOPLAB_WEBHOOK_SECRET
+    "monitor_min_predictions": 200,  # a monitor window closes once it holds this many predictions
+}
+
+
+def create_project(
+    session: Session,
+    name: str,
+    *,
+    task: str,
+    labels: list[str],
+    fields: list[str] | None = None,
+    guidelines: str = "",
+    actor: str,
+) -> Project:
+    if not _NAME.match(name):
+        raise Invalid(
+            f"invalid project name {name!r}: lower-case letters, digits, '_' and '-', "
+            "starting with a letter or digit",
+            details={"field": "name"},
+        )
+    if task not in TASKS:
+        raise Invalid(
+            f"unknown task {task!r}; valid: {', '.join(TASKS)}", details={"field": "task"}
+        )
+    labels = [label.strip() for label in labels if label.strip()]
+    if len(labels) < 2:
+        raise Invalid("a project needs at least two labels", details={"field": "labels"})
+    if len(set(labels)) != len(labels):
+        raise Invalid("labels must be unique", details={"field": "labels", "labels": labels})
+    if task == "text":
+        fields = fields or ["text"]
+    elif not fields:
+        fields = []  # tabular: taken from the first import's --fields
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise Conflict(f"project {name!r} already exists", details={"name": name})
+    project = Project(
+        name=name,
+        task=task,
+        labels=labels,
+        fields=list(fields),
+        guidelines=guidelines,
+        settings=dict(DEFAULT_SETTINGS),
+    )
+    session.add(project)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="project.create",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        details={"name": name, "task": task, "labels": labels, "fields": list(fields)},
+    )
+    return project
+
+
+def get_project(session: Session, name: str) -> Project:
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFound(f"no project named {name!r}", details={"project": name})
+    return project
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def update_settings(
+    session: Session, project: Project, changes: dict[str, Any], *, actor: str
+) -> Project:
+    unknown = sorted(set(changes) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise Invalid(
+            f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_SETTINGS)}",
+            details={"fields": unknown},
+        )
+    _check_settings(changes)
+    project.settings = {**DEFAULT_SETTINGS, **project.settings, **changes}
+    audit.record(
+        session,
+        actor=actor,
+        action="project.update_settings",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        details=changes,
+    )
+    return project
+
+
+def _check_settings(changes: dict[str, Any]) -> None:
+    # Fail at configuration time, not in a training job an hour later.
+    from looplab import strategies, train
+
+    if changes.get("strategy") is not None:
+        try:
+            strategies.get_strategy(changes["strategy"])
+        except ValueError as exc:
+            raise Invalid(str(exc), details={"field": "strategy"}) from None
+    if changes.get("estimator"):
+        try:
+            train.resolve_estimator(changes["estimator"])
+        except ValueError as exc:
+            raise Invalid(str(exc), details={"field": "estimator"}) from None
+    for key, low in (("overlap", 1), ("retrain_every", 1)):
+        if key in changes and (not isinstance(changes[key], int) or changes[key] < low):
+            raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
+    if "triggers" in changes:
+        from looplab.triggers import parse_rules
+
+        parse_rules(changes["triggers"])
+    fraction = changes.get("overlap_fraction")
+    if fraction is not None and not (0 <= float(fraction) <= 1):
+        raise Invalid(
+            "overlap_fraction must be between 0 and 1", details={"field": "overlap_fraction"}
+        )
+
+
+def setting(project: Project, key: str) -> Any:
+    return {**DEFAULT_SETTINGS, **(project.settings or {})}[key]
+
+
+def status(session: Session, project: Project) -> dict[str, Any]:
+    """Counts a person checks first: records, labeled, per label, per annotator, per origin."""
+    pid = project.id
+    active = (Annotation.project_id == pid) & (Annotation.status == "active")
+    records = session.scalar(select(func.count()).where(Record.project_id == pid)) or 0
+    labeled = (
+        session.scalar(select(func.count(func.distinct(Annotation.record_id))).where(active)) or 0
+    )
+    per_label = dict(
+        session.execute(
+            select(Annotation.label, func.count()).where(active).group_by(Annotation.label)
+        )
+        .tuples()
+        .all()
+    )
+    per_annotator = dict(
+        session.execute(
+            select(User.name, func.count())
+            .select_from(Annotation)
+            .join(User, User.id == Annotation.annotator_id)
+            .where(active)
+            .group_by(User.name)
+        )
+        .tuples()
+        .all()
+    )
+    per_origin = dict(
+        session.execute(
+            select(Annotation.origin, func.count()).where(active).group_by(Annotation.origin)
+        )
+        .tuples()
+        .all()
+    )
+    quarantined = (
+        session.scalar(
+            select(func.count()).where(
+                (Annotation.project_id == pid) & (Annotation.status == "quarantined")
+            )
+        )
+        or 0
+    )
+    imports = session.scalar(select(func.count()).where(ImportBatch.project_id == pid)) or 0
+    return {
+        "project": project.name,
+        "task": project.task,
+        "labels": list(project.labels),
+        "records": records,
+        "labeled": labeled,
+        "unlabeled": records - labeled,
+        "per_label": {label: per_label.get(label, 0) for label in project.labels},
+        "per_annotator": per_annotator,
+        "per_origin": per_origin,
+        "quarantined": quarantined,
+        "imports": imports,
+    }

@@ -1,0 +1,240 @@
+"""The model registry: versions, their artifacts (skops + SHA-256), metrics and lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from looplab import audit
+from looplab.errors import Conflict, NotFound
+from looplab.tables import Annotation, ModelVersion, Project, StageChange, TrainingLabel
+
+
+def next_version(session: Session, project: Project) -> int:
+    latest = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.project_id == project.id)
+    )
+    return (latest or 0) + 1
+
+
+def register(
+    session: Session,
+    project: Project,
+    *,
+    version: int,
+    artifact: Path,
+    sha256: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    train_annotations: list[int],
+    test_annotations: list[int],
+    actor: str,
+    job_id: int | None = None,
+) -> ModelVersion:
+    """Record a trained version with the exact annotations it saw, in the caller's transaction."""
+    model = ModelVersion(
+        project_id=project.id,
+        version=version,
+        stage="candidate",
+        artifact=str(artifact),
+        sha256=sha256,
+        config=config,
+        metrics=metrics,
+        n_train=len(train_annotations),
+        n_test=len(test_annotations),
+        job_id=job_id,
+        created_by=actor,
+    )
+    session.add(model)
+    session.flush()
+    rows = [{"model_id": model.id, "annotation_id": a, "split": "train"} for a in train_annotations]
+    rows += [{"model_id": model.id, "annotation_id": a, "split": "test"} for a in test_annotations]
+    if rows:
+        session.execute(insert(TrainingLabel), rows)
+    audit.record(
+        session,
+        actor=actor,
+        action="model.register",
+        entity_type="model",
+        entity_id=model.id,
+        project_id=project.id,
+        details={
+            "version": model.name,
+            "sha256": sha256,
+            "n_train": model.n_train,
+            "n_test": model.n_test,
+            "metrics": {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece")},
+        },
+    )
+    return model
+
+
+def latest(session: Session, project: Project) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.project_id == project.id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
+
+
+def list_versions(session: Session, project: Project) -> list[ModelVersion]:
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.project_id == project.id)
+            .order_by(ModelVersion.version)
+        )
+    )
+
+
+def get_version(session: Session, project: Project, name: str) -> ModelVersion:
+    number = name[1:] if name.startswith("v") else name
+    model = None
+    if number.isdigit():
+        model = session.scalar(
+            select(ModelVersion).where(
+                ModelVersion.project_id == project.id, ModelVersion.version == int(number)
+            )
+        )
+    if model is None:
+        raise NotFound(
+            f"no model {name!r} in project {project.name!r}",
+            details={"model": name, "project": project.name},
+        )
+    return model
+
+
+def models_taught_by(session: Session, annotation_id: int) -> list[ModelVersion]:
+    """Lineage the other way: every version an annotation was trained on."""
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .join(TrainingLabel, TrainingLabel.model_id == ModelVersion.id)
+            .where(TrainingLabel.annotation_id == annotation_id, TrainingLabel.split == "train")
+            .order_by(ModelVersion.version)
+        )
+    )
+
+
+def training_annotations(session: Session, model: ModelVersion, split: str = "train") -> list[int]:
+    return list(
+        session.scalars(
+            select(TrainingLabel.annotation_id)
+            .join(Annotation, Annotation.id == TrainingLabel.annotation_id)
+            .where(TrainingLabel.model_id == model.id, TrainingLabel.split == split)
+            .order_by(TrainingLabel.annotation_id)
+        )
+    )
+
+
+def production(session: Session, project: Project) -> ModelVersion | None:
+    return session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.project_id == project.id, ModelVersion.stage == "production"
+        )
+    )
+
+
+def _move(
+    session: Session, model: ModelVersion, to: str, *, actor: str, reason: str, forced: bool
+) -> None:
+    session.add(
+        StageChange(
+            project_id=model.project_id,
+            model_id=model.id,
+            from_stage=model.stage,
+            to_stage=to,
+            actor=actor,
+            reason=reason,
+            forced=forced,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=f"model.{to}",
+        entity_type="model",
+        entity_id=model.id,
+        project_id=model.project_id,
+        details={
+            "version": model.name,
+            "from": model.stage,
+            "to": to,
+            "reason": reason,
+            "forced": forced,
+        },
+    )
+    model.stage = to
+
+
+def promote(
+    session: Session,
+    project: Project,
+    model: ModelVersion,
+    *,
+    actor: str,
+    reason: str = "",
+    forced: bool = False,
+) -> ModelVersion | None:
+    """Make ``model`` the production version; the previous one is archived and returned.
+
+    The gate is the caller's job (``looplab.promotion``); this only moves stages, audited.
+    """
+    if model.stage == "production":
+        raise Conflict(f"{model.name} is already in production", details={"model": model.name})
+    previous = production(session, project)
+    if previous is not None:
+        _move(
+            session,
+            previous,
+            "archived",
+            actor=actor,
+            reason=f"replaced by {model.name}",
+            forced=False,
+        )
+    _move(session, model, "production", actor=actor, reason=reason, forced=forced)
+    session.flush()
+    return previous
+
+
+def rollback(session: Session, project: Project, *, actor: str, reason: str = "") -> ModelVersion:
+    """Put back the version that was in production before the current one."""
+    current = production(session, project)
+    if current is None:
+        raise Conflict(f"project {project.name!r} has no production model to roll back")
+    earlier = session.scalars(
+        select(StageChange)
+        .where(
+            StageChange.project_id == project.id,
+            StageChange.to_stage == "production",
+            StageChange.model_id != current.id,
+        )
+        .order_by(StageChange.id.desc())
+    ).first()
+    if earlier is None:
+        raise Conflict(f"no earlier production version of {project.name!r} to roll back to")
+    target = session.get(ModelVersion, earlier.model_id)
+    assert target is not None
+    _move(session, current, "archived", actor=actor, reason=reason or "rolled back", forced=False)
+    _move(
+        session,
+        target,
+        "production",
+        actor=actor,
+        reason=reason or f"rollback from {current.name}",
+        forced=False,
+    )
+    session.flush()
+    return target
+
+
+def history(session: Session, project: Project) -> list[StageChange]:
+    return list(
+        session.scalars(
+            select(StageChange).where(StageChange.project_id == project.id).order_by(StageChange.id)
+        )
+    )

@@ -1,0 +1,417 @@
+"""Active-learning simulation: would a query strategy have saved labels on this data?
+
+The simulation replays labeling with the true labels as the oracle. For a seed it holds out a
+fixed test split, draws the same random seed labels for every strategy, then repeatedly fits the
+model, records test accuracy and balanced accuracy, and lets the strategy choose the next batch,
+until the label budget is spent. :func:`compare` runs several strategies over the same seeds and
+summarises them against the model trained on the whole pool:
+
+- labels to reach 95% of full-pool accuracy (first point at or above it);
+- labels to hold 99% (first point after which every later point stays at or above it);
+- AUC: the area under the learning curve divided by its width, i.e. the mean accuracy over the
+  budget (trapezoids, so it lies in [0, 1] and uneven batch grids compare fairly).
+
+Features are computed once per dataset and reused by every strategy and seed
+(:func:`precompute_features`). For text this fits TF-IDF on the whole pool, test split included.
+That leaks vocabulary and document frequencies, never labels, and it does so equally for every
+strategy, so comparisons between strategies stay fair while the simulation runs many times
+faster than refitting the vectoriser at each step.
+
+Strategy specs are names from :data:`looplab.strategies.STRATEGIES`, optionally followed by
+``+diversity`` (k-means over a 10x shortlist, :func:`looplab.diversity.diverse_top_k`) and/or
+``+balance`` (:func:`looplab.diversity.balance_guard`), e.g. ``"margin+diversity"``. With both,
+the batch is built as the labeling server builds it (``looplab.tasks.score_pool``): the diverse
+picks rank first, then the rest of the shortlist, and the balance guard chooses from that
+ranking. ``"margin+diversity+balance"`` is therefore what a project gets by default.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
+
+from looplab.curves import (
+    METRICS,
+    Comparison,
+    LearningCurve,
+    StrategySummary,
+    format_table,
+    plot_curves,
+)
+from looplab.diversity import balance_guard, diverse_top_k
+from looplab.sparsefit import UsedColumnsClassifier
+from looplab.strategies import STRATEGIES, top_k
+
+__all__ = [
+    "Comparison",
+    "LearningCurve",
+    "StrategySummary",
+    "compare",
+    "format_table",
+    "full_pool_score",
+    "parse_strategy",
+    "plot_curves",
+    "precompute_features",
+    "simulate",
+    "split_indices",
+]
+
+ModelFactory = Callable[[], Any]
+_SPEC_FLAGS = ("diversity", "balance")
+
+
+def parse_strategy(spec: str) -> tuple[str, bool, bool]:
+    """Split ``"margin+diversity+balance"`` into (name, diversity, balance) and validate it."""
+    name, *flags = spec.split("+")
+    if name not in STRATEGIES or any(f not in _SPEC_FLAGS for f in flags):
+        valid = ", ".join(sorted(STRATEGIES))
+        raise ValueError(
+            f"unknown strategy {spec!r}; use one of {valid}, optionally followed by "
+            "'+diversity' and/or '+balance' (e.g. 'margin+diversity')"
+        )
+    return name, "diversity" in flags, "balance" in flags
+
+
+def split_indices(
+    y: ArrayLike, seed: int, test_size: float = 0.25
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Pool and test indices for a seed (stratified when every class has two members)."""
+    labels = np.asarray(y)
+    _, counts = np.unique(labels, return_counts=True)
+    pool, test = train_test_split(
+        np.arange(labels.size),
+        test_size=test_size,
+        random_state=seed,
+        stratify=labels if counts.min() >= 2 else None,
+    )
+    return np.sort(pool).astype(np.intp), np.sort(test).astype(np.intp)
+
+
+def _resolve_split(
+    y: NDArray, seed: int, test_size: float, test_indices: ArrayLike | None
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    if test_indices is None:
+        return split_indices(y, seed, test_size)
+    test = np.unique(np.asarray(test_indices, dtype=np.intp))
+    if test.size == 0 or test[0] < 0 or test[-1] >= y.size:
+        raise ValueError("test_indices must be non-empty valid row indices")
+    return np.setdiff1d(np.arange(y.size), test).astype(np.intp), test
+
+
+def _scores(y_true: NDArray, y_pred: NDArray) -> tuple[float, float]:
+    with warnings.catch_warnings():
+        # A young model may predict classes absent from the test split; that is not an error.
+        warnings.simplefilter("ignore", UserWarning)
+        return accuracy_score(y_true, y_pred), balanced_accuracy_score(y_true, y_pred)
+
+
+def simulate(
+    X: Any,
+    y: ArrayLike,
+    *,
+    make_model: ModelFactory,
+    strategy: str | Callable[..., NDArray[np.float64]],
+    budget: int,
+    batch_size: int,
+    seed: int,
+    initial: int = 20,
+    test_size: float = 0.25,
+    test_indices: ArrayLike | None = None,
+    features_for_diversity: Any = None,
+    diversity: bool = False,
+    balance: bool = False,
+    shortlist_factor: int = 10,
+) -> LearningCurve:
+    """Simulate one labeling run and return its learning curve.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Precomputed features (see :func:`precompute_features`).
+    y : array-like of shape (n_samples,)
+        True labels, used as the oracle.
+    make_model : callable
+        Returns a fresh unfitted classifier with ``predict_proba``.
+    strategy : str or callable
+        A spec such as ``"margin"`` or ``"margin+diversity"``, or a function
+        ``(proba, rng) -> scores``.
+    budget : int
+        Total labels, seed labels included (clipped to the pool size).
+    batch_size : int
+        Labels asked per round.
+    seed : int
+        Fixes the test split, the seed labels (same for every strategy) and tie breaking.
+    initial : int, default=20
+        Random seed labels before the first model.
+    test_size : float, default=0.25
+        Held-out share, ignored when ``test_indices`` is given.
+    test_indices : array-like of int, optional
+        Explicit test rows; the pool is every other row.
+    features_for_diversity : ndarray or sparse matrix, optional
+        Representation for k-means diversity; defaults to ``X``.
+    diversity, balance : bool, default=False
+        Also apply ``+diversity`` / ``+balance`` (may also be given in the spec).
+    shortlist_factor : int, default=10
+        Shortlist size for diversity and for the balance guard's candidates, as a multiple of
+        ``batch_size``.
+
+    Returns
+    -------
+    LearningCurve
+        One point after the seed labels and after every batch, the last at ``budget``.
+
+    Notes
+    -----
+    BLAS and OpenMP are limited to one thread while the run lasts (``threadpoolctl``; the
+    limit is process-wide). The models are refitted hundreds of times on small data, where
+    extra threads do not help, and on a busy machine spinning BLAS threads made a run 15x
+    slower. Run seeds in parallel processes instead (``compare(n_jobs=...)``).
+    """
+    with threadpool_limits(limits=1):
+        return _simulate(
+            X,
+            y,
+            make_model=make_model,
+            strategy=strategy,
+            budget=budget,
+            batch_size=batch_size,
+            seed=seed,
+            initial=initial,
+            test_size=test_size,
+            test_indices=test_indices,
+            features_for_diversity=features_for_diversity,
+            diversity=diversity,
+            balance=balance,
+            shortlist_factor=shortlist_factor,
+        )
+
+
+def _simulate(
+    X: Any,
+    y: ArrayLike,
+    *,
+    make_model: ModelFactory,
+    strategy: str | Callable[..., NDArray[np.float64]],
+    budget: int,
+    batch_size: int,
+    seed: int,
+    initial: int,
+    test_size: float,
+    test_indices: ArrayLike | None,
+    features_for_diversity: Any,
+    diversity: bool,
+    balance: bool,
+    shortlist_factor: int,
+) -> LearningCurve:
+    labels = np.asarray(y)
+    name = getattr(strategy, "__name__", "custom")
+    if isinstance(strategy, str):
+        base, div, bal = parse_strategy(strategy)
+        score_fn, name = STRATEGIES[base], strategy
+        diversity, balance = diversity or div, balance or bal
+    else:
+        score_fn = strategy
+    if batch_size < 1 or initial < 1:
+        raise ValueError("batch_size and initial must be at least 1")
+    pool, test = _resolve_split(labels, seed, test_size, test_indices)
+    budget = min(int(budget), pool.size)
+    if budget < initial:
+        raise ValueError(f"budget ({budget}) must be at least the seed labels ({initial})")
+    div_features = X if features_for_diversity is None else features_for_diversity
+    # Separate streams: the seed labels must not depend on what the strategy draws later.
+    labeled = np.random.default_rng([seed, 1]).choice(pool, size=initial, replace=False)
+    query_rng = np.random.default_rng([seed, 2])
+    is_labeled = np.zeros(labels.size, dtype=bool)
+    is_labeled[labeled] = True
+    points: list[tuple[int, float, float]] = []
+    while True:
+        lab = np.flatnonzero(is_labeled)
+        model = None
+        if np.unique(labels[lab]).size >= 2:
+            model = make_model().fit(X[lab], labels[lab])
+            predicted = model.predict(X[test])
+        else:  # one class seen so far: predict it, query at random
+            predicted = np.full(test.size, labels[lab[0]])
+        points.append((lab.size, *_scores(labels[test], predicted)))
+        if lab.size >= budget:
+            break
+        candidates = pool[~is_labeled[pool]]
+        k = min(batch_size, budget - lab.size, candidates.size)
+        if model is None:
+            chosen = query_rng.choice(candidates, size=k, replace=False)
+        else:
+            proba = model.predict_proba(X[candidates])
+            scores = score_fn(proba, query_rng)
+            if diversity or balance:
+                shortlist = top_k(scores, k * shortlist_factor, query_rng)
+                picked = shortlist[:k]
+                if diversity:
+                    local = diverse_top_k(
+                        scores[shortlist], div_features[candidates[shortlist]], k, query_rng
+                    )
+                    picked = shortlist[local]
+                if balance:
+                    # Diverse picks first, then the rest of the shortlist in score order.
+                    ranked = np.concatenate([picked, shortlist[~np.isin(shortlist, picked)]])
+                    counts = np.array([np.sum(labels[lab] == c) for c in model.classes_])
+                    picked = balance_guard(ranked, proba, counts, k)
+            else:
+                picked = top_k(scores, k, query_rng)
+            chosen = candidates[picked]
+        is_labeled[chosen] = True
+    n, acc, bacc = (np.array(v) for v in zip(*points, strict=True))
+    return LearningCurve(n.astype(np.int64), acc, bacc, strategy=name, seed=seed)
+
+
+def full_pool_score(
+    X: Any,
+    y: ArrayLike,
+    *,
+    make_model: ModelFactory,
+    seed: int,
+    test_size: float = 0.25,
+    test_indices: ArrayLike | None = None,
+) -> tuple[float, float]:
+    """Accuracy and balanced accuracy of the model trained on the whole pool of a seed."""
+    labels = np.asarray(y)
+    pool, test = _resolve_split(labels, seed, test_size, test_indices)
+    with threadpool_limits(limits=1):  # see simulate()
+        model = make_model().fit(X[pool], labels[pool])
+        return _scores(labels[test], model.predict(X[test]))
+
+
+def precompute_features(
+    task: str, fields: Sequence[str], records: Any, estimator: str | None = None
+) -> tuple[Any, ModelFactory]:
+    """Fit the default pipeline's feature steps once on all ``records``; split off the model.
+
+    Returns the feature matrix and a picklable factory of fresh copies of the pipeline's final
+    classifier, ready for :func:`simulate` and :func:`compare`. With sparse features and the
+    default logistic regression, the classifier is wrapped in
+    :class:`~looplab.sparsefit.UsedColumnsClassifier` (same predictions, fits 2-5x faster).
+    """
+    from looplab.train import build_pipeline  # train pulls pandas and skops; only needed here
+
+    pipeline = build_pipeline(task, fields, estimator)
+    features = pipeline[:-1].fit_transform(records)
+    classifier = pipeline[-1]
+    if estimator is None and sp.issparse(features):
+        classifier = UsedColumnsClassifier(classifier)
+    return features, functools.partial(clone, classifier)
+
+
+def _summarise(
+    name: str,
+    curves: list[LearningCurve],
+    baseline: list[LearningCurve],
+    full: list[float],
+    comparison: dict[str, Any],
+) -> StrategySummary:
+    metric, target, hold = comparison["metric"], comparison["target"], comparison["hold"]
+    auc = np.array([c.auc("accuracy") for c in curves])
+    bal = np.array([c.auc("balanced_accuracy") for c in curves])
+    # Same seed, same test split and seed labels: the per-seed difference is the paired gain.
+    base = np.array([c.auc("accuracy") for c in baseline])
+    base_bal = np.array([c.auc("balanced_accuracy") for c in baseline])
+    return StrategySummary(
+        strategy=name,
+        labels_to_target=[
+            c.labels_to_reach(target * f, metric) for c, f in zip(curves, full, strict=True)
+        ],
+        labels_to_hold=[
+            c.labels_to_hold(hold * f, metric) for c, f in zip(curves, full, strict=True)
+        ],
+        auc=auc.tolist(),
+        auc_balanced=bal.tolist(),
+        auc_gain=(auc - base).tolist(),
+        auc_balanced_gain=(bal - base_bal).tolist(),
+    )
+
+
+def compare(
+    X: Any,
+    y: ArrayLike,
+    *,
+    make_model: ModelFactory,
+    strategies: Sequence[str],
+    seeds: int | Sequence[int],
+    budget: int,
+    batch_size: int,
+    initial: int = 20,
+    test_size: float = 0.25,
+    features_for_diversity: Any = None,
+    metric: str = "accuracy",
+    target: float = 0.95,
+    hold: float = 0.99,
+    shortlist_factor: int = 10,
+    n_jobs: int | None = 1,
+) -> Comparison:
+    """Run every strategy on the same seeds and summarise them against random and the full pool.
+
+    ``"random"`` is always run as the baseline for the per-seed gains. ``seeds`` is a count
+    (seeds ``0..n-1``) or an explicit list. ``metric`` selects what the reach/hold thresholds
+    (``target`` and ``hold`` times the full-pool score) apply to; AUC is reported for both
+    accuracy and balanced accuracy. ``shortlist_factor`` is passed to :func:`simulate`.
+    ``n_jobs`` runs (strategy, seed) pairs in parallel processes with joblib.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    for spec in strategies:
+        parse_strategy(spec)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    names = list(dict.fromkeys(["random", *strategies]))
+    labels = np.asarray(y)
+    common = dict(test_size=test_size, make_model=make_model)
+    jobs = [delayed(full_pool_score)(X, labels, seed=s, **common) for s in seed_list]
+    jobs += [
+        delayed(simulate)(
+            X,
+            labels,
+            strategy=name,
+            budget=budget,
+            batch_size=batch_size,
+            seed=s,
+            initial=initial,
+            features_for_diversity=features_for_diversity,
+            shortlist_factor=shortlist_factor,
+            **common,
+        )
+        for name in names
+        for s in seed_list
+    ]
+    out = Parallel(n_jobs=n_jobs)(jobs)
+    fulls, runs = out[: len(seed_list)], out[len(seed_list) :]
+    curves = {
+        name: runs[i * len(seed_list) : (i + 1) * len(seed_list)] for i, name in enumerate(names)
+    }
+    full_acc = [f[0] for f in fulls]
+    full_bal = [f[1] for f in fulls]
+    reference = full_acc if metric == "accuracy" else full_bal
+    settings = {"metric": metric, "target": target, "hold": hold}
+    summaries = {
+        name: _summarise(name, curves[name], curves["random"], reference, settings)
+        for name in names
+    }
+    return Comparison(
+        seeds=seed_list,
+        budget=budget,
+        batch_size=batch_size,
+        metric=metric,
+        target=target,
+        hold=hold,
+        full_accuracy=full_acc,
+        full_balanced_accuracy=full_bal,
+        curves=curves,
+        summaries=summaries,
+    )

@@ -1,0 +1,82 @@
+"""Projects over HTTP: create, conflicts, bad input, settings, status."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+
+def test_create_and_read_a_project(api: Api) -> None:
+    body = {"name": "news", "task": "text", "labels": ["business", "sport"]}
+    created = api.client.post("/api/v1/projects", json=body, headers=api.as_("admin"))
+    assert created.status_code == 201
+    assert created.json()["fields"] == ["text"]
+    got = api.client.get("/api/v1/projects/news", headers=api.as_("annotator"))
+    assert got.status_code == 200 and got.json()["labels"] == ["business", "sport"]
+
+
+def test_duplicate_project_is_409(api: Api) -> None:
+    body = {"name": "news", "task": "text", "labels": ["a", "b"]}
+    api.client.post("/api/v1/projects", json=body, headers=api.as_("admin"))
+    again = api.client.post("/api/v1/projects", json=body, headers=api.as_("admin"))
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+
+
+def test_unknown_project_is_404(api: Api) -> None:
+    response = api.client.get("/api/v1/projects/nope", headers=api.as_("admin"))
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": "no project named 'nope'",
+        "details": {"project": "nope"},
+    }
+
+
+def test_bad_body_names_the_field(api: Api) -> None:
+    body = {"name": "news", "task": "video", "labels": ["a", "b"], "colour": 1}
+    response = api.client.post("/api/v1/projects", json=body, headers=api.as_("admin"))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    fields = {p["field"] for p in error["details"]["problems"]}
+    assert fields == {"task", "colour"}
+
+
+def test_invalid_name_and_duplicate_labels_are_422(api: Api) -> None:
+    bad_name = {"name": "News Room", "task": "text", "labels": ["a", "b"]}
+    response = api.client.post("/api/v1/projects", json=bad_name, headers=api.as_("admin"))
+    assert (
+        response.status_code == 422
+        and "invalid project name" in response.json()["error"]["message"]
+    )
+    dup = {"name": "n", "task": "text", "labels": ["a", "a"]}
+    response = api.client.post("/api/v1/projects", json=dup, headers=api.as_("admin"))
+    assert (
+        response.status_code == 422
+        and response.json()["error"]["message"] == "labels must be unique"
+    )
+
+
+def test_settings_patch(news: Api) -> None:
+    url = "/api/v1/projects/news/settings"
+    ok = news.client.patch(url, json={"show_suggestions": False}, headers=news.as_("admin"))
+    assert ok.status_code == 200 and ok.json()["settings"]["show_suggestions"] is False
+    assert news.client.patch(url, json={"typo": 1}, headers=news.as_("admin")).status_code == 422
+    assert (
+        news.client.patch(url, json={"overlap": 2}, headers=news.as_("annotator")).status_code
+        == 403
+    )
+
+
+def test_status_counts(news: Api) -> None:
+    nxt = news.client.get("/api/v1/projects/news/queue/next", headers=news.as_("annotator")).json()
+    news.client.post(
+        "/api/v1/projects/news/annotations",
+        json={"record_id": nxt["record"]["id"], "label": "sport", "seconds": 2.5},
+        headers=news.as_("annotator"),
+    )
+    status = news.client.get("/api/v1/projects/news/status", headers=news.as_("annotator")).json()
+    assert status["records"] == 12 and status["labeled"] == 1 and status["unlabeled"] == 11
+    assert status["per_label"] == {"business": 0, "sport": 1, "tech": 0}
+    assert status["per_annotator"] == {"annotator": 1}
+    assert status["per_origin"] == {"human": 1}

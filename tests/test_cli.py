@@ -1,0 +1,89 @@
+"""The command line as a user runs it: exit codes, messages, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from looplab.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
+    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
+    return tmp_path / "ws"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_init_creates_the_workspace_and_refuses_a_duplicate(home: Path) -> None:
+    code, out, _ = run("init", "news", "--task", "text", "--labels", "business,sport,tech")
+    assert code == 0 and "created project news" in out
+    assert (home / "looplab.db").exists()
+    code, _, err = run("init", "news", "--labels", "a,b")
+    assert code == 2 and "project 'news' already exists" in err
+
+
+def test_init_rejects_bad_input_with_exit_2(home: Path) -> None:
+    code, _, err = run("init", "news", "--task", "video", "--labels", "a,b")
+    assert code == 2 and "unknown task 'video'; valid: text, tabular" in err
+    code, _, err = run("init", "news", "--labels", "only")
+    assert code == 2 and "at least two labels" in err
+
+
+def test_user_add_prints_the_token_once_and_stores_its_hash(home: Path) -> None:
+    code, out, _ = run("user", "add", "alice", "--role", "annotator", "--json")
+    assert code == 0
+    token = json.loads(out)["token"]
+    assert token.startswith("ll_")
+    db = sqlite3.connect(home / "looplab.db")
+    stored = [row[0] for row in db.execute("SELECT token_hash FROM users")]
+    assert token not in stored and len(stored[0]) == 64
+    code, _, err = run("user", "add", "bob", "--role", "owner")
+    assert code == 2 and "unknown role 'owner'" in err
+
+
+def test_status_json_and_unknown_project(home: Path) -> None:
+    run("init", "news", "--labels", "a,b")
+    code, out, _ = run("status", "news", "--json")
+    assert code == 0 and json.loads(out)["records"] == 0
+    code, _, err = run("status", "nope")
+    assert code == 2 and "no project named 'nope'" in err
+
+
+def test_audit_verify_exits_1_after_an_edit(home: Path) -> None:
+    run("init", "news", "--labels", "a,b")
+    run("user", "add", "alice")
+    code, out, _ = run("audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True and json.loads(out)["events"] == 2
+    db = sqlite3.connect(home / "looplab.db")
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE id = 1")
+    db.commit()
+    code, _, err = run("audit", "verify")
+    assert code == 1 and "TAMPERED" in err and "event 1" in err
+
+
+def test_config_shows_changes_and_validates(home: Path) -> None:
+    run("init", "news", "--labels", "a,b")
+    code, out, _ = run("config", "news", "retrain_every=100", "show_suggestions=false", "--json")
+    assert code == 0
+    current = json.loads(out)
+    assert current["retrain_every"] == 100 and current["show_suggestions"] is False
+    code, _, err = run("config", "news", "strategy=bald")
+    assert code == 2 and "unknown strategy" in err.lower() and "margin" in err
+    code, _, err = run("config", "news", "estimator=sklearn.nope.Thing")
+    assert code == 2 and "unknown estimator 'sklearn.nope.Thing'" in err
+    code, out, _ = run("config", "news", "estimator=sklearn.naive_bayes.MultinomialNB", "--json")
+    assert code == 0 and json.loads(out)["estimator"] == "sklearn.naive_bayes.MultinomialNB"
+    code, _, err = run("config", "news", "colour=red")
+    assert code == 2 and "unknown setting(s) colour" in err

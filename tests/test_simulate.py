@@ -1,0 +1,143 @@
+"""Active-learning simulation, comparison summaries, table and plot."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from looplab.simulate import (
+    LearningCurve,
+    compare,
+    format_table,
+    parse_strategy,
+    plot_curves,
+    precompute_features,
+    simulate,
+)
+
+MODEL = partial(LogisticRegression, max_iter=500)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_tiny_run_has_the_right_shape(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    curve = simulate(X, y, make_model=MODEL, strategy="margin", budget=60, batch_size=10, seed=0)
+    assert curve.n_labels.tolist() == [20, 30, 40, 50, 60]
+    assert curve.accuracy.shape == curve.balanced_accuracy.shape == (5,)
+    assert ((curve.accuracy >= 0) & (curve.accuracy <= 1)).all()
+    assert ((curve.balanced_accuracy >= 0) & (curve.balanced_accuracy <= 1)).all()
+    assert 0 <= curve.auc() <= 1
+
+
+def test_last_batch_is_cut_to_the_budget(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    curve = simulate(X, y, make_model=MODEL, strategy="random", budget=45, batch_size=10, seed=0)
+    assert curve.n_labels.tolist() == [20, 30, 40, 45]
+
+
+@pytest.mark.parametrize("spec", ["margin", "entropy", "margin+diversity", "margin+balance"])
+def test_same_seed_same_curve(digits: tuple[np.ndarray, np.ndarray], spec: str) -> None:
+    X, y = digits
+    run = partial(simulate, X, y, make_model=MODEL, strategy=spec, budget=50, batch_size=10)
+    a, b, c = run(seed=3), run(seed=3), run(seed=4)
+    np.testing.assert_array_equal(a.accuracy, b.accuracy)
+    np.testing.assert_array_equal(a.balanced_accuracy, b.balanced_accuracy)
+    assert not np.array_equal(a.accuracy, c.accuracy)
+
+
+def test_seed_labels_are_shared_by_strategies(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    run = partial(simulate, X, y, make_model=MODEL, budget=20, batch_size=10, seed=5)
+    # With the budget spent on seed labels, only the (shared) seed set is evaluated.
+    assert run(strategy="margin").accuracy[0] == run(strategy="random").accuracy[0]
+
+
+def test_explicit_test_indices(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    test = np.arange(0, 1797, 3)
+    curve = simulate(
+        X, y, make_model=MODEL, strategy="margin", budget=40, batch_size=20, seed=0,
+        test_indices=test,
+    )  # fmt: skip
+    assert curve.n_labels.tolist() == [20, 40]
+
+
+def test_single_class_seed_labels_do_not_crash() -> None:
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    y = np.array([0] * 36 + [1] * 4)
+    curve = simulate(
+        X, y, make_model=MODEL, strategy="margin", budget=25, batch_size=5, seed=0,
+        initial=2, test_indices=[0, 39],
+    )  # fmt: skip
+    assert curve.n_labels[-1] == 25
+
+
+def test_invalid_arguments(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    with pytest.raises(ValueError, match="unknown strategy 'best'"):
+        simulate(X, y, make_model=MODEL, strategy="best", budget=40, batch_size=10, seed=0)
+    with pytest.raises(ValueError, match="at least the seed labels"):
+        simulate(X, y, make_model=MODEL, strategy="margin", budget=10, batch_size=10, seed=0)
+    with pytest.raises(ValueError, match="'\\+diversity' and/or"):
+        parse_strategy("margin+fast")
+    assert parse_strategy("entropy+diversity+balance") == ("entropy", True, True)
+
+
+def test_curve_metrics() -> None:
+    curve = LearningCurve(
+        n_labels=np.array([20, 30, 40, 50, 60]),
+        accuracy=np.array([0.5, 0.96, 0.90, 0.99, 0.995]),
+        balanced_accuracy=np.array([0.4, 0.5, 0.6, 0.7, 0.8]),
+    )
+    assert curve.labels_to_reach(0.95) == 30
+    assert curve.labels_to_hold(0.95) == 50  # 40 dips below
+    assert curve.labels_to_reach(0.999) is None
+    assert curve.labels_to_hold(0.999) is None
+    assert curve.labels_to_reach(0.65, "balanced_accuracy") == 50
+    # Trapezoids over a width of 40 labels.
+    expected = (0.73 + 0.93 + 0.945 + 0.9925) * 10 / 40
+    assert curve.auc() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="unknown metric"):
+        curve.auc("f1")
+
+
+def test_margin_beats_random_on_digits(
+    digits: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    X, y = digits
+    result = compare(
+        X, y, make_model=MODEL, strategies=["margin"], seeds=3, budget=200, batch_size=10,
+    )  # fmt: skip
+    random, margin = result.summaries["random"], result.summaries["margin"]
+    assert len(result.curves["margin"]) == 3 and result.seeds == [0, 1, 2]
+    assert len(margin.auc_gain) == 3
+    assert np.mean(margin.auc) > np.mean(random.auc) + 0.015
+    assert all(0.9 < f <= 1 for f in result.full_accuracy)
+    table = format_table(result)
+    assert "margin" in table and "random" in table and "reach 95%" in table
+    png = plot_curves(result, tmp_path / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_precompute_features_for_text() -> None:
+    texts = ["good film", "great plot", "bad film", "awful plot"] * 10
+    labels = np.array(["pos", "pos", "neg", "neg"] * 10)
+    X, make_model = precompute_features("text", ["text"], [{"text": t} for t in texts])
+    assert X.shape[0] == 40
+    assert make_model() is not make_model()
+    curve = simulate(
+        X, labels, make_model=make_model, strategy="margin", budget=24, batch_size=2, seed=0,
+        initial=4, test_size=0.3,
+    )  # fmt: skip
+    assert curve.accuracy[-1] == 1.0
