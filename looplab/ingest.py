@@ -178,6 +178,30 @@ def _hash_form(value: Any) -> Any:
     return value
 
 
+def normalise_payload(project: Project, payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload from outside an import (a served prediction, say) in the form imports store."""
+    if project.task == "text":
+        text = payload.get("text")
+        if not isinstance(text, str) or not normalise_text(text):
+            raise Invalid("the text must be a non-empty string", details={"field": "text"})
+        return {"text": text}
+    return {k: normalise_value(payload.get(k)) for k in project.fields or []}
+
+
+def content_hash(project: Project, payload: dict[str, Any]) -> bytes:
+    """The dedupe key of a payload, byte for byte the one an import of the same content computes."""
+    if project.task == "text":
+        canonical = '{"text":' + encode_basestring(normalise_text(payload["text"])) + "}"
+    else:
+        canonical = json.dumps(
+            _hash_form(normalise_payload(project, payload)),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
 def _plain(value: Any) -> Any:
     """Meta values: anything JSON can hold; NaN and infinities become None (meta is not data)."""
     if isinstance(value, float) and not math.isfinite(value):

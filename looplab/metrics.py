@@ -85,7 +85,7 @@ class StoreCollector(Collector):
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:
-    registry = CollectorRegistry(auto_describe=True)
+    registry = CollectorRegistry(auto_describe=False)  # describing would query a store not yet migrated
     latency = Histogram(
         "looplab_http_request_duration_seconds",
         "HTTP request latency by route.",

@@ -300,7 +300,7 @@ def give_feedback(
 
 def _record_for(session: Session, project: Project, prediction: Prediction) -> Record:
     """The record holding the prediction's input: an existing one with the same content, or new."""
-    payload = {k: prediction.input.get(k) for k in project.fields}
+    payload = ingest.normalise_payload(project, dict(prediction.input))
     digest = ingest.content_hash(project, payload)
     record = session.scalar(
         select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
@@ -369,4 +369,5 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | N
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Rounded so that k == n reads as 1.0, not 0.9999999999999999.
+    return max(0.0, round(centre - half, 12)), min(1.0, round(centre + half, 12))
