@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,7 +90,16 @@ class Record(Base):
     __tablename__ = "records"
     __table_args__ = (
         UniqueConstraint("project_id", "content_hash", name="uq_records_project_hash"),
-        Index("ix_records_queue", "project_id", "score"),
+        # The queue's index: only open records (answered ones leave it), best score first, so
+        # next_record reads a handful of entries however many records are already labeled.
+        Index(
+            "ix_records_open",
+            "project_id",
+            text("score DESC"),
+            "id",
+            sqlite_where=text("n_human < needed"),
+            postgresql_where=text("n_human < needed"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
