@@ -12,6 +12,8 @@ Two methods, both fitted on records the model was not trained on:
 :func:`choose_calibration` fits both and keeps one only when it lowers ECE on records not used to
 fit it. The result is a :class:`Calibrator`, a small value with ``apply(proba)`` and
 ``to_dict()``/``from_dict()``, stored as JSON beside a model version.
+:class:`CalibratedClassifier` carries one inside a model artifact, so every consumer of the
+model's ``predict_proba`` gets the calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
 
 from looplab.evaluate import (
     brier_score,
@@ -360,3 +364,86 @@ def choose_calibration(
         candidates=candidates,
         reason=reason,
     )
+
+
+class CalibratedClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier whose ``predict_proba`` goes through a fitted :class:`Calibrator`.
+
+    It replaces the last step of a trained pipeline, so the calibration travels inside the model
+    artifact (covered by its SHA-256) and serving, pool scoring and the gate all see the same
+    probabilities. ``fit`` fits a clone of ``estimator``; ``calibration`` (a
+    :meth:`Calibrator.to_dict`, or None for none) is kept as given. :meth:`wrap` builds one around
+    an already fitted classifier. ``predict`` is the arg-max of the calibrated probabilities.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], ["a", "a", "b", "b"]
+    >>> base = LogisticRegression().fit(X, y)
+    >>> soft = CalibratedClassifier.wrap(base, Calibrator("temperature", ["a", "b"], 4.0))
+    >>> bool(soft.predict_proba(X).max() < base.predict_proba(X).max())
+    True
+    >>> soft.predict(X).tolist()
+    ['a', 'a', 'b', 'b']
+    """
+
+    def __init__(
+        self, estimator: Any = None, *, calibration: Mapping[str, Any] | None = None
+    ) -> None:
+        self.estimator = estimator
+        self.calibration = calibration
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> CalibratedClassifier:
+        from sklearn.base import clone
+        from sklearn.linear_model import LogisticRegression
+
+        base = LogisticRegression() if self.estimator is None else self.estimator
+        self.estimator_ = clone(base).fit(X, y, **fit_params)
+        self._set_fitted()
+        return self
+
+    @classmethod
+    def wrap(cls, fitted: Any, calibrator: Calibrator) -> CalibratedClassifier:
+        """Wrap an already fitted classifier (its ``classes_`` must match the calibrator's)."""
+        classes = [str(c) for c in fitted.classes_]
+        if classes != list(calibrator.classes):
+            raise ValueError(
+                f"the calibrator is for classes {calibrator.classes}, the model has {classes}"
+            )
+        out = cls(fitted, calibration=calibrator.to_dict())
+        out.estimator_ = fitted
+        out._set_fitted()
+        return out
+
+    def _set_fitted(self) -> None:
+        self.classes_ = self.estimator_.classes_
+        if hasattr(self.estimator_, "n_features_in_"):
+            self.n_features_in_ = self.estimator_.n_features_in_
+
+    def _calibrator(self) -> Calibrator | None:
+        if not self.calibration:
+            return None
+        calibrator = Calibrator.from_dict(self.calibration)
+        if list(calibrator.classes) != [str(c) for c in self.classes_]:
+            raise ValueError(
+                f"calibration is for classes {calibrator.classes}, the model has "
+                f"{[str(c) for c in self.classes_]}"
+            )
+        return calibrator
+
+    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+        check_is_fitted(self, "estimator_")
+        proba = np.asarray(self.estimator_.predict_proba(X), dtype=float)
+        calibrator = self._calibrator()
+        return proba if calibrator is None else calibrator.apply(proba)
+
+    def predict(self, X: Any) -> NDArray[Any]:
+        check_is_fitted(self, "estimator_")
+        return np.asarray(self.classes_)[self.predict_proba(X).argmax(axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # The default inner LogisticRegression takes sparse input (TF-IDF), as may others.
+        inner = self.estimator.__sklearn_tags__() if self.estimator is not None else None
+        tags.input_tags.sparse = True if inner is None else inner.input_tags.sparse
+        return tags

@@ -412,6 +412,152 @@ def models(
     out.print(table)
 
 
+def _print_gate(data: dict[str, Any]) -> None:
+    against = data["production"] or "no production model"
+    if data["passed"]:
+        out.print(
+            f"[green]PASS[/]: {data['candidate']} may replace {against} "
+            f"({data['n_test']:,} test records)",
+            highlight=False,
+        )
+    else:
+        err.print(
+            f"[bold red]FAIL[/]: {data['candidate']} may not replace {against} "
+            f"({data['n_test']:,} test records):",
+            highlight=False,
+        )
+        for reason in data["reasons"]:
+            err.print(f"  - {reason}", highlight=False)
+    for note in data["notes"]:
+        out.print(f"  [dim]{note}[/]", highlight=False)
+
+
+@app.command()
+def gate(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    version: Annotated[str, typer.Argument(help="Candidate version, e.g. v7.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 0 if VERSION may replace production, else 1 with every reason (settings: gate_*)."""
+    from looplab import promotion, registry
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        candidate = registry.get_version(session, project, version)
+        data = promotion.run_gate(session, project, candidate).to_dict()
+    if as_json:
+        emit_json(data)
+    else:
+        _print_gate(data)
+    raise typer.Exit(0 if data["passed"] else 1)
+
+
+@app.command()
+def promote(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    version: Annotated[str, typer.Argument(help="Version to put in production, e.g. v7.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the gate fails (audited).")] = False,
+    reason: Annotated[str, typer.Option(help="Why; required with --force.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Put VERSION in production if the gate passes (exit 1 if it refuses); audited."""
+    from looplab import promotion
+
+    with opened() as store:
+        try:
+            data = promotion.promote_version(
+                store, project_name, version, actor=actor(), force=force, reason=reason
+            )
+        except promotion.GateFailed as exc:
+            reasons = exc.details.get("reasons", [])
+            if as_json:
+                emit_json({"promoted": None, "refused": version, "reasons": reasons})
+            else:
+                err.print(f"[bold red]refused:[/] the gate rejects {version}:", highlight=False)
+                for line in reasons:
+                    err.print(f"  - {line}", highlight=False)
+                err.print("  (promote anyway with --force --reason '...'; it is audited)")
+            raise typer.Exit(1) from None
+    if as_json:
+        emit_json(data)
+        return
+    how = " [bold yellow](forced past a failed gate)[/]" if data["forced"] else ""
+    out.print(
+        f"{data['promoted']} is in production{how}; previous: {data['previous'] or 'none'}",
+        highlight=False,
+    )
+
+
+@app.command()
+def rollback(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Put the previous production version back (audited)."""
+    from looplab import promotion
+
+    with opened() as store:
+        data = promotion.rollback_project(store, project_name, actor=actor(), reason=reason)
+    if as_json:
+        emit_json(data)
+    else:
+        out.print(f"{data['production']} is in production again (was {data['rolled_back']})")
+
+
+@app.command()
+def card(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    version: Annotated[str, typer.Argument(help="Version, e.g. v7.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Markdown file (default: stdout).")
+    ] = None,
+) -> None:
+    """The version's model card (Markdown), generated from the registry."""
+    from looplab import card as cards
+    from looplab import registry
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        text = cards.model_card(session, project, registry.get_version(session, project, version))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"model card: {output}")
+
+
+@app.command()
+def report(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    html_path: Annotated[Path, typer.Option("--html", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    version: Annotated[
+        str | None, typer.Option(help="Version to report (default: the latest).")
+    ] = None,
+    run_gate: Annotated[
+        bool, typer.Option("--gate/--no-gate", help="Run the gate against production.")
+    ] = True,
+) -> None:
+    """Write a self-contained HTML evaluation report with plots (no network needed to view)."""
+    from looplab import promotion, registry
+    from looplab import report as reports
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        versions = registry.list_versions(session, project)
+        if not versions:
+            raise_exit(f"project {project_name!r} has no model yet; run `looplab train`")
+        model = versions[-1] if version is None else registry.get_version(session, project, version)
+        gate_data = None
+        if run_gate and model.stage != "production":
+            gate_data = promotion.run_gate(session, project, model).to_dict()
+        page = reports.render_html(project, model, versions, gate_data)
+    html_path.write_text(page, encoding="utf-8")
+    out.print(f"report for {model.name}: {html_path} ({len(page) / 1024:.0f} KB)")
+
+
 @app.command()
 def demo(
     serve_too: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server.")] = True,

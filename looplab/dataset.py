@@ -3,6 +3,12 @@
 The split is a pure function of the record's content hash, so a record never moves between train
 and test as labels arrive, and exact duplicates (same normalised content, hence same hash, deduped
 on import) can never straddle the two.
+
+Near duplicates of text records (:func:`looplab.neardup.near_duplicate_groups`: MinHash LSH over
+the normalised word sets, Jaccard >= :data:`NEAR_DUP_THRESHOLD`) are grouped among the labeled
+records, and every member of a group takes the split of the group's smallest content hash, so a
+reworded copy of a test article cannot sit in the training set. A group is stable until a new near
+copy with a smaller hash is labeled; then the whole group moves together.
 """
 
 from __future__ import annotations
@@ -20,11 +26,39 @@ from looplab.tables import Annotation, Project, Record
 TEST_SHARE = 0.2
 #: Origins that teach the model. Quarantined or superseded answers never do.
 TRAINING_ORIGINS = ("human", "import", "feedback")
+#: Jaccard index of word sets from which two texts count as near duplicates (same split).
+NEAR_DUP_THRESHOLD = 0.8
 
 
 def split_of(content_hash: bytes, test_share: float = TEST_SHARE) -> str:
     bucket = int.from_bytes(content_hash[-4:], "big") / 2**32
     return "test" if bucket < test_share else "train"
+
+
+def group_splits(hashes: list[bytes], texts: list[str] | None) -> list[str]:
+    """Split of each record: its own hash's, or with ``texts``, its near-duplicate group's.
+
+    Each group of near-duplicate texts takes the split of its smallest content hash, so no group
+    straddles train and test.
+
+    Examples
+    --------
+    >>> hashes = [bytes([0, 0, 0, 1]), bytes([255, 255, 255, 255])]
+    >>> group_splits(hashes, None)
+    ['test', 'train']
+    >>> group_splits(hashes, ["the cat sat on the mat today", "The cat sat on the mat today!"])
+    ['test', 'test']
+    """
+    if not texts or len(hashes) < 2:
+        return [split_of(h) for h in hashes]
+    from looplab.neardup import near_duplicate_groups
+
+    groups = near_duplicate_groups(texts, threshold=NEAR_DUP_THRESHOLD)
+    smallest: dict[int, bytes] = {}
+    for group, content_hash in zip(groups.tolist(), hashes, strict=True):
+        if group not in smallest or content_hash < smallest[group]:
+            smallest[group] = content_hash
+    return [split_of(smallest[g]) for g in groups.tolist()]
 
 
 @dataclass
@@ -78,6 +112,7 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
     for record_id, annotation_id, label in rows:
         votes[record_id].append((annotation_id, str(label)))
     out = LabeledSet()
+    hashes: list[bytes] = []
     ids = sorted(votes)
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
@@ -91,6 +126,12 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
             out.payloads.append(payload)
             out.meta.append(meta or {})
             out.labels.append(consensus(votes[record_id]))
-            out.splits.append(split_of(content_hash))
+            hashes.append(bytes(content_hash))
             out.annotation_ids.append([aid for aid, _ in votes[record_id]])
+    texts = None
+    if project.task == "text" and project.fields:
+        from looplab.train import records_to_text
+
+        texts = [str(t) for t in records_to_text(out.payloads, project.fields)]
+    out.splits = group_splits(hashes, texts)
     return out

@@ -26,6 +26,18 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_promote": False,  # may a trigger-started retrain promote a candidate passing the gate?
     "webhook_url": None,  # alerts go here (and to the log); the secret is LOOPLAB_WEBHOOK_SECRET
     "monitor_min_predictions": 200,  # a monitor window closes once it holds this many predictions
+    # Calibration of new versions and the promotion gate: see looplab.assess, looplab.promotion.
+    "calibration": "auto",  # auto, none, temperature or isotonic (kept only if it lowers ECE)
+    "gate_metric": "accuracy",  # accuracy or macro_f1, compared with production
+    "gate_test": "bootstrap",  # paired test: bootstrap or mcnemar (accuracy only)
+    "gate_min_gain": 0.0,  # required significant gain over production (0.01 = 1 point)
+    "gate_tolerance": 0.01,  # largest accepted (significant) drop of the metric
+    "gate_alpha": 0.05,  # significance level of the paired tests
+    "gate_slice_tolerance": 0.05,  # largest accepted significant accuracy drop on a slice
+    "gate_min_slice_size": 30,  # fewest test records for a metadata slice to be compared
+    "gate_max_ece": 0.1,  # highest accepted ECE of the candidate (null: not checked)
+    "gate_max_ece_increase": None,  # highest accepted ECE rise over production (null: off)
+    "gate_min_accuracy": None,  # accuracy floor of the candidate (null: off)
 }
 
 
@@ -137,6 +149,9 @@ def _check_settings(changes: dict[str, Any]) -> None:
         from looplab.triggers import parse_rules
 
         parse_rules(changes["triggers"])
+    from looplab.promotion import check_settings as check_gate_settings
+
+    check_gate_settings(changes)
     fraction = changes.get("overlap_fraction")
     if fraction is not None and not (0 <= float(fraction) <= 1):
         raise Invalid(

@@ -140,7 +140,14 @@ def production(session: Session, project: Project) -> ModelVersion | None:
 
 
 def _move(
-    session: Session, model: ModelVersion, to: str, *, actor: str, reason: str, forced: bool
+    session: Session,
+    model: ModelVersion,
+    to: str,
+    *,
+    actor: str,
+    reason: str,
+    forced: bool,
+    gate: dict[str, Any] | None = None,
 ) -> None:
     session.add(
         StageChange(
@@ -166,6 +173,7 @@ def _move(
             "to": to,
             "reason": reason,
             "forced": forced,
+            **({"gate": gate} if gate is not None else {}),
         },
     )
     model.stage = to
@@ -179,10 +187,12 @@ def promote(
     actor: str,
     reason: str = "",
     forced: bool = False,
+    gate: dict[str, Any] | None = None,
 ) -> ModelVersion | None:
     """Make ``model`` the production version; the previous one is archived and returned.
 
-    The gate is the caller's job (``looplab.promotion``); this only moves stages, audited.
+    The gate is the caller's job (``looplab.promotion``); this only moves stages, audited, with
+    the gate's verdict (``gate``) in the audit event when given.
     """
     if model.stage == "production":
         raise Conflict(f"{model.name} is already in production", details={"model": model.name})
@@ -196,7 +206,7 @@ def promote(
             reason=f"replaced by {model.name}",
             forced=False,
         )
-    _move(session, model, "production", actor=actor, reason=reason, forced=forced)
+    _move(session, model, "production", actor=actor, reason=reason, forced=forced, gate=gate)
     session.flush()
     return previous
 

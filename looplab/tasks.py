@@ -15,8 +15,18 @@ import sklearn
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from looplab import dataset, diversity, jobs, monitor, projects, registry, strategies, train
-from looplab.evaluate import classification_metrics
+from looplab import (
+    assess,
+    dataset,
+    diversity,
+    jobs,
+    monitor,
+    projects,
+    promotion,
+    registry,
+    strategies,
+    train,
+)
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, Project, Record
@@ -52,11 +62,9 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     model = train.build_pipeline(project.task, project.fields, estimator)
     model.fit(fit.payloads, fit.labels)
     classes = [str(c) for c in model.classes_]
-    metrics = (
-        classification_metrics(test.labels, model.predict_proba(test.payloads), classes)
-        if len(test)
-        else {"n": 0}
-    )
+    # Calibration is kept inside the artifact only if it lowers ECE on held-out records.
+    model, calibration = assess.calibrate(model, test, projects.setting(project, "calibration"))
+    metrics = assess.held_out_metrics(model, test)
     with store.write() as session:
         project = _project(session, job)
         version = registry.next_version(session, project)
@@ -69,6 +77,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             "schema": input_schema(project.task, project.fields, fit.payloads),
             "classes": classes,
             "estimator": estimator or "default",
+            "calibration": calibration,
+            "train_label_counts": assess.label_counts(fit.labels),
             "versions": {
                 "python": platform.python_version(),
                 "sklearn": sklearn.__version__,
@@ -92,13 +102,20 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         )
         jobs.enqueue(session, "score", project_id=project.id)
         name = version_row.name
-    return {
+        auto = bool(projects.setting(project, "auto_promote"))
+    result = {
         "model": name,
         "n_train": len(fit),
         "n_test": len(test),
         "accuracy": metrics.get("accuracy"),
-        "seconds": round(time.perf_counter() - started, 3),
+        "calibration": calibration["method"],
     }
+    if auto:  # promote only if the gate passes; a refusal is audited with its reasons
+        result["auto_promote"] = promotion.auto_promote(
+            store, job.project_id or 0, name, actor="auto_promote"
+        )
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
 
 
 def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:

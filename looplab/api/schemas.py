@@ -54,6 +54,17 @@ class SettingsPatch(Request):
     auto_promote: bool | None = None
     webhook_url: str | None = None
     monitor_min_predictions: int | None = Field(None, ge=10)
+    calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
+    gate_metric: Literal["accuracy", "macro_f1"] | None = None
+    gate_test: Literal["bootstrap", "mcnemar"] | None = None
+    gate_min_gain: float | None = Field(None, ge=0, le=1)
+    gate_tolerance: float | None = Field(None, ge=0, le=1)
+    gate_alpha: float | None = Field(None, gt=0, lt=1)
+    gate_slice_tolerance: float | None = Field(None, ge=0, le=1)
+    gate_min_slice_size: int | None = Field(None, ge=1)
+    gate_max_ece: float | None = Field(None, ge=0, le=1)
+    gate_max_ece_increase: float | None = Field(None, ge=0, le=1)
+    gate_min_accuracy: float | None = Field(None, ge=0, le=1)
 
 
 class RecordOut(Response):

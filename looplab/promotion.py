@@ -1,0 +1,344 @@
+"""Promotion: run the gate on the store's current test records, then promote or roll back, audited.
+
+:func:`run_gate` loads the candidate's and production's artifacts (their SHA-256 checked), scores
+both on the **same** current test records and calls :func:`looplab.gate.gate` with the project's
+``gate_*`` settings (validated by :func:`check_settings`). Test records that either model was
+trained on (possible after a near-duplicate group moved to the test split) are left out, so
+neither is judged on what it memorised.
+
+:func:`promote` refuses a candidate the gate rejects (:class:`GateFailed`, HTTP 409, every reason
+listed) unless ``force`` is given with a ``reason``; the stage change, the gate's verdict, and
+whether it was forced all go into the audit log in the same transaction. :func:`auto_promote` is
+what a training job calls when the project's ``auto_promote`` setting is on: promote only if the
+gate passes.
+
+Errors::
+
+    LooplabError
+    ├── Invalid     bad gate setting; --force without a reason
+    ├── NotFound    unknown version
+    └── Conflict    already in production; production changed during the gate;
+        │           artifact missing, modified (``artifact_integrity``) or untrusted
+        └── GateFailed   code "gate_failed", details {"version", "reasons"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from looplab import audit, dataset, projects, registry, train
+from looplab.errors import Conflict, Invalid, LooplabError
+from looplab.gate import TESTS, GateResult, gate
+from looplab.store import Store
+from looplab.tables import ModelVersion, Project
+
+#: The gate's settings and their kinds: "metric" and "test" are names, the rest numbers (or None).
+GATE_SETTINGS: dict[str, tuple[str, ...] | str] = {
+    "gate_metric": ("accuracy", "macro_f1"),
+    "gate_test": TESTS,
+    "gate_min_gain": "fraction",
+    "gate_tolerance": "fraction",
+    "gate_alpha": "probability",
+    "gate_slice_tolerance": "fraction",
+    "gate_min_slice_size": "count",
+    "gate_max_ece": "fraction_or_none",
+    "gate_max_ece_increase": "fraction_or_none",
+    "gate_min_accuracy": "fraction_or_none",
+}
+
+
+class GateFailed(Conflict):
+    """The gate rejected the candidate; ``details["reasons"]`` lists every failed check."""
+
+    default_code = "gate_failed"
+
+
+def check_settings(changes: dict[str, Any]) -> None:
+    """Raise :class:`Invalid` naming the first bad ``gate_*`` or ``calibration`` value."""
+    from looplab.assess import CALIBRATION_SETTINGS
+
+    if "calibration" in changes and changes["calibration"] not in CALIBRATION_SETTINGS:
+        raise Invalid(
+            f"calibration must be one of {', '.join(CALIBRATION_SETTINGS)}",
+            details={"field": "calibration", "value": changes["calibration"]},
+        )
+    for key, kind in GATE_SETTINGS.items():
+        if key not in changes:
+            continue
+        value = changes[key]
+        where = {"field": key, "value": value}
+        if isinstance(kind, tuple):
+            if value not in kind:
+                raise Invalid(f"{key} must be one of {', '.join(kind)}", details=where)
+            continue
+        if value is None and kind == "fraction_or_none":
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind == "count":
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise Invalid(f"{key} must be an integer >= 1", details=where)
+        elif kind == "probability":
+            if not (number and 0 < value < 1):
+                raise Invalid(f"{key} must be a number between 0 and 1 (exclusive)", details=where)
+        elif not (number and 0 <= value <= 1):
+            hint = " or null" if kind == "fraction_or_none" else ""
+            raise Invalid(f"{key} must be a number from 0 to 1{hint}", details=where)
+    metric = changes.get("gate_metric")
+    if metric == "macro_f1" and changes.get("gate_test") == "mcnemar":
+        raise Invalid(
+            "gate_test=mcnemar compares accuracy; use gate_test=bootstrap with macro_f1",
+            details={"field": "gate_test"},
+        )
+
+
+def gate_options(project: Project) -> dict[str, Any]:
+    """The project's gate settings as keyword arguments of :func:`looplab.gate.gate`."""
+    options = {key[len("gate_") :]: projects.setting(project, key) for key in GATE_SETTINGS}
+    if options["metric"] != "accuracy" and options["test"] == "mcnemar":
+        options["test"] = "bootstrap"
+    return options
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """A gate verdict with what it was run on."""
+
+    project: str
+    candidate: str
+    production: str | None
+    production_id: int | None
+    n_test: int
+    excluded: int
+    options: dict[str, Any]
+    result: GateResult
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "candidate": self.candidate,
+            "production": self.production,
+            "passed": self.result.passed,
+            "reasons": list(self.result.reasons),
+            "n_test": self.n_test,
+            "excluded_trained_on": self.excluded,
+            "settings": dict(self.options),
+            "checks": [dict(c) for c in self.result.checks],
+            "notes": list(self.result.notes),
+            "candidate_metrics": dict(self.result.candidate),
+            "production_metrics": (
+                None if self.result.production is None else dict(self.result.production)
+            ),
+        }
+
+
+def load_version(row: ModelVersion) -> Any:
+    """Load a version's artifact; a missing or modified file is a clear :class:`Conflict`."""
+    try:
+        return train.load_model(row.artifact, row.sha256)
+    except FileNotFoundError:
+        raise Conflict(
+            f"model file of {row.name} is missing: {row.artifact}",
+            code="artifact_missing",
+            details={"model": row.name, "artifact": row.artifact},
+        ) from None
+    except (train.ModelIntegrityError, train.UntrustedModelError) as exc:
+        raise Conflict(
+            f"{row.name}: {exc}",
+            code="artifact_integrity",
+            details={"model": row.name, "artifact": row.artifact},
+        ) from None
+
+
+def run_gate(
+    session: Any, project: Project, candidate: ModelVersion, *, rng: int = 0
+) -> GateReport:
+    """Compare ``candidate`` with production on the current test records (see the module doc)."""
+    current = registry.production(session, project)
+    if current is not None and current.id == candidate.id:
+        raise Conflict(
+            f"{candidate.name} is already in production; gate a candidate against it",
+            details={"model": candidate.name},
+        )
+    test = dataset.labeled_set(session, project).subset("test")
+    trained_on = set(registry.training_annotations(session, candidate))
+    if current is not None:
+        trained_on |= set(registry.training_annotations(session, current))
+    keep = [i for i, ids in enumerate(test.annotation_ids) if not trained_on.intersection(ids)]
+    if not keep:
+        raise Conflict(
+            f"project {project.name!r} has no labeled test records the models were not trained "
+            "on; label more records before gating",
+            details={"project": project.name},
+        )
+    payloads = [test.payloads[i] for i in keep]
+    labels = np.asarray([test.labels[i] for i in keep])
+    meta = [test.meta[i] for i in keep]
+    model_c = load_version(candidate)
+    proba_p, classes_p = None, None
+    if current is not None:
+        model_p = load_version(current)
+        proba_p = model_p.predict_proba(payloads)
+        classes_p = [str(c) for c in model_p.classes_]
+    options = gate_options(project)
+    result = gate(
+        labels,
+        model_c.predict_proba(payloads),
+        proba_p,
+        [str(c) for c in model_c.classes_],
+        classes_p,
+        slice_keys=meta,
+        rng=rng,
+        **options,
+    )
+    return GateReport(
+        project=project.name,
+        candidate=candidate.name,
+        production=None if current is None else current.name,
+        production_id=None if current is None else current.id,
+        n_test=len(keep),
+        excluded=len(test) - len(keep),
+        options=options,
+        result=result,
+    )
+
+
+def _gate_audit(report: GateReport) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "against": report.production,
+        "n_test": report.n_test,
+        "reasons": list(report.result.reasons),
+    }
+
+
+def promote(
+    session: Any,
+    project: Project,
+    candidate: ModelVersion,
+    report: GateReport,
+    *,
+    actor: str,
+    force: bool = False,
+    reason: str = "",
+) -> ModelVersion | None:
+    """Promote ``candidate`` given its gate ``report``; return the version it replaced.
+
+    Raises :class:`GateFailed` when the gate failed and ``force`` is off, :class:`Invalid` when
+    ``force`` comes without a reason, :class:`Conflict` when production changed since the gate.
+    """
+    reason = reason.strip()
+    if force and not reason:
+        raise Invalid(
+            "a forced promotion needs a reason (--reason '...'); it is kept in the audit log",
+            details={"field": "reason"},
+        )
+    current = registry.production(session, project)
+    if (None if current is None else current.id) != report.production_id:
+        raise Conflict(
+            f"production of {project.name!r} changed while the gate ran; run it again",
+            details={"project": project.name},
+        )
+    if not report.passed and not force:
+        raise GateFailed(
+            f"the gate refuses {candidate.name}: " + " ".join(report.result.reasons),
+            details={"version": candidate.name, "reasons": list(report.result.reasons)},
+        )
+    return registry.promote(
+        session,
+        project,
+        candidate,
+        actor=actor,
+        reason=reason or "gate passed",
+        forced=force and not report.passed,
+        gate=_gate_audit(report),
+    )
+
+
+def promote_version(
+    store: Store,
+    project_name: str,
+    version: str,
+    *,
+    actor: str,
+    force: bool = False,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Gate (in a read transaction), then promote (in a write one); the CLI and the API call it."""
+    if force and not reason.strip():
+        raise Invalid(
+            "a forced promotion needs a reason (--reason '...'); it is kept in the audit log",
+            details={"field": "reason"},
+        )
+    with store.read() as session:
+        project = projects.get_project(session, project_name)
+        report = run_gate(session, project, registry.get_version(session, project, version))
+    with store.write() as session:
+        project = projects.get_project(session, project_name)
+        candidate = registry.get_version(session, project, version)
+        previous = promote(
+            session, project, candidate, report, actor=actor, force=force, reason=reason
+        )
+        return {
+            "promoted": candidate.name,
+            "previous": None if previous is None else previous.name,
+            "forced": force and not report.passed,
+            "gate": report.to_dict(),
+        }
+
+
+def rollback_project(store: Store, project_name: str, *, actor: str, reason: str = "") -> dict:
+    """Put the previous production version back (audited)."""
+    with store.write() as session:
+        project = projects.get_project(session, project_name)
+        current = registry.production(session, project)
+        target = registry.rollback(session, project, actor=actor, reason=reason)
+        return {
+            "production": target.name,
+            "rolled_back": None if current is None else current.name,
+        }
+
+
+def auto_promote(store: Store, project_id: int, version: str, *, actor: str) -> dict[str, Any]:
+    """After training with ``auto_promote`` on: promote ``version`` only if the gate passes.
+
+    A refusal is audited (``model.gate_refused``) with its reasons, so "why is v7 not live?" has an
+    answer in the log.
+    """
+    with store.read() as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            return {"promoted": False, "reasons": ["project no longer exists"]}
+        candidate = registry.get_version(session, project, version)
+        try:
+            report = run_gate(session, project, candidate)
+        except LooplabError as exc:  # e.g. no test records yet: not promoted, the job succeeds
+            return {"promoted": False, "reasons": [exc.message]}
+    with store.write() as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        candidate = registry.get_version(session, project, version)
+        if not report.passed:
+            audit.record(
+                session,
+                actor=actor,
+                action="model.gate_refused",
+                entity_type="model",
+                entity_id=candidate.id,
+                project_id=project.id,
+                details={"version": candidate.name, **_gate_audit(report)},
+            )
+            return {"promoted": False, "reasons": list(report.result.reasons)}
+        try:
+            promote(
+                session, project, candidate, report, actor=actor, reason="auto_promote: gate passed"
+            )
+        except Conflict as exc:  # production moved meanwhile: leave it to a person
+            return {"promoted": False, "reasons": [exc.message]}
+        return {"promoted": True, "against": report.production}
