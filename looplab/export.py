@@ -100,7 +100,8 @@ def export(
     include_unlabeled
         False exports only records with at least one active labelled annotation.
     predictions
-        Label Studio only: ``record_id -> (model_version, label, score)``.
+        Label Studio only: ``record_id -> (model_version, label, score)``. By default, the
+        suggestion the latest scoring job stored on each record (what annotators were shown).
     """
     if fmt not in FORMATS:
         raise Invalid(
@@ -115,7 +116,19 @@ def export(
             return _jsonl(session, project, stream, include_unlabeled)
         if fmt == "csv":
             return _csv(session, project, stream, include_unlabeled)
-        return _label_studio(session, project, stream, include_unlabeled, predictions or {})
+        if predictions is None:
+            predictions = stored_predictions(session, project)
+        return _label_studio(session, project, stream, include_unlabeled, predictions)
+
+
+def stored_predictions(session: Session, project: Project) -> Predictions:
+    """Each scored record's stored suggestion as ``record_id -> ("vN", label, confidence)``."""
+    rows = session.execute(
+        select(Record.id, Record.pred_model, Record.pred_label, Record.pred_confidence).where(
+            Record.project_id == project.id, Record.pred_label.is_not(None)
+        )
+    ).tuples()
+    return {rid: (f"v{v}", str(label), float(conf or 0.0)) for rid, v, label, conf in rows}
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import jobs, projects, queue, registry
+from looplab import export, jobs, projects, queue, registry
 from looplab.settings import Settings
 from looplab.tables import Job, Record, TrainingLabel, User
 from tests.api.conftest import Api
@@ -82,6 +84,9 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
             .select_from(TrainingLabel)
             .where(TrainingLabel.model_id == model.id)
         )
+        open_one = session.execute(
+            select(Record.id, Record.pred_label, Record.pred_confidence).where(Record.n_human == 0)
+        ).first()
         open_rows = session.execute(
             select(Record.pred_label, Record.pred_confidence, Record.score).where(
                 Record.n_human == 0
@@ -95,6 +100,16 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
 
     item = api.client.get("/api/v1/projects/digits/queue/next", headers=h).json()
     assert item["suggestion"]["model_version"] == "v1"
+
+    # Label Studio export carries the suggestion people were shown as a prediction.
+    out = io.StringIO()
+    with api.store.read() as session:
+        export.export(session, projects.get_project(session, "digits"), "label-studio", out)
+    tasks = {t["id"]: t for t in json.loads(out.getvalue())}
+    rid, label, conf = open_one
+    (pred,) = tasks[rid]["predictions"]
+    assert pred["model_version"] == "v1" and pred["score"] == conf
+    assert pred["result"][0]["value"]["choices"] == [label]
     curve = api.client.get("/api/v1/projects/digits/learning-curve", headers=h).json()
     assert [p["version"] for p in curve] == ["v1"] and curve[0]["n_labels"] == model.n_train
 
