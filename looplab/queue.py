@@ -9,6 +9,12 @@ Handing out a record is a read-then-write, so concurrent callers are serialised 
 SQLite by the write lock every write transaction takes (``BEGIN IMMEDIATE``), on PostgreSQL by a
 transaction-scoped advisory lock. Both keep two annotators from ever getting the same record unless
 overlap asks for it. Leases are queue bookkeeping, not data, so they are not audited; answers are.
+
+Everything here runs inside that serialised section, so its cost is the queue's throughput: the
+hot statements are built once at import with bound parameters (SQLAlchemy then reuses their
+cache keys and compiled SQL), leases and counters are written with Core statements rather than
+ORM objects, and only the answer itself is an ORM object (callers use it). The open-record query
+is served by the partial index ``ix_records_open``, which holds only records still open.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 
-from sqlalchemy import and_, delete, exists, func, select, text, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from looplab import audit, jobs
 from looplab.errors import Invalid, NotFound
 from looplab.projects import setting
-from looplab.tables import Annotation, Lease, Project, Record, User, utcnow
+from looplab.tables import Annotation, Base, Lease, Project, Record, User, utcnow
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
@@ -34,6 +41,74 @@ def _serialise(session: Session, project_id: int) -> None:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         key = zlib.crc32(f"looplab.queue.{project_id}".encode())
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+# Core tables (typed as Table, which the ORM's __table__ is not) for the hot statements.
+_leases = Base.metadata.tables["leases"]
+_records = Base.metadata.tables["records"]
+_annotations = Base.metadata.tables["annotations"]
+_projects = Base.metadata.tables["projects"]
+
+#: The user's live leases, oldest first.
+_HELD = (
+    select(_leases.c.id, _leases.c.record_id)
+    .where(
+        _leases.c.project_id == bindparam("project_id"),
+        _leases.c.user_id == bindparam("user_id"),
+        _leases.c.expires_at > bindparam("now"),
+    )
+    .order_by(_leases.c.expires_at)
+)
+_RENEW = (
+    update(_leases)
+    .where(_leases.c.id == bindparam("lease_id"))
+    .values(expires_at=bindparam("until"))
+)
+_DROP_LEASE = delete(_leases).where(_leases.c.id == bindparam("lease_id"))
+_DROP_USER_LEASE = delete(_leases).where(
+    _leases.c.project_id == bindparam("project_id"),
+    _leases.c.record_id == bindparam("record_id"),
+    _leases.c.user_id == bindparam("user_id"),
+)
+_ADD_LEASE = insert(_leases)
+
+
+def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
+    """Best open record for a user: not full, not held by enough others, not answered by them."""
+    others_leases = (
+        select(func.count())
+        .where(
+            Lease.record_id == Record.id,
+            Lease.expires_at > bindparam("now"),
+            Lease.user_id != bindparam("user_id"),
+        )
+        .correlate(Record)
+        .scalar_subquery()
+    )
+    answered = exists().where(
+        Annotation.record_id == Record.id,
+        Annotation.annotator_id == bindparam("user_id"),
+        Annotation.status.in_(("active", "skipped")),
+    )
+    query = (
+        select(Record)
+        .where(
+            Record.project_id == bindparam("project_id"),
+            # Spelled as in ix_records_open's WHERE, so that the planner may use that index.
+            Record.n_human < Record.needed,
+            Record.n_human + others_leases < Record.needed,
+            ~answered,
+        )
+        .order_by(Record.score.desc(), Record.id)
+        .limit(1)
+    )
+    if excluding:
+        query = query.where(Record.id.not_in(bindparam("skip", expanding=True)))
+    return query
+
+
+_NEXT = _open_records_query(excluding=False)
+_NEXT_EXCLUDING = _open_records_query(excluding=True)
 
 
 def next_record(
@@ -51,68 +126,40 @@ def next_record(
     reload shows the same record instead of burning a new one; ``exclude`` lets a client prefetch.
     """
     now = now or utcnow()
-    exclude = exclude or []
+    excluded = set(exclude or [])
     _serialise(session, project.id)
     until = now + dt.timedelta(seconds=lease_seconds)
+    who = {"project_id": project.id, "user_id": user.id, "now": now}
 
-    held = session.scalars(
-        select(Lease)
-        .where(Lease.project_id == project.id, Lease.user_id == user.id, Lease.expires_at > now)
-        .order_by(Lease.expires_at)
-    ).all()
-    for lease in held:
-        if lease.record_id not in exclude:
-            lease.expires_at = until
-            return session.get(Record, lease.record_id)
+    held = session.execute(_HELD, who).all()
+    for lease_id, record_id in held:
+        if record_id not in excluded:
+            session.execute(_RENEW, {"lease_id": lease_id, "until": until})
+            return session.get(Record, record_id)
 
-    others_leases = (
-        select(func.count())
-        .where(
-            Lease.record_id == Record.id,
-            Lease.expires_at > now,
-            Lease.user_id != user.id,
-        )
-        .correlate(Record)
-        .scalar_subquery()
-    )
-    answered = exists().where(
-        Annotation.record_id == Record.id,
-        Annotation.annotator_id == user.id,
-        Annotation.status.in_(("active", "skipped")),
-    )
-    held_ids = [lease.record_id for lease in held]
-    query = (
-        select(Record)
-        .where(
-            Record.project_id == project.id,
-            Record.n_human < Record.needed,
-            Record.n_human + others_leases < Record.needed,
-            ~answered,
-        )
-        .order_by(Record.score.desc(), Record.id)
-        .limit(1)
-    )
-    if exclude or held_ids:
-        query = query.where(Record.id.not_in(set(exclude) | set(held_ids)))
-    record = session.scalar(query)
+    skip = excluded | {record_id for _, record_id in held}
+    if skip:
+        record = session.scalars(_NEXT_EXCLUDING, {**who, "skip": sorted(skip)}).first()
+    else:
+        record = session.scalars(_NEXT, who).first()
     if record is None:
         return None
 
     if len(held) >= MAX_LEASES_PER_USER:
-        session.delete(held[0])
-    session.execute(delete(Lease).where(Lease.record_id == record.id, Lease.user_id == user.id))
-    session.add(
-        Lease(project_id=project.id, record_id=record.id, user_id=user.id, expires_at=until)
+        session.execute(_DROP_LEASE, {"lease_id": held[0][0]})
+    # An expired lease of this user on this record would collide with the new one.
+    session.execute(_DROP_USER_LEASE, {**who, "record_id": record.id})
+    session.execute(
+        _ADD_LEASE,
+        {"project_id": project.id, "record_id": record.id, "user_id": user.id, "expires_at": until},
     )
-    session.flush()
     return record
 
 
 def release(session: Session, project: Project, user: User, record_id: int) -> None:
     session.execute(
-        delete(Lease).where(
-            Lease.project_id == project.id, Lease.record_id == record_id, Lease.user_id == user.id
-        )
+        _DROP_USER_LEASE,
+        {"project_id": project.id, "record_id": record_id, "user_id": user.id},
     )
 
 
@@ -121,14 +168,45 @@ def purge_expired(session: Session, *, now: dt.datetime | None = None) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _record_in(session: Session, project: Project, record_id: int) -> Record:
-    record = session.get(Record, record_id)
-    if record is None or record.project_id != project.id:
+_RECORD_PROJECT = select(_records.c.project_id).where(_records.c.id == bindparam("record_id"))
+#: The user's current answer or skip for a record (at most one of each, normally).
+_PREVIOUS = select(_annotations.c.id, _annotations.c.status, _annotations.c.origin).where(
+    _annotations.c.record_id == bindparam("record_id"),
+    _annotations.c.annotator_id == bindparam("user_id"),
+    _annotations.c.status.in_(("active", "skipped")),
+)
+_SUPERSEDE = (
+    update(_annotations)
+    .where(_annotations.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="superseded")
+)
+_COUNT_ANSWER = (
+    update(_records)
+    .where(_records.c.id == bindparam("record_id"))
+    .values(n_human=_records.c.n_human + 1)
+    .returning(_records.c.n_human)
+)
+_COUNT_LABEL = (
+    update(_projects)
+    .where(_projects.c.id == bindparam("project_id"))
+    .values(labels_since_model=_projects.c.labels_since_model + 1)
+    .returning(_projects.c.labels_since_model)
+)
+
+
+def _sync(session: Session, cls: type, key: int, field: str, value: object) -> None:
+    """Mirror a Core UPDATE onto the session's copy of the row, if it holds one."""
+    loaded = session.identity_map.get(session.identity_key(cls, key))
+    if loaded is not None:
+        set_committed_value(loaded, field, value)
+
+
+def _check_record(session: Session, project: Project, record_id: int) -> None:
+    if session.scalar(_RECORD_PROJECT, {"record_id": record_id}) != project.id:
         raise NotFound(
             f"no record {record_id} in project {project.name!r}",
             details={"record_id": record_id, "project": project.name},
         )
-    return record
 
 
 def annotate(
@@ -155,21 +233,19 @@ def annotate(
     if seconds is not None and not (0 <= seconds < 86_400):
         raise Invalid("seconds must be between 0 and 86400", details={"field": "seconds"})
     _serialise(session, project.id)
-    record = _record_in(session, project, record_id)
-    previous = session.scalars(
-        select(Annotation).where(
-            Annotation.record_id == record.id,
-            Annotation.annotator_id == user.id,
-            Annotation.status.in_(("active", "skipped")),
-        )
-    ).all()
+    _check_record(session, project, record_id)
+    session.flush()  # answers this session added are visible to the Core statements below
+    previous = session.execute(_PREVIOUS, {"record_id": record_id, "user_id": user.id}).all()
     # Feedback on a served prediction is a person's answer too: it counts like a queue answer.
-    counted_before = any(a.status == "active" and a.origin in PEOPLE for a in previous)
-    for old in previous:
-        old.status = "superseded"
+    counted_before = any(status == "active" and kind in PEOPLE for _, status, kind in previous)
+    replaced = [row_id for row_id, _, _ in previous]
+    if replaced:
+        session.execute(_SUPERSEDE, {"ids": replaced})
+        for row_id in replaced:
+            _sync(session, Annotation, row_id, "status", "superseded")
     annotation = Annotation(
         project_id=project.id,
-        record_id=record.id,
+        record_id=record_id,
         annotator_id=user.id,
         value={"label": label},
         label=label,
@@ -180,11 +256,10 @@ def annotate(
     )
     session.add(annotation)
     if origin in PEOPLE and not counted_before:
-        session.execute(
-            update(Record).where(Record.id == record.id).values(n_human=Record.n_human + 1)
-        )
+        n_human = session.scalar(_COUNT_ANSWER, {"record_id": record_id})
+        _sync(session, Record, record_id, "n_human", n_human)
     _count_towards_retraining(session, project)
-    release(session, project, user, record.id)
+    release(session, project, user, record_id)
     session.flush()
     audit.record(
         session,
@@ -194,35 +269,37 @@ def annotate(
         entity_id=annotation.id,
         project_id=project.id,
         details={
-            "record_id": record.id,
+            "record_id": record_id,
             "label": label,
             "seconds": seconds,
             "origin": origin,
-            "replaces": [a.id for a in previous],
+            "replaces": replaced,
         },
     )
     return annotation
 
 
 def _count_towards_retraining(session: Session, project: Project) -> None:
-    """Queue a training job once ``retrain_every`` new answers have come in since the last one."""
-    session.execute(
-        update(Project)
-        .where(Project.id == project.id)
-        .values(labels_since_model=Project.labels_since_model + 1)
-    )
-    pending = session.scalar(select(Project.labels_since_model).where(Project.id == project.id))
-    if pending is not None and pending >= int(setting(project, "retrain_every")):
+    """Queue a training job once ``retrain_every`` new answers have come in since the last one.
+
+    The training job resets the count when it starts. Until then the count keeps growing, and the
+    job is looked for again at each further multiple of ``retrain_every`` (not at every answer,
+    which would cost each answer a query while a job waits for a worker).
+    """
+    pending = session.scalar(_COUNT_LABEL, {"project_id": project.id})
+    _sync(session, Project, project.id, "labels_since_model", pending)
+    every = max(1, int(setting(project, "retrain_every")))
+    if pending is not None and pending >= every and pending % every == 0:
         jobs.enqueue(session, "train", project_id=project.id)
 
 
 def skip(session: Session, project: Project, user: User, record_id: int) -> Annotation:
     """Record that ``user`` passed on a record, so it is not offered to them again."""
     _serialise(session, project.id)
-    record = _record_in(session, project, record_id)
+    _check_record(session, project, record_id)
     mark = Annotation(
         project_id=project.id,
-        record_id=record.id,
+        record_id=record_id,
         annotator_id=user.id,
         value={"skipped": True},
         label=None,
@@ -230,7 +307,7 @@ def skip(session: Session, project: Project, user: User, record_id: int) -> Anno
         status="skipped",
     )
     session.add(mark)
-    release(session, project, user, record.id)
+    release(session, project, user, record_id)
     session.flush()
     audit.record(
         session,
@@ -239,7 +316,7 @@ def skip(session: Session, project: Project, user: User, record_id: int) -> Anno
         entity_type="annotation",
         entity_id=mark.id,
         project_id=project.id,
-        details={"record_id": record.id},
+        details={"record_id": record_id},
     )
     return mark
 
