@@ -12,7 +12,8 @@ The tree::
     ├── NotFound       404  no such project, record, user, ...
     ├── Conflict       409  already exists, state does not allow it
     ├── Unauthorized   401  missing or unknown token
-    └── Forbidden      403  the token's role may not do this
+    ├── Forbidden      403  the token's role may not do this
+    └── Unavailable    503  a dependency (the store) is away; retry later
 """
 
 from __future__ import annotations
@@ -61,3 +62,8 @@ class Unauthorized(LooplabError):
 class Forbidden(LooplabError):
     status = 403
     default_code = "forbidden"
+
+
+class Unavailable(LooplabError):
+    status = 503
+    default_code = "unavailable"

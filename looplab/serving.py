@@ -1,33 +1,39 @@
-"""Serving: the production model per project, predictions, their log, and feedback on them.
+"""Serving: the production model per project, predictions, and feedback on them.
 
-Predictions are logged off the request path: the handler appends a row to an in-process buffer,
-and a background thread writes the buffer in one transaction every ``flush_seconds`` (or sooner
-when it fills). A graceful shutdown flushes everything; a hard crash (``kill -9``, power loss)
-loses at most the rows of the last ``flush_seconds`` — the predictions were answered, but their log
-rows and so feedback on them are gone. Feedback itself is written synchronously and never lost.
+Every answered prediction is logged (input, output, model version, latency) through
+:class:`~looplab.predlog.PredictionLog`, off the request path; its module docstring states
+exactly what a crash may lose. Feedback is written synchronously and never lost.
 
-The model cache asks the store which version is in production at most every
-``check_seconds``, so every replica switches within that time of a promotion. Requests already
-running keep the model object they started with: nothing is dropped during the swap.
+Hot swap: :class:`ModelCache` answers from memory and, once an entry is ``check_seconds`` old,
+asks the store in the background which version is in production, loading a new one in a worker
+thread while requests keep being answered by the old one. Every replica switches within
+``check_seconds`` (plus the load time) of a promotion; a request answered by the old version
+says so in its ``model_version``, and nothing is dropped.
+
+Concurrent predict calls on one model share one ``predict_proba`` call
+(:class:`~looplab.batching.Batcher`), run in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import math
-import queue as queue_mod
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
+import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import ingest, queue, registry, train
-from looplab.errors import Conflict, Invalid, NotFound
+from looplab.batching import Batcher
+from looplab.errors import Conflict, Invalid, LooplabError, NotFound
+from looplab.predlog import PredictionLog
 from looplab.store import Store
 from looplab.tables import Feedback, Prediction, Project, Record, User, utcnow
 
@@ -36,8 +42,10 @@ log = logging.getLogger("looplab.serving")
 MAX_RECORDS = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Served:
+    """A loaded production model and what it expects as input."""
+
     project_id: int
     project_name: str
     version: int
@@ -47,27 +55,86 @@ class Served:
     schema: dict[str, str]
     checked_at: float
 
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.project_id, self.version)
+
+    def predict_proba(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Class probabilities for validated records (columns in the order of ``classes``)."""
+        return np.asarray(self.model.predict_proba(input_frame(self, records)))
+
+
+def input_frame(served: Served, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Validated records as the model's input frame, built column-wise.
+
+    Numeric fields (every training value was a number) become float columns, ``None`` as NaN,
+    so the pipeline has nothing to parse; other fields keep their values and pandas infers the
+    column type, exactly as :func:`looplab.train.records_to_frame` did in training.
+    """
+    fields = served.fields
+    numeric = [served.schema.get(f) == "numeric" for f in fields]
+    if all(numeric):
+        values = np.array([[r[f] for f in fields] for r in records], dtype=np.float64)
+        return pd.DataFrame(values, columns=fields)
+    columns: dict[str, Any] = {
+        f: np.array([r[f] for r in records], dtype=np.float64)
+        if is_numeric
+        else [r[f] for r in records]
+        for f, is_numeric in zip(fields, numeric, strict=True)
+    }
+    return pd.DataFrame(columns, columns=fields)
+
 
 class ModelCache:
-    """The production model of each project, re-checked against the store every few seconds."""
+    """The production model of each project, re-checked against the store in the background."""
 
     def __init__(self, store: Store, *, check_seconds: float = 1.0) -> None:
         self.store = store
         self.check_seconds = check_seconds
         self._served: dict[str, Served] = {}
-        self._lock = threading.Lock()
+        self._checks: dict[str, asyncio.Task[Served]] = {}
 
-    def get(self, project_name: str) -> Served:
+    async def get(self, project_name: str) -> Served:
+        """The project's production model; waits only when none is loaded yet."""
         served = self._served.get(project_name)
-        now = time.monotonic()
-        if served is not None and now - served.checked_at < self.check_seconds:
-            return served
-        with self._lock:
-            served = self._served.get(project_name)
-            if served is not None and time.monotonic() - served.checked_at < self.check_seconds:
-                return served
-            self._served[project_name] = self._refresh(project_name, served)
-            return self._served[project_name]
+        if served is None:
+            return await asyncio.shield(self._check(project_name))
+        if time.monotonic() - served.checked_at >= self.check_seconds:
+            self._check(project_name)  # in the background: this request keeps the loaded one
+        return served
+
+    def _check(self, project_name: str) -> asyncio.Task[Served]:
+        task = self._checks.get(project_name)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._revalidate(project_name))
+            self._checks[project_name] = task
+
+            def done(t: asyncio.Task[Served]) -> None:
+                self._checks.pop(project_name, None)
+                if not t.cancelled():
+                    t.exception()  # retrieved: a failed background check is logged below
+
+            task.add_done_callback(done)
+        return task
+
+    async def _revalidate(self, project_name: str) -> Served:
+        current = self._served.get(project_name)
+        try:
+            served = await asyncio.to_thread(self._refresh, project_name, current)
+        except LooplabError:  # no production model any more, or no such project
+            self._served.pop(project_name, None)
+            raise
+        except Exception:
+            if current is None:
+                raise
+            log.exception(
+                "checking the production model of %r failed; still serving v%d",
+                project_name,
+                current.version,
+            )
+            served = dataclasses.replace(current, checked_at=time.monotonic())
+        self._served[project_name] = served
+        return served
 
     def _refresh(self, project_name: str, current: Served | None) -> Served:
         from looplab import projects
@@ -82,79 +149,29 @@ class ModelCache:
                     details={"project": project_name},
                 )
             if current is not None and current.version == row.version:
-                return Served(**{**current.__dict__, "checked_at": time.monotonic()})
-            model = train.load_model(row.artifact, row.sha256)
-            return Served(
-                project_id=project.id,
-                project_name=project.name,
-                version=row.version,
-                model=model,
-                classes=[str(c) for c in model.classes_],
-                fields=list(row.config.get("fields", project.fields)),
-                schema=dict(row.config.get("schema", {})),
-                checked_at=time.monotonic(),
-            )
+                return dataclasses.replace(current, checked_at=time.monotonic())
+            version, artifact, sha256 = row.version, row.artifact, row.sha256
+            fields = list(row.config.get("fields", project.fields))
+            schema = dict(row.config.get("schema", {}))
+            project_id = project.id
+        model = train.load_model(artifact, sha256)  # outside the read transaction
+        return Served(
+            project_id=project_id,
+            project_name=project_name,
+            version=version,
+            model=model,
+            classes=[str(c) for c in model.classes_],
+            fields=fields,
+            schema=schema,
+            checked_at=time.monotonic(),
+        )
 
 
-class PredictionLog:
-    """A buffer of prediction rows written to the store in batches by a background thread."""
-
-    def __init__(self, store: Store, *, flush_seconds: float = 0.2, max_batch: int = 2000) -> None:
-        self.store = store
-        self.flush_seconds = flush_seconds
-        self.max_batch = max_batch
-        self._queue: queue_mod.SimpleQueue[dict[str, Any]] = queue_mod.SimpleQueue()
-        self._stop = threading.Event()
-        self._write_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="looplab-predlog", daemon=True)
-        self._thread.start()
-
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self._queue.put(row)
-
-    def _drain(self) -> list[dict[str, Any]]:
-        rows = []
-        while len(rows) < self.max_batch:
-            try:
-                rows.append(self._queue.get_nowait())
-            except queue_mod.Empty:
-                break
-        return rows
-
-    def flush(self) -> int:
-        """Write everything buffered now; return how many rows were written."""
-        written = 0
-        with self._write_lock:
-            while rows := self._drain():
-                self._write(rows)
-                written += len(rows)
-        return written
-
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        for attempt in range(5):
-            try:
-                with self.store.write() as session:
-                    session.execute(insert(Prediction), rows)
-                return
-            except Exception:  # the store may be briefly away; keep the rows and retry
-                log.exception("writing %d prediction rows failed (attempt %d)", len(rows), attempt)
-                time.sleep(0.2 * 2**attempt)
-        log.error("dropped %d prediction log rows after 5 attempts", len(rows))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            self.flush()
-        self.flush()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self.flush()
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
@@ -165,33 +182,36 @@ def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
         raise Invalid(f"at most {MAX_RECORDS} records per request", details={"field": "records"})
     allowed = set(served.fields)
     for i, record in enumerate(records):
-        unknown = sorted(set(record) - allowed)
-        if unknown:
-            raise Invalid(
-                f"records[{i}]: unknown field(s) {', '.join(unknown)}; the model reads "
-                f"{', '.join(served.fields)}",
-                details={"record": i, "fields": unknown},
-            )
-        missing = sorted(allowed - set(record))
-        if missing:
+        if record.keys() != allowed:
+            unknown = sorted(set(record) - allowed)
+            if unknown:
+                raise Invalid(
+                    f"records[{i}]: unknown field(s) {', '.join(unknown)}; the model reads "
+                    f"{', '.join(served.fields)}",
+                    details={"record": i, "fields": unknown},
+                )
+            missing = sorted(allowed - set(record))
             raise Invalid(
                 f"records[{i}]: missing field(s) {', '.join(missing)} (send null if unknown)",
                 details={"record": i, "fields": missing},
             )
         for name in served.fields:
             value = record[name]
-            kind = served.schema.get(name, "text")
             if value is None:
                 continue
-            ok = (
-                isinstance(value, str)
-                if kind in ("text", "categorical")
-                else isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            )
-            if kind == "categorical" and isinstance(value, int | float | bool):
-                ok = True  # categories may be coded as numbers
+            kind = served.schema.get(name, "text")
+            if kind == "numeric":
+                ok = (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and _finite(value)
+                )
+            elif kind == "categorical":  # categories may be coded as numbers
+                ok = isinstance(value, str | int | float) and (
+                    not isinstance(value, float) or _finite(value)
+                )
+            else:
+                ok = isinstance(value, str)
             if not ok:
                 expected = {
                     "text": "a string",
@@ -204,24 +224,24 @@ def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
                 )
 
 
-def predict(
+async def predict(
     served: Served,
     records: list[dict[str, Any]],
     prediction_log: PredictionLog,
+    batcher: Batcher,
     started: float,
 ) -> list[dict[str, Any]]:
-    """Predict, log every prediction, and return them with their ids."""
+    """Validate, predict (batched with concurrent calls), log every prediction, return them."""
     validate_inputs(records, served)
-    proba = served.model.predict_proba(records)
-    best = np.argmax(proba, axis=1)
+    proba = await batcher.run(served.key, served.predict_proba, records)
+    best = proba.argmax(axis=1)
+    rounded = proba.round(6).tolist()
     latency_ms = (time.perf_counter() - started) * 1000
     now = utcnow()
     out, rows = [], []
     for i, record in enumerate(records):
         pid = uuid.uuid4().hex
-        probabilities = {
-            c: round(float(p), 6) for c, p in zip(served.classes, proba[i], strict=True)
-        }
+        probabilities = dict(zip(served.classes, rounded[i], strict=True))
         label = served.classes[int(best[i])]
         confidence = float(proba[i, best[i]])
         out.append(

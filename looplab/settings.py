@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     prediction_flush_seconds: float = Field(
         default=0.2, gt=0, description="Most prediction log a hard crash can lose, in seconds."
     )
+    predict_batch_window_ms: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long concurrent predict calls wait to share one model call.",
+    )
 
     @property
     def store_url(self) -> str:

@@ -13,8 +13,10 @@ from looplab import __version__, jobs, web
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
 from looplab.api.routes import audit, labeling, models, projects, serve, users
+from looplab.batching import Batcher
 from looplab.metrics import MetricsMiddleware, make_registry
-from looplab.serving import ModelCache, PredictionLog
+from looplab.predlog import PredictionLog
+from looplab.serving import ModelCache
 from looplab.settings import Settings
 from looplab.store import Store
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.models = ModelCache(store, check_seconds=settings.model_check_seconds)
     app.state.prediction_log = PredictionLog(store, flush_seconds=settings.prediction_flush_seconds)
+    app.state.batcher = Batcher(window_seconds=settings.predict_batch_window_ms / 1000)
     add_exception_handlers(app)
     registry, latency = make_registry(store)
     app.add_middleware(MetricsMiddleware, latency=latency)

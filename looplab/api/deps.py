@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from looplab import access
-from looplab.serving import ModelCache, PredictionLog
+from looplab.batching import Batcher
+from looplab.predlog import PredictionLog
+from looplab.serving import ModelCache
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import User
@@ -19,30 +21,38 @@ from looplab.tables import User
 _bearer = HTTPBearer(auto_error=False, description="A token from `looplab user add`.")
 
 
-def get_store(request: Request) -> Store:
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in its threadpool, a
+# hop of about 1 ms per dependency per request, which is most of a cached prediction's cost.
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_models(request: Request) -> ModelCache:
+async def get_models(request: Request) -> ModelCache:
     models: ModelCache = request.app.state.models
     return models
 
 
-def get_prediction_log(request: Request) -> PredictionLog:
+async def get_prediction_log(request: Request) -> PredictionLog:
     prediction_log: PredictionLog = request.app.state.prediction_log
     return prediction_log
+
+
+async def get_batcher(request: Request) -> Batcher:
+    batcher: Batcher = request.app.state.batcher
+    return batcher
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ModelCache, Depends(get_models)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+BatcherDep = Annotated[Batcher, Depends(get_batcher)]
 
 
 class TokenCache:

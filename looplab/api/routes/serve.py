@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from looplab import access, projects, serving
-from looplab.api.deps import CurrentUser, ModelsDep, PredictionLogDep, StoreDep
+from looplab.api.deps import BatcherDep, CurrentUser, ModelsDep, PredictionLogDep, StoreDep
 from looplab.api.schemas import Request
 from looplab.errors import NotFound
 
@@ -39,7 +39,7 @@ class PredictOut(BaseModel):
 class FeedbackIn(Request):
     prediction_id: str = Field(min_length=1, max_length=32)
     label: str | None = None
-    accepted: bool | None = None
+    accepted: StrictBool | None = None  # "yes" or 1 is a mistake, not a verdict
 
 
 class FeedbackOut(BaseModel):
@@ -52,13 +52,19 @@ class FeedbackOut(BaseModel):
 
 @router.post("/predict", response_model=PredictOut)
 async def predict(
-    name: str, body: PredictIn, user: CurrentUser, models: ModelsDep, log: PredictionLogDep
+    name: str,
+    body: PredictIn,
+    user: CurrentUser,
+    models: ModelsDep,
+    log: PredictionLogDep,
+    batcher: BatcherDep,
 ) -> PredictOut:
-    # async on purpose: a cached model and an in-memory log need no thread hop (about 1 ms).
+    # async on purpose: a cached model and an in-memory log need no thread hop; the model itself
+    # runs in a worker thread, batched with concurrent calls.
     started = time.perf_counter()
     access.authorize(user, "prediction.create")
-    served = models.get(name)
-    predictions = serving.predict(served, body.records, log, started)
+    served = await models.get(name)
+    predictions = await serving.predict(served, body.records, log, batcher, started)
     return PredictOut(
         model_version=f"v{served.version}",
         predictions=[PredictionOut(**p) for p in predictions],
@@ -90,16 +96,19 @@ async def feedback(
                 annotation_id=entry.annotation_id,
             )
 
-    # The prediction's log row may still sit in a buffer (this replica's, or another's):
-    # flush ours and give other replicas one flush interval before answering 404.
-    for attempt in range(3):
+    # Feedback may come before its prediction's log row is written. If this replica holds the
+    # row, flushing the log first makes the first try succeed (no sleep). A row held by another
+    # replica is written within its flush interval: retry after one, then after a second one,
+    # then answer 404.
+    if log.holds(body.prediction_id):
+        await run_in_threadpool(log.flush)
+    for wait in (log.flush_seconds, log.flush_seconds * 2, None):
         try:
             return await run_in_threadpool(give)
-        except NotFound:
-            if attempt == 2:
+        except NotFound as exc:
+            if wait is None or exc.details.get("prediction_id") != body.prediction_id:
                 raise
-            await run_in_threadpool(log.flush)
-            await asyncio.sleep(log.flush_seconds)
+            await asyncio.sleep(wait)
     raise AssertionError("unreachable")
 
 
