@@ -29,7 +29,7 @@ part of it: 1.0x means nothing beyond the data).
 Usage::
 
     python bench/drift.py [--trials 200] [--side-trials 100] [--big-rows 1000000]
-                          [--jobs 2] [--json] [--no-peer] [--no-peer-big]
+                          [--jobs 2] [--json] [--no-peer] [--no-peer-big] [--quick]
 
 The last line is ``RESULT name=value ...``.
 """
@@ -356,8 +356,16 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--no-peer", action="store_true", help="skip Evidently")
     parser.add_argument("--no-peer-big", action="store_true", help="skip Evidently's big run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 40 trials, 20 side trials, 100,000-row big run, no Evidently big run",
+    )
     parser.add_argument("--child-big", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.side_trials = min(args.trials, 40), min(args.side_trials, 20)
+        args.big_rows, args.no_peer_big = min(args.big_rows, 100_000), True
     if args.child_big:
         print(json.dumps(child_looplab_big(args.child_big)))
         return 0

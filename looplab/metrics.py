@@ -80,8 +80,61 @@ class StoreCollector(Collector):
             yield from self._extra(session, names)
 
     def _extra(self, session: Any, names: dict[int, str]) -> Iterator[GaugeMetricFamily]:
-        """Hook for more gauges (drift alarms) read from the store."""
-        return iter(())
+        """Monitoring gauges: the last window's alarm, windows closed, triggers fired."""
+        from looplab.tables import MonitorWindow, TriggerDecision
+
+        windows = GaugeMetricFamily(
+            "looplab_monitor_windows",
+            "Monitor windows closed per project, by drift alarm.",
+            labels=["project", "alarm"],
+        )
+        for pid, alarm, n in session.execute(
+            select(MonitorWindow.project_id, MonitorWindow.alarm, func.count()).group_by(
+                MonitorWindow.project_id, MonitorWindow.alarm
+            )
+        ).tuples():
+            windows.add_metric([names.get(pid, str(pid)), "true" if alarm else "false"], n)
+        yield windows
+        latest = (
+            select(MonitorWindow.project_id, func.max(MonitorWindow.end).label("end"))
+            .group_by(MonitorWindow.project_id)
+            .subquery()
+        )
+        alarm_now = GaugeMetricFamily(
+            "looplab_drift_alarm",
+            "1 when the project's last monitor window raised the drift alarm.",
+            labels=["project"],
+        )
+        estimate = GaugeMetricFamily(
+            "looplab_estimated_accuracy",
+            "Label-free (CBPE) accuracy estimate of the last monitor window.",
+            labels=["project"],
+        )
+        for pid, alarm, report in session.execute(
+            select(MonitorWindow.project_id, MonitorWindow.alarm, MonitorWindow.report).join(
+                latest,
+                (latest.c.project_id == MonitorWindow.project_id)
+                & (latest.c.end == MonitorWindow.end),
+            )
+        ).tuples():
+            alarm_now.add_metric([names.get(pid, str(pid))], float(bool(alarm)))
+            accuracy = ((report or {}).get("estimate") or {}).get("accuracy")
+            if accuracy is not None:
+                estimate.add_metric([names.get(pid, str(pid))], float(accuracy))
+        yield alarm_now
+        yield estimate
+        fired = GaugeMetricFamily(
+            "looplab_trigger_fired",
+            "Times each trigger rule fired.",
+            labels=["project", "trigger"],
+        )
+        for pid, trigger, n in session.execute(
+            select(TriggerDecision.project_id, TriggerDecision.trigger, func.count())
+            .where(TriggerDecision.fired.is_(True))
+            .group_by(TriggerDecision.project_id, TriggerDecision.trigger)
+        ).tuples():
+            fired.add_metric([names.get(pid, str(pid)), trigger], n)
+        yield fired
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:

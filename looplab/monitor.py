@@ -93,6 +93,10 @@ def measure(
 
 def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     """Close the project's next window if it is full, and run the triggers on it."""
+    from looplab import watch
+
+    if job.project_id is not None:
+        watch.ensure_reference(store, job.project_id)
     with store.write() as session:
         project = session.get(Project, job.project_id)
         if project is None:

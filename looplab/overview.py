@@ -1,0 +1,193 @@
+"""What monitoring knows, read back for people: the CLI (`looplab monitor`, `looplab triggers`,
+`looplab drift`), the ``/monitor`` API route and the dashboard all print these dictionaries.
+
+Nothing here writes: windows are closed by the ``monitor`` job (:mod:`looplab.monitor`), drift is
+measured by :mod:`looplab.watch`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from looplab import projects, registry, serving, triggers
+from looplab.errors import Invalid
+from looplab.tables import MonitorWindow, Prediction, Project, TriggerDecision, utcnow
+
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_span(text: str) -> dt.timedelta:
+    """``"30m"``, ``"12h"``, ``"1d"``, ``"2w"`` as a timedelta; :class:`Invalid` otherwise."""
+    match = _SPAN.match(text or "")
+    if not match or float(match.group(1)) <= 0:
+        raise Invalid(
+            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w",
+            details={"field": "window"},
+        )
+    return dt.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+
+
+def window_summary(w: MonitorWindow) -> dict[str, Any]:
+    """One window as a point of the dashboard's time series (the full report stays in the row)."""
+    report = w.report or {}
+    drift = report.get("drift") or {}
+    features = {
+        f["name"]: {
+            "kind": f["kind"],
+            "test": f["test"],
+            "p_value": f["p_value"],
+            "p_holm": f["p_holm"],
+            "effect_size": f["effect_size"],
+            "effect_name": f["effect_name"],
+            "min_effect": f["min_effect"],
+            "drift": f["drift"],
+            "blamed": f["blamed"],
+        }
+        for f in drift.get("features", [])
+    }
+    multi = drift.get("multivariate")
+    prediction = drift.get("prediction")
+    return {
+        "id": w.id,
+        "model_version": f"v{w.model_version}" if w.model_version is not None else None,
+        "start": w.start,
+        "end": w.end,
+        "n": w.n_predictions,
+        "alarm": w.alarm,
+        "blamed": drift.get("blamed", []),
+        "reasons": drift.get("reasons", []),
+        "features": features,
+        "multivariate": (
+            {k: multi.get(k) for k in ("name", "p_value", "effect_size", "effect_name", "drift")}
+            if multi
+            else None
+        ),
+        "prediction_drift": (
+            {k: prediction.get(k) for k in ("p_value", "effect_size", "drift")}
+            if prediction
+            else None
+        ),
+        "feedback": report.get("feedback"),
+        "estimate": report.get("estimate"),
+        "latency": report.get("latency"),
+        "mix": report.get("mix", {}),
+    }
+
+
+def trigger_state(session: Session, project: Project) -> list[dict[str, Any]]:
+    """Every rule in force, with its last decision and how often it fired."""
+    rules = triggers.parse_rules(projects.setting(project, "triggers"))
+    out = []
+    for rule in rules:
+        last = session.scalar(
+            select(TriggerDecision)
+            .where(TriggerDecision.project_id == project.id, TriggerDecision.trigger == rule.name)
+            .order_by(TriggerDecision.id.desc())
+            .limit(1)
+        )
+        fired = session.scalar(
+            select(func.count()).where(
+                TriggerDecision.project_id == project.id,
+                TriggerDecision.trigger == rule.name,
+                TriggerDecision.fired.is_(True),
+            )
+        )
+        last_fired = session.scalar(
+            select(func.max(TriggerDecision.created_at)).where(
+                TriggerDecision.project_id == project.id,
+                TriggerDecision.trigger == rule.name,
+                TriggerDecision.fired.is_(True),
+            )
+        )
+        out.append(
+            {
+                "name": rule.name,
+                "when": rule.when,
+                "params": dict(rule.params),
+                "actions": list(rule.actions),
+                "times_fired": fired or 0,
+                "last_fired_at": last_fired,
+                "last_decision": (
+                    {
+                        "window": last.window_id,
+                        "fired": last.fired,
+                        "reason": last.reason,
+                        "actions": last.actions,
+                        "at": last.created_at,
+                    }
+                    if last is not None
+                    else None
+                ),
+            }
+        )
+    return out
+
+
+def monitor_state(session: Session, project: Project, *, limit: int = 200) -> dict[str, Any]:
+    """The project's production model, its recent windows (oldest first), alarms and triggers."""
+    model = registry.production(session, project)
+    rows = list(
+        session.scalars(
+            select(MonitorWindow)
+            .where(MonitorWindow.project_id == project.id)
+            .order_by(MonitorWindow.end.desc())
+            .limit(limit)
+        )
+    )[::-1]
+    windows = [window_summary(w) for w in rows]
+    last_end = rows[-1].end if rows else None
+    pending_query = select(func.count()).where(Prediction.project_id == project.id)
+    if last_end is not None:
+        pending_query = pending_query.where(Prediction.created_at > last_end)
+    streak = 0
+    for w in reversed(rows):
+        if not w.alarm:
+            break
+        streak += 1
+    return {
+        "project": project.name,
+        "production_model": model.name if model is not None else None,
+        "checked_at": utcnow(),
+        "windows": windows,
+        "latest": windows[-1] if windows else None,
+        "alarms": sum(w.alarm for w in rows),
+        "alarm_streak": streak,
+        "pending_predictions": session.scalar(pending_query) or 0,
+        "min_predictions": projects.setting(project, "monitor_min_predictions"),
+        "online": serving.online_metrics(session, project),
+        "triggers": trigger_state(session, project),
+    }
+
+
+def drift_now(store: Any, project_name: str, span: str) -> dict[str, Any]:
+    """The production model's training data against its predictions of the last ``span``.
+
+    Builds and stores the reference first if the version has none (outside any read).
+    """
+    from looplab import watch
+    from looplab.errors import Conflict
+
+    delta = parse_span(span)
+    with store.read() as session:
+        project = projects.get_project(session, project_name)
+        project_id = project.id
+    watch.ensure_reference(store, project_id)
+    with store.read() as session:
+        project = projects.get_project(session, project_name)
+        model = registry.production(session, project)
+        if model is None:
+            raise Conflict(
+                f"project {project_name!r} has no production model, so nothing is served to "
+                "watch; train one and promote it",
+                details={"project": project_name},
+            )
+        until = utcnow()
+        result = watch.drift_since(session, project, model, until - delta, until)
+    result["window"] = span
+    return result

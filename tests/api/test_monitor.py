@@ -1,0 +1,196 @@
+"""Monitoring end to end: serve predictions over HTTP, run the monitor job, read what it decided."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from looplab import audit, jobs, projects, registry
+from looplab.settings import Settings
+from looplab.tables import (
+    Annotation,
+    AuditEvent,
+    Job,
+    MonitorWindow,
+    Record,
+    ReferenceProfile,
+    TriggerDecision,
+)
+from tests.api.conftest import Api
+
+FIELDS = ["x0", "x1", "x2", "color"]
+BASE = "/api/v1/projects/shop"
+RULES = [
+    {"name": "persistent-drift", "when": "drift", "windows": 2, "actions": ["label", "alert"]},
+    {"name": "corrections", "when": "corrections", "count": 1000, "actions": ["retrain"]},
+]
+
+
+def rows(rng: np.random.Generator, n: int, shift: float = 0.0) -> list[dict[str, Any]]:
+    x = rng.normal(size=(n, 3))
+    x[:, 0] += shift
+    p = [0.5, 0.3, 0.2] if shift == 0 else [0.2, 0.3, 0.5]
+    colors = rng.choice(["red", "green", "blue"], n, p=p)
+    return [
+        {"x0": float(a), "x1": float(b), "x2": float(c), "color": str(k)}
+        for (a, b, c), k in zip(x, colors, strict=True)
+    ]
+
+
+def label(row: dict[str, Any]) -> str:
+    return "hi" if row["x0"] + row["x1"] > 0 else "lo"
+
+
+def served_project(api: Api, tmp_path) -> None:
+    """A tabular project with 400 imported labels, v1 trained and in production, rules set."""
+    rng = np.random.default_rng(10)
+    with api.store.write() as session:
+        project = projects.create_project(
+            session, "shop", task="tabular", labels=["hi", "lo"], fields=FIELDS, actor="test"
+        )
+        for i, row in enumerate(rows(rng, 400)):
+            record = Record(
+                project_id=project.id,
+                content_hash=hashlib.blake2b(str(i).encode(), digest_size=16).digest(),
+                payload=row,
+                meta={},
+                score=0.0,
+            )
+            session.add(record)
+            session.flush()
+            session.add(
+                Annotation(
+                    project_id=project.id,
+                    record_id=record.id,
+                    origin="import",
+                    value={"label": label(row)},
+                    label=label(row),
+                )
+            )
+        for i, row in enumerate(rows(rng, 30)):  # an open pool for the queue
+            session.add(
+                Record(
+                    project_id=project.id,
+                    content_hash=hashlib.blake2b(f"pool{i}".encode(), digest_size=16).digest(),
+                    payload=row,
+                    meta={},
+                    score=0.5,
+                )
+            )
+        projects.update_settings(
+            session,
+            project,
+            {"triggers": RULES, "monitor_min_predictions": 150},
+            actor="test",
+        )
+        jobs.enqueue(session, "train", project_id=project.id)
+    jobs.drain(api.store, Settings(home=tmp_path))
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        registry.promote(
+            session, project, registry.get_version(session, project, "v1"), actor="test"
+        )
+
+
+def serve(api: Api, batch: list[dict[str, Any]], feedback: int = 0) -> None:
+    h = api.as_("annotator")
+    response = api.client.post(f"{BASE}/predict", json={"records": batch}, headers=h)
+    assert response.status_code == 200, response.text
+    for row, pred in list(zip(batch, response.json()["predictions"], strict=True))[:feedback]:
+        body = {"prediction_id": pred["id"], "label": label(row)}
+        assert api.client.post(f"{BASE}/feedback", json=body, headers=h).status_code == 201
+    api.client.app.state.prediction_log.flush()  # type: ignore[attr-defined]
+
+
+def monitor(api: Api, tmp_path) -> dict[str, Any]:
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        job_id = jobs.enqueue(session, "monitor", project_id=project.id).id
+    jobs.drain(api.store, Settings(home=tmp_path))
+    with api.store.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done", job.error if job else None
+        return dict(job.result)
+
+
+def test_monitor_job_end_to_end(api: Api, tmp_path) -> None:
+    served_project(api, tmp_path)
+    rng = np.random.default_rng(11)
+    serve(api, rows(rng, 100))
+    assert "waiting" in monitor(api, tmp_path)  # 100 of 150: no window yet
+
+    serve(api, rows(rng, 100), feedback=40)
+    first = monitor(api, tmp_path)
+    assert first["n"] == 200 and first["alarm"] is False and first["fired"] == []
+
+    fired = []
+    for _ in range(3):  # the inputs move: x0 by one sd, colours towards blue
+        serve(api, rows(rng, 200, shift=1.0), feedback=20)
+        fired.append(monitor(api, tmp_path))
+    assert [w["alarm"] for w in fired] == [True, True, True]
+    # Persistent drift over 2 windows fires once, on the second alarmed window.
+    assert [w["fired"] for w in fired] == [[], ["persistent-drift"], []]
+
+    with api.store.read() as session:
+        windows = session.scalars(select(MonitorWindow).order_by(MonitorWindow.end)).all()
+        assert len(windows) == 4
+        report = windows[1].report
+        assert "x0" in report["drift"]["blamed"] and "color" in report["drift"]["blamed"]
+        assert "x2" not in report["drift"]["blamed"]
+        assert report["estimate"]["n"] == 200 and 0.5 < report["estimate"]["accuracy"] <= 1
+        # Feedback counts in the window it arrived in: window 1's answers came after it closed.
+        assert report["feedback"]["n"] == 40
+        assert session.scalar(select(func.count()).select_from(ReferenceProfile)) == 1
+        decisions = session.scalars(
+            select(TriggerDecision).where(TriggerDecision.trigger == "persistent-drift")
+        ).all()
+        assert [d.fired for d in decisions] == [False, False, True, False]
+        done = next(d for d in decisions if d.fired)
+        assert done.actions["label"] > 0 and "alert" in done.actions
+        # Targeted labeling: the window's inputs are now at the top of the queue.
+        targeted = session.scalars(select(Record).where(Record.score >= 4.0)).all()
+        assert len(targeted) == done.actions["label"]
+        assert any((r.meta or {}).get("source") == "monitor" for r in targeted)
+        alert = session.scalar(select(Job).where(Job.kind == "alert"))
+        assert alert is not None and alert.status == "done" and alert.result["logged_only"]
+        actions = set(session.scalars(select(AuditEvent.action)))
+        assert {"monitor.window", "trigger.decide", "queue.target_drift"} <= actions
+        assert audit.verify(session).ok
+
+    h = api.as_("annotator")
+    nxt = api.client.get(f"{BASE}/queue/next", headers=h).json()["record"]
+    assert nxt["id"] in {r.id for r in targeted}
+
+    state = api.client.get(f"{BASE}/monitor", headers=api.as_("reviewer")).json()
+    assert [w["alarm"] for w in state["windows"]] == [False, True, True, True]
+    assert state["alarms"] == 3 and state["alarm_streak"] == 3
+    assert state["latest"]["features"]["x0"]["drift"] is True
+    assert state["latest"]["latency"]["p50_ms"] > 0
+    assert set(state["latest"]["mix"]) <= {"hi", "lo"}
+    rules = {t["name"]: t for t in state["triggers"]}
+    assert rules["persistent-drift"]["times_fired"] == 1
+    assert "already fired" in rules["persistent-drift"]["last_decision"]["reason"]
+    assert api.client.get(f"{BASE}/monitor", headers=h).status_code == 403
+
+    triggers = api.client.get(f"{BASE}/triggers", headers=api.as_("reviewer")).json()
+    assert [t["name"] for t in triggers] == ["persistent-drift", "corrections"]
+
+    drift = api.client.get(f"{BASE}/drift?window=1d", headers=api.as_("reviewer")).json()
+    assert drift["n"] == 800 and drift["drift"]["alarm"] is True
+    bad = api.client.get(f"{BASE}/drift?window=yesterday", headers=api.as_("reviewer"))
+    assert bad.status_code == 422 and "e.g. 30m, 12h, 1d" in bad.json()["error"]["message"]
+
+    families = {f.name: f for f in text_string_to_metric_families(api.client.get("/metrics").text)}
+    alarm = {s.labels["project"]: s.value for s in families["looplab_drift_alarm"].samples}
+    assert alarm["shop"] == 1
+    windows_total = families["looplab_monitor_windows"].samples
+    assert {(s.labels["project"], s.labels["alarm"]): s.value for s in windows_total} == {
+        ("shop", "true"): 3,
+        ("shop", "false"): 1,
+    }
+    fired_total = {s.labels["trigger"]: s.value for s in families["looplab_trigger_fired"].samples}
+    assert fired_total == {"persistent-drift": 1}
