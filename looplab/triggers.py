@@ -65,8 +65,8 @@ def parse_rules(raw: Any) -> list[Rule]:
 
 def _check_params(when: str, params: dict[str, Any], i: int) -> None:
     def need(key: str, kind: type, low: float) -> None:
-        value = params.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or float(value) < low:
+        value: Any = params.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value < low:
             raise Invalid(
                 f"triggers[{i}].{key} must be a {kind.__name__} >= {low}",
                 details={"field": f"triggers[{i}].{key}"},
