@@ -1,4 +1,4 @@
-"""Model versions and the learning curve."""
+"""Model versions, the learning curve, the gate, promotion, rollback and model cards."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict
 
-from looplab import access, jobs, projects, registry
+from looplab import access, jobs, projects, promotion, registry
+from looplab import card as cards
 from looplab.api.deps import CurrentUser, StoreDep
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["models"])
@@ -86,3 +88,55 @@ def train(name: str, user: CurrentUser, store: StoreDep) -> JobOut:
         access.authorize(user, "model.manage")
         job = jobs.enqueue(session, "train", project_id=project.id, params={"actor": user.name})
         return JobOut(id=job.id, kind=job.kind, status=job.status)
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    force: bool = False
+    reason: str = ""
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = ""
+
+
+@router.get("/models/{version}/gate")
+def gate(name: str, version: str, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+    """Would this version pass the gate against production now? Every check and reason."""
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "model.read")
+        candidate = registry.get_version(session, project, version)
+        return promotion.run_gate(session, project, candidate).to_dict()
+
+
+@router.post("/models/{version}/promote")
+def promote(
+    name: str, version: str, body: PromoteIn, user: CurrentUser, store: StoreDep
+) -> dict[str, Any]:
+    """Promote if the gate passes (409 ``gate_failed`` with the reasons if not); audited."""
+    with store.read() as session:
+        projects.get_project(session, name)
+        access.authorize(user, "model.manage")
+    return promotion.promote_version(
+        store, name, version, actor=user.name, force=body.force, reason=body.reason
+    )
+
+
+@router.post("/models/rollback")
+def rollback(name: str, body: RollbackIn, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+    """Put the previous production version back; audited."""
+    with store.read() as session:
+        projects.get_project(session, name)
+        access.authorize(user, "model.manage")
+    return promotion.rollback_project(store, name, actor=user.name, reason=body.reason)
+
+
+@router.get("/models/{version}/card", response_class=PlainTextResponse)
+def card(name: str, version: str, user: CurrentUser, store: StoreDep) -> str:
+    """The version's model card as Markdown."""
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "model.read")
+        return cards.model_card(session, project, registry.get_version(session, project, version))
