@@ -18,7 +18,7 @@ audited.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from looplab.errors import Invalid
 
@@ -66,7 +66,7 @@ def parse_rules(raw: Any) -> list[Rule]:
 def _check_params(when: str, params: dict[str, Any], i: int) -> None:
     def need(key: str, kind: type, low: float) -> None:
         value: Any = params.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) or value < low:
+        if not isinstance(value, kind) or isinstance(value, bool) or cast(float, value) < low:
             raise Invalid(
                 f"triggers[{i}].{key} must be a {kind.__name__} >= {low}",
                 details={"field": f"triggers[{i}].{key}"},
