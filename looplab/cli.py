@@ -731,5 +731,8 @@ def serve(
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
+# The watch commands (drift, monitor, triggers) register themselves on `app`.
+from looplab import cli_watch  # noqa: E402, F401
+
 if __name__ == "__main__":
     app()
