@@ -1,0 +1,208 @@
+"""Gate, promotion, rollback, lineage and artifact integrity on a real store (SQLite and PG)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from looplab import dataset, jobs, projects, promotion, registry
+from looplab.errors import Conflict, Invalid
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import Annotation, AuditEvent, Job, Record
+from tests.textdata import add_text_project
+
+DUMMY = "sklearn.dummy.DummyClassifier"  # predicts the prior: a much worse model
+
+
+def train(store: Store, tmp_path: Path, **changes: object) -> dict:
+    """Run one training job (after applying setting ``changes``) and return its result."""
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        if changes:
+            projects.update_settings(session, project, dict(changes), actor="test")
+        job_id = jobs.enqueue(session, "train", project_id=project.id).id
+    jobs.drain(store, Settings(home=tmp_path))
+    with store.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done", job.error if job else None
+        return dict(job.result)
+
+
+@pytest.fixture
+def news(store: Store, tmp_path: Path) -> Store:
+    with store.write() as session:
+        add_text_project(session)
+    train(store, tmp_path)
+    return store
+
+
+def test_promote_refuses_a_worse_model_and_force_needs_a_reason(news: Store, tmp_path) -> None:
+    with pytest.raises(Conflict, match="no production model to roll back"):
+        promotion.rollback_project(news, "news", actor="bob")
+    first = promotion.promote_version(news, "news", "v1", actor="alice")
+    assert first["promoted"] == "v1" and first["previous"] is None and not first["forced"]
+    train(news, tmp_path, estimator=DUMMY)
+
+    with pytest.raises(promotion.GateFailed) as refused:
+        promotion.promote_version(news, "news", "v2", actor="alice")
+    assert refused.value.code == "gate_failed"
+    reasons = refused.value.details["reasons"]
+    assert any(r.startswith("accuracy") and "worse by" in r for r in reasons)
+    with pytest.raises(Invalid, match="forced promotion needs a reason"):
+        promotion.promote_version(news, "news", "v2", actor="alice", force=True)
+
+    forced = promotion.promote_version(
+        news, "news", "v2", actor="alice", force=True, reason="incident 42: need the new labels"
+    )
+    assert forced["forced"] is True and forced["previous"] == "v1"
+    with news.read() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "model.production")
+        ).all()[-1]
+        assert event.actor == "alice"
+        assert event.details["forced"] is True
+        assert event.details["reason"] == "incident 42: need the new labels"
+        assert event.details["gate"]["passed"] is False
+        assert event.details["gate"]["reasons"] == reasons
+        project = projects.get_project(session, "news")
+        assert [m.stage for m in registry.list_versions(session, project)] == [
+            "archived",
+            "production",
+        ]
+
+    back = promotion.rollback_project(news, "news", actor="bob", reason="v2 is worse")
+    assert back == {"production": "v1", "rolled_back": "v2"}
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        assert registry.production(session, project).name == "v1"  # type: ignore[union-attr]
+        history = [(h.to_stage, h.actor, h.forced) for h in registry.history(session, project)]
+        assert history[-2:] == [("archived", "bob", False), ("production", "bob", False)]
+    # Like `heroku rollback`: rolling back again undoes the rollback.
+    assert promotion.rollback_project(news, "news", actor="bob")["production"] == "v2"
+
+
+def test_gate_uses_the_same_current_test_records(news: Store, tmp_path) -> None:
+    promotion.promote_version(news, "news", "v1", actor="alice")
+    train(news, tmp_path)  # the same recipe again: as good as production
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        report = promotion.run_gate(session, project, registry.get_version(session, project, "v2"))
+        test = dataset.labeled_set(session, project).subset("test")
+    assert report.passed, report.result.reasons
+    assert report.production == "v1" and report.n_test == len(test)
+    assert report.result.candidate["n"] == report.result.production["n"]  # type: ignore[index]
+    data = report.to_dict()
+    assert data["settings"]["metric"] == "accuracy" and data["settings"]["tolerance"] == 0.01
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        with pytest.raises(Conflict, match="already in production"):
+            promotion.run_gate(session, project, registry.get_version(session, project, "v1"))
+
+
+def test_gate_settings_are_validated_and_applied(news: Store) -> None:
+    with news.write() as session:
+        project = projects.get_project(session, "news")
+        for bad, match in (
+            ({"gate_metric": "auc"}, "gate_metric must be one of accuracy, macro_f1"),
+            ({"gate_tolerance": 2}, "gate_tolerance must be a number from 0 to 1"),
+            ({"gate_alpha": 0}, "between 0 and 1"),
+            ({"gate_min_slice_size": 0}, "integer >= 1"),
+            ({"calibration": "platt"}, "calibration must be one of"),
+            ({"gate_metric": "macro_f1", "gate_test": "mcnemar"}, "compares accuracy"),
+        ):
+            with pytest.raises(Invalid, match=match):
+                projects.update_settings(session, project, bad, actor="test")
+        projects.update_settings(
+            session, project, {"gate_min_accuracy": 0.99, "gate_max_ece": None}, actor="test"
+        )
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        report = promotion.run_gate(session, project, registry.get_version(session, project, "v1"))
+    assert not report.passed
+    assert [c["name"] for c in report.result.checks] == ["min_accuracy"]
+    assert "below the 0.990 floor" in report.result.reasons[0]
+
+
+def test_auto_promote_promotes_only_when_the_gate_passes(news: Store, tmp_path) -> None:
+    result = train(news, tmp_path, auto_promote=True)
+    assert result["auto_promote"] == {"promoted": True, "against": None}
+    result = train(news, tmp_path, estimator=DUMMY)
+    assert result["auto_promote"]["promoted"] is False
+    assert "worse by" in result["auto_promote"]["reasons"][0]
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        assert registry.production(session, project).name == "v2"  # type: ignore[union-attr]
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "model.gate_refused")
+        ).one()
+        assert refused.details["version"] == "v3" and refused.details["against"] == "v2"
+
+
+def test_lineage_and_calibration_are_recorded(news: Store) -> None:
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        model = registry.get_version(session, project, "v1")
+        trained = registry.training_annotations(session, model)
+        held_out = registry.training_annotations(session, model, "test")
+        assert len(trained) == model.n_train and len(held_out) == model.n_test
+        assert [m.name for m in registry.models_taught_by(session, trained[0])] == ["v1"]
+        assert registry.models_taught_by(session, held_out[0]) == []
+        assert sum(model.config["train_label_counts"].values()) == model.n_train
+        assert model.config["calibration"]["method"] in ("none", "temperature", "isotonic")
+        assert "ECE" in model.config["calibration"]["reason"]
+        assert {"accuracy_ci", "per_class", "confusion", "ece", "brier", "slices"} <= set(
+            model.metrics
+        )
+        with pytest.raises(Exception, match="no model 'v9' in project 'news'"):
+            registry.get_version(session, project, "v9")
+
+
+def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        path = Path(registry.get_version(session, project, "v1").artifact)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(Conflict, match="modified or corrupted after it was saved") as caught:
+        promotion.promote_version(news, "news", "v1", actor="alice")
+    assert caught.value.code == "artifact_integrity"
+    path.unlink()
+    with pytest.raises(Conflict, match="model file of v1 is missing"):
+        promotion.promote_version(news, "news", "v1", actor="alice")
+
+
+def test_near_duplicates_never_straddle_the_split(store: Store) -> None:
+    with store.write() as session:
+        project = projects.create_project(session, "dups", task="text", labels=["a", "b"], actor="t")
+        for i in range(120):
+            words = " ".join(f"w{i}x{j}" for j in range(20))
+            for k, text in enumerate((words, words + " again")):
+                record = Record(
+                    project_id=project.id,
+                    content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),
+                    payload={"text": text},
+                    meta={},
+                )
+                session.add(record)
+                session.flush()
+                label = "ab"[i % 2]
+                session.add(
+                    Annotation(
+                        project_id=project.id,
+                        record_id=record.id,
+                        origin="import",
+                        value={"label": label},
+                        label=label,
+                    )
+                )
+    with store.read() as session:
+        data = dataset.labeled_set(session, projects.get_project(session, "dups"))
+    by_group = dict(zip(data.record_ids, data.splits, strict=True))
+    ids = sorted(by_group)
+    assert all(by_group[a] == by_group[b] for a, b in zip(ids[::2], ids[1::2], strict=True))
+    assert 0.1 < data.splits.count("test") / len(data) < 0.3
