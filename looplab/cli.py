@@ -413,16 +413,15 @@ def models(
 
 
 def _print_gate(data: dict[str, Any]) -> None:
-    against = data["production"] or "no production model"
+    what = f"replace {data['production']}" if data["production"] else "go to production"
     if data["passed"]:
         out.print(
-            f"[green]PASS[/]: {data['candidate']} may replace {against} "
-            f"({data['n_test']:,} test records)",
+            f"[green]PASS[/]: {data['candidate']} may {what} ({data['n_test']:,} test records)",
             highlight=False,
         )
     else:
         err.print(
-            f"[bold red]FAIL[/]: {data['candidate']} may not replace {against} "
+            f"[bold red]FAIL[/]: {data['candidate']} may not {what} "
             f"({data['n_test']:,} test records):",
             highlight=False,
         )

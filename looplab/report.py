@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from typing import Any
 
 import matplotlib
@@ -40,7 +41,8 @@ def _svg(fig: Figure) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    # Drop the XML prolog and matplotlib's RDF metadata block: only the drawing is inlined.
+    return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
 
 
 def reliability_svg(reliability: dict[str, Any], ece: float | None) -> str:

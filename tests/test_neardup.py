@@ -8,6 +8,7 @@ import pytest
 from looplab.dataset import group_splits, split_of
 from looplab.neardup import jaccard, lsh_bands, near_duplicate_groups
 
+
 def article(rng: np.random.Generator, n: int = 30) -> str:
     return " ".join(f"w{rng.integers(1_000_000)}" for _ in range(n))
 

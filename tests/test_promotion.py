@@ -178,7 +178,9 @@ def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
 
 def test_near_duplicates_never_straddle_the_split(store: Store) -> None:
     with store.write() as session:
-        project = projects.create_project(session, "dups", task="text", labels=["a", "b"], actor="t")
+        project = projects.create_project(
+            session, "dups", task="text", labels=["a", "b"], actor="t"
+        )
         for i in range(120):
             words = " ".join(f"w{i}x{j}" for j in range(20))
             for k, text in enumerate((words, words + " again")):

@@ -11,8 +11,9 @@ from looplab.slices import MISSING, slice_masks, slice_metrics
 def test_flags_only_the_slice_that_is_worse() -> None:
     rng = np.random.default_rng(0)
     n = 900
-    meta = [{"source": ["web", "mail", "app"][i % 3], "lang": "en" if i % 2 else "fr"}
-            for i in range(n)]
+    meta = [
+        {"source": ["web", "mail", "app"][i % 3], "lang": "en" if i % 2 else "fr"} for i in range(n)
+    ]
     y = np.array(["x"] * n)
     mail = np.array([m["source"] == "mail" for m in meta])
     right = rng.random(n) < np.where(mail, 0.70, 0.92)
