@@ -63,7 +63,7 @@ def test_refuses_a_model_worse_on_one_slice(data) -> None:
 
 
 def test_refuses_a_badly_calibrated_model(data) -> None:
-    y, meta, rng = data
+    y, _, rng = data
     cand = prod = corrupt(y, rng.random(len(y)) < 0.20)  # same answers, over-confident
     result = gate(y, confident(cand, 0.999), calibrated(prod, y), CLASSES, CLASSES)
     assert not result.passed
@@ -104,7 +104,7 @@ def test_min_gain_requires_a_real_gain(data) -> None:
 
 
 def test_equal_models_pass_and_no_production_checks_floors_only(data) -> None:
-    y, meta, rng = data
+    y, _, rng = data
     pred = corrupt(y, rng.random(len(y)) < 0.1)
     assert gate(y, calibrated(pred, y), calibrated(pred, y), CLASSES, CLASSES).passed
     alone = gate(y, calibrated(pred, y), None, CLASSES, min_accuracy=0.95)

@@ -41,7 +41,7 @@ def test_random_texts_stay_singletons_and_results_are_stable() -> None:
 def test_no_group_straddles_the_split() -> None:
     rng = np.random.default_rng(1)
     texts, hashes = [], []
-    for i in range(300):
+    for _ in range(300):
         text = article(rng)
         copies = [text, text.replace(text.split()[0], "breaking", 1) + " update"]
         for copy in copies:

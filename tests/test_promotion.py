@@ -183,7 +183,7 @@ def test_near_duplicates_never_straddle_the_split(store: Store) -> None:
         )
         for i in range(120):
             words = " ".join(f"w{i}x{j}" for j in range(20))
-            for k, text in enumerate((words, words + " again")):
+            for text in (words, words + " again"):
                 record = Record(
                     project_id=project.id,
                     content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),

@@ -12,11 +12,11 @@ from looplab.tables import Annotation, Project, Record
 
 LABELS = ["business", "sport", "tech"]
 VOCAB = {
-    "business": "market shares profit bank investors sales economy growth deal firm".split(),
-    "sport": "match goal team season coach players league win cup injury".split(),
-    "tech": "software phone chip users internet data mobile network apps device".split(),
+    "business": "market shares profit bank investors sales economy growth deal firm",
+    "sport": "match goal team season coach players league win cup injury",
+    "tech": "software phone chip users internet data mobile network apps device",
 }
-COMMON = "the a of on and said was new year after its for with".split()
+COMMON = "the a of on and said was new year after its for with"
 
 
 def rows(n: int = 300, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -26,7 +26,7 @@ def rows(n: int = 300, seed: int = 0) -> list[tuple[str, str, str]]:
     for i in range(n):
         label = LABELS[i % 3]
         topic = LABELS[(i + 1) % 3] if rng.random() < 0.1 else label
-        words = list(rng.choice(VOCAB[topic], 5)) + list(rng.choice(COMMON, 6)) + [f"id{i}"]
+        words = [*rng.choice(VOCAB[topic].split(), 5), *rng.choice(COMMON.split(), 6), f"id{i}"]
         rng.shuffle(words)
         out.append((" ".join(words), label, "mail" if i % 4 == 0 else "web"))
     return out
