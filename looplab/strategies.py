@@ -41,9 +41,14 @@ RngLike = np.random.Generator | int | None
 # Rows are processed in blocks that fit in L2 cache (8192 x 10 float64 = 640 KiB); each block is
 # transposed to class-major order so that the per-class max/min run over contiguous memory. On
 # 1M x 10 this is ~2x faster than ``np.partition(proba, -2, axis=1)`` and than reducing over the
-# short class axis, which numpy does slowly.
+# short class axis, which numpy does slowly. The transposing copy is about 40% of the work, so a
+# class-major array (``proba = P.T`` for a C-ordered ``P`` of shape (n_classes, n_samples)) skips
+# it, and float32 input is computed in float32 (half the memory traffic) with float64 scores.
 _BLOCK = 8192
 _SUM_TOL = 1e-3
+# top_k looks for its threshold in a strided sample first when the array is at least this long.
+_SAMPLE_ABOVE = 65_536
+_SAMPLE_STEP = 16
 
 
 class Strategy(Protocol):
@@ -107,15 +112,20 @@ def _scan(
     n, c = arr.shape
     out = np.empty(0 if score == "validate" else n, dtype=np.float64)
     width = min(_BLOCK, max(n, 1))
-    buf = np.empty((c, width), dtype=arr.dtype)
+    # Class-major input (a transposed C-ordered array) is read in place, with no copy.
+    class_major = arr.T.flags.c_contiguous and c > 1
+    buf = None if class_major else np.empty((c, width), dtype=arr.dtype)
     hi_buf = np.empty(width, dtype=arr.dtype)
     lo_buf = np.empty(width, dtype=arr.dtype)
     tmp_buf = np.empty(width, dtype=arr.dtype)
     for start in range(0, n, _BLOCK):
         block = arr[start : start + _BLOCK]
         m = block.shape[0]
-        cols = buf[:, :m]
-        np.copyto(cols, block.T)
+        if buf is None:
+            cols = block.T
+        else:
+            cols = buf[:, :m]
+            np.copyto(cols, block.T)
         # A NaN or inf makes a row sum non-finite, so this one check also covers finiteness.
         sums = cols.sum(axis=0)
         if not (np.abs(sums - 1.0).max() <= _SUM_TOL) or cols.min() < 0:
@@ -136,7 +146,7 @@ def _scan(
             for j in range(1, c):
                 np.maximum(hi, cols[j], out=hi)
             tmp[:] = hi
-        np.subtract(1.0, tmp, out=out[start : start + m])
+        np.subtract(1.0, tmp, out=out[start : start + m], dtype=np.float64)
     return out
 
 
@@ -333,12 +343,37 @@ def top_k(scores: ArrayLike, k: int, rng: RngLike = None) -> NDArray[np.intp]:
     if k == n:
         chosen = np.arange(n)
     else:
-        part = np.argpartition(arr, n - k)[n - k :]
-        cut = arr[part].min()
+        # Shrink the problem first: every score at or above the k-th best of a sample is a
+        # candidate, and there are at least k of them, so the top k (ties at the cut-off
+        # included) are all among them. On 1M scores this is ~5x faster than argpartition.
+        cand = _candidates(arr, k)
+        sub = arr if cand is None else arr[cand]
+        m = sub.shape[0]
+        part = np.argpartition(sub, m - k)[m - k :]
+        cut = sub[part].min()
         # Everything strictly above the cut-off is in `part`; the records equal to it may sit
         # on either side of the partition, so draw the remaining places among all of them.
-        above = part[arr[part] > cut]
-        ties = np.flatnonzero(arr == cut)
+        above = part[sub[part] > cut]
+        ties = np.flatnonzero(sub == cut)
         chosen = np.concatenate([above, gen.choice(ties, size=k - above.size, replace=False)])
+        # Index order, so that tie breaking depends on the chosen set, not on how it was found.
+        chosen = np.sort(chosen if cand is None else cand[chosen])
     order = np.lexsort((gen.random(chosen.size), -arr[chosen]))
     return chosen[order].astype(np.intp, copy=False)
+
+
+def _candidates(arr: NDArray[np.floating], k: int) -> NDArray[np.intp] | None:
+    """Indices of the scores at or above the ``k``-th best of a strided sample, or ``None``.
+
+    The ``k``-th best of any subset is at most the ``k``-th best of the whole, so the candidates
+    hold every score of the true top ``k`` and every score tied with its last one. A strided
+    (not leading) sample keeps the threshold useful on sorted input. ``None`` means "no gain":
+    a short array, a ``k`` that is a large share of it, or a sample that filters little.
+    """
+    n = arr.shape[0]
+    if n < _SAMPLE_ABOVE or k * _SAMPLE_STEP * 4 > n:
+        return None
+    sample = arr[::_SAMPLE_STEP]
+    threshold = np.partition(sample, sample.size - k)[sample.size - k]
+    cand = np.flatnonzero(arr >= threshold)
+    return cand if cand.size * 4 < n else None

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from looplab import strategies
 from looplab.strategies import (
     STRATEGIES,
     entropy,
@@ -143,6 +144,35 @@ def test_top_k_ties_at_the_cut_off() -> None:
         picked = top_k(scores, 3, rng=seed)
         assert picked[0] == 0
         assert set(picked[1:]) <= {1, 2, 3, 4}
+
+
+def test_class_major_and_float32_layouts_give_the_same_margins() -> None:
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet(np.ones(10), size=20_000)
+    class_major = np.ascontiguousarray(proba.T)  # (n_classes, n_samples), read in place
+    np.testing.assert_array_equal(margin(class_major.T), margin(proba))
+    np.testing.assert_array_equal(least_confidence(class_major.T), least_confidence(proba))
+    scores32 = margin(class_major.astype(np.float32).T)
+    assert scores32.dtype == np.float64
+    np.testing.assert_allclose(scores32, margin(proba), atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 100, 3000])
+@pytest.mark.parametrize("layout", ["random", "sorted", "coarse ties"])
+def test_top_k_on_long_arrays_matches_the_plain_partition(
+    k: int, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sampled threshold only shrinks the search: picks and tie draws stay the same."""
+    rng = np.random.default_rng(11)
+    scores = rng.random(300_000)
+    if layout == "sorted":
+        scores.sort()  # a leading sample would set a useless threshold; a strided one does not
+    elif layout == "coarse ties":
+        scores = np.round(scores, 3)  # ~300 records share each value, the cut-off's included
+    picked = top_k(scores, k, rng=4)
+    assert np.sort(scores[picked]).tolist() == np.sort(scores)[-k:].tolist()
+    monkeypatch.setattr(strategies, "_SAMPLE_ABOVE", 10**12)  # the plain argpartition path
+    assert picked.tolist() == top_k(scores, k, rng=4).tolist()
 
 
 def test_top_k_edge_cases() -> None:
