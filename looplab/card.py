@@ -35,15 +35,15 @@ def teachers(session: Session, model: ModelVersion) -> tuple[dict[str, int], dic
         .where(TrainingLabel.model_id == model.id, TrainingLabel.split == "train")
     )
     per_user = session.execute(
-        base.add_columns(func.coalesce(User.name, "(import)"))
+        base.add_columns(User.name)
         .outerjoin(User, User.id == Annotation.annotator_id)
-        .group_by(func.coalesce(User.name, "(import)"))
+        .group_by(User.name)
     ).all()
     per_origin = session.execute(
         base.add_columns(Annotation.origin).group_by(Annotation.origin)
     ).all()
     return (
-        {str(name): int(n) for n, name in per_user},
+        {"(import)" if name is None else str(name): int(n) for n, name in per_user},
         {str(origin): int(n) for n, origin in per_origin},
     )
 
