@@ -3,6 +3,7 @@
 // textContent and attributes, never innerHTML: a record may contain anything.
 
 import { labelPage } from "./label.js";
+import { monitorPanel } from "./monitor.js";
 
 const TOKEN_KEY = "looplab.token";
 let signedOutBecause = "";
@@ -266,6 +267,7 @@ async function dashboardPage(view, name) {
         "A model is trained in the background once enough records are labeled; its test scores appear here.",
       ),
     );
+  await monitorPanel(view, name, $("section", view.el));
 }
 
 /** A table of name -> count with a bar per row; `sort` orders by count, largest first. */

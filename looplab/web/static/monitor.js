@@ -1,0 +1,237 @@
+// The dashboard's monitoring panel: drift per feature, accuracy from feedback, prediction mix and
+// latency over the monitor windows, then the trigger rules. Inline SVG, no library. Data from
+// the server reaches the page only through textContent and attributes.
+
+import { api, enc, h, number, percent } from "./app.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+const W = 640;
+const H = 260;
+const M = { left: 70, right: 16, top: 14, bottom: 46 };
+
+function s(tag, attrs = {}, text = null) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
+  if (text !== null) el.textContent = text;
+  return el;
+}
+
+const shortDate = (iso) => String(iso).slice(5, 16).replace("T", " ");
+
+/** A chart frame over windows 0..n-1: axes, y grid, window labels, alarm bands. */
+function frame(label, windows, yMax, yFormat, yLabel) {
+  const n = windows.length;
+  const step = (W - M.left - M.right) / Math.max(n, 1);
+  const x = (i) => M.left + (i + 0.5) * step;
+  const y = (v) => H - M.bottom - (Math.min(v, yMax) / yMax) * (H - M.top - M.bottom);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, class: "chart monitor-chart" });
+  svg.append(s("title", {}, label));
+  windows.forEach((w, i) => {
+    if (!w.alarm) return;
+    const band = s("rect", {
+      class: "alarm-band", x: x(i) - step / 2, y: M.top, width: step, height: H - M.top - M.bottom,
+      fill: "#fee2e2", "fill-opacity": "0.7",
+    });
+    band.append(s("title", {}, `window ${w.id}: drift alarm`));
+    svg.append(band);
+  });
+  for (let k = 0; k <= 4; k++) {
+    const v = (yMax * k) / 4;
+    svg.append(s("line", { x1: M.left, x2: W - M.right, y1: y(v), y2: y(v), stroke: "#e5e7eb" }));
+    svg.append(s("text", { x: M.left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#4b5563" }, yFormat(v)));
+  }
+  const every = Math.max(1, Math.ceil(n / 6));
+  windows.forEach((w, i) => {
+    if (i % every && i !== n - 1) return;
+    svg.append(s("text", { x: x(i), y: H - M.bottom + 16, "text-anchor": "middle", "font-size": 11, fill: "#4b5563" }, shortDate(w.end)));
+  });
+  svg.append(s("line", { x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom, stroke: "#6b7280" }));
+  svg.append(s("text", { x: (M.left + W - M.right) / 2, y: H - 8, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, "Window end (UTC)"));
+  svg.append(s("text", { transform: `translate(12 ${(M.top + H - M.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, yLabel));
+  return { svg, x, y };
+}
+
+/** Lines with optional interval whiskers; `points` hold {i, v, lo, hi, hollow, tip}. */
+function lines(chart, series) {
+  const legend = h("ul", { className: "monitor-legend" });
+  series.forEach((ser, k) => {
+    const color = ser.color || COLORS[k % COLORS.length];
+    const pts = ser.points.filter((p) => typeof p.v === "number");
+    if (!pts.length) return;
+    const d = pts.map((p, j) => `${j ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
+    chart.svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": ser.dash || "" }));
+    for (const p of pts) {
+      if (typeof p.lo === "number" && typeof p.hi === "number") {
+        chart.svg.append(s("line", { x1: chart.x(p.i), x2: chart.x(p.i), y1: chart.y(p.lo), y2: chart.y(p.hi), stroke: color, "stroke-opacity": 0.6 }));
+      }
+      const dot = s("circle", {
+        cx: chart.x(p.i), cy: chart.y(p.v), r: 4, stroke: color, "stroke-width": 2,
+        fill: p.hollow ? "#ffffff" : color, class: "point",
+      });
+      dot.append(s("title", {}, p.tip));
+      chart.svg.append(dot);
+    }
+    const swatch = h("span", { className: "swatch", "aria-hidden": "true" });
+    swatch.style.background = color;
+    legend.append(h("li", {}, swatch, ser.name));
+  });
+  return legend;
+}
+
+function driftChart(windows) {
+  const names = new Map();
+  for (const w of windows) {
+    for (const [name, f] of Object.entries(w.features)) {
+      names.set(name, Math.max(names.get(name) || 0, f.effect_size || 0));
+    }
+  }
+  const top = [...names.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n]) => n);
+  const floor = Math.max(0, ...windows.flatMap((w) => Object.values(w.features).map((f) => f.min_effect || 0)));
+  const yMax = Math.max(floor * 2, ...top.map((n) => names.get(n))) * 1.1 || 0.1;
+  const chart = frame("Drift per feature: effect size per window (filled = drift)", windows, yMax, (v) => v.toFixed(2), "Effect size");
+  chart.svg.append(s("line", { class: "floor", x1: M.left, x2: W - M.right, y1: chart.y(floor), y2: chart.y(floor), stroke: "#111827", "stroke-dasharray": "5 4" }));
+  chart.svg.append(s("text", { x: W - M.right, y: chart.y(floor) - 4, "text-anchor": "end", "font-size": 11, fill: "#111827" }, `floor ${floor}`));
+  const series = top.map((name) => ({
+    name,
+    points: windows.map((w, i) => {
+      const f = w.features[name];
+      if (!f) return { i, v: null };
+      return {
+        i, v: f.effect_size, hollow: !f.drift,
+        tip: `${name}, window ${w.id}: ${f.test} Holm p ${Number(f.p_holm).toPrecision(2)}, ${f.effect_name} ${Number(f.effect_size).toFixed(3)}${f.drift ? " — drift" : ""}`,
+      };
+    }),
+  }));
+  return [chart.svg, lines(chart, series)];
+}
+
+function accuracyChart(windows) {
+  const chart = frame("Accuracy over time: feedback accept rate and CBPE estimate, 95% intervals", windows, 1, percent, "Accuracy");
+  const fb = windows.map((w, i) => {
+    const f = w.feedback || {};
+    return {
+      i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high,
+      tip: f.n ? `window ${w.id}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)})` : "",
+    };
+  });
+  const est = windows.map((w, i) => {
+    const e = w.estimate || {};
+    return {
+      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted,
+      tip: `window ${w.id}: estimated ${percent(e.accuracy || 0)} (CBPE${e.trusted ? "" : ", not trusted: " + e.reason})`,
+    };
+  });
+  return [chart.svg, lines(chart, [
+    { name: "Accept rate from feedback", points: fb, color: COLORS[0] },
+    { name: "Estimated accuracy (CBPE)", points: est, color: COLORS[3], dash: "6 4" },
+  ])];
+}
+
+function latencyChart(windows) {
+  const max = Math.max(1, ...windows.map((w) => (w.latency && w.latency.p99_ms) || 0));
+  const chart = frame("Prediction latency percentiles per window", windows, max * 1.1, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, "Latency");
+  const series = ["p50_ms", "p95_ms", "p99_ms"].map((key, k) => ({
+    name: key.replace("_ms", ""),
+    color: COLORS[[2, 3, 1][k]],
+    points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, tip: `window ${w.id}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
+  }));
+  return [chart.svg, lines(chart, series)];
+}
+
+function mixChart(windows) {
+  const labels = [...new Set(windows.flatMap((w) => Object.keys(w.mix || {})))].sort();
+  const chart = frame("Prediction mix per window: share of each predicted label", windows, 1, percent, "Share");
+  const n = windows.length;
+  const width = Math.max(4, Math.min(40, ((W - M.left - M.right) / Math.max(n, 1)) * 0.7));
+  windows.forEach((w, i) => {
+    let acc = 0;
+    labels.forEach((label, k) => {
+      const share = (w.mix || {})[label] || 0;
+      if (!share) return;
+      const rect = s("rect", {
+        x: chart.x(i) - width / 2, y: chart.y(acc + share), width, height: chart.y(acc) - chart.y(acc + share),
+        fill: COLORS[k % COLORS.length], class: "mix-bar",
+      });
+      rect.append(s("title", {}, `window ${w.id}: ${label} ${percent(share)}`));
+      chart.svg.append(rect);
+      acc += share;
+    });
+  });
+  const legend = h("ul", { className: "monitor-legend" });
+  labels.forEach((label, k) => {
+    const swatch = h("span", { className: "swatch", "aria-hidden": "true" });
+    swatch.style.background = COLORS[k % COLORS.length];
+    legend.append(h("li", {}, swatch, label));
+  });
+  return [chart.svg, legend];
+}
+
+function triggerTable(rules) {
+  if (!rules.length) return h("p", { className: "muted" }, "No trigger rules. Set them with looplab config PROJECT triggers='[...]'.");
+  const body = h("tbody");
+  for (const r of rules) {
+    const params = Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(", ");
+    const last = r.last_decision;
+    body.append(
+      h(
+        "tr",
+        { className: last && last.fired ? "fired" : "" },
+        h("th", { scope: "row" }, r.name),
+        h("td", {}, `${r.when} (${params})`),
+        h("td", {}, r.actions.join(", ")),
+        h("td", { className: "num" }, number(r.times_fired)),
+        h("td", {}, last ? `${last.fired ? "FIRED: " : ""}${last.reason}` : "never evaluated"),
+      ),
+    );
+  }
+  const head = h("thead", {}, h("tr", {}, ...["Rule", "When", "Actions", "Fired", "Last decision"].map((c) => h("th", { scope: "col" }, c))));
+  return h("table", { className: "counts triggers" }, head, body);
+}
+
+function panel(id, title, ...content) {
+  return h("section", { className: "panel", "aria-labelledby": id }, h("h2", { id }, title), ...content);
+}
+
+/** Render the monitoring section into `root`; nothing for roles that may not read models. */
+export async function monitorPanel(view, name, root) {
+  let state;
+  try {
+    state = await api(`/projects/${enc(name)}/monitor`);
+  } catch (err) {
+    if (err.status === 403) return;
+    throw err;
+  }
+  if (view.left) return;
+  const section = h("section", { className: "monitor", "aria-labelledby": "monitor-title", id: "monitor" });
+  section.append(h("h2", { id: "monitor-title" }, "Production monitoring"));
+  const latest = state.latest;
+  const summary = h("p", { className: "monitor-summary", "data-slot": "monitor-summary" });
+  if (!latest) {
+    summary.textContent = state.production_model
+      ? `${state.production_model} is in production; ${number(state.pending_predictions)} predictions wait for the first window (it closes at ${number(state.min_predictions)}).`
+      : "No model in production yet: nothing to watch.";
+    section.append(summary, panel("triggers-title", "Triggers", triggerTable(state.triggers)));
+    root.append(section);
+    return;
+  }
+  const blamed = latest.blamed.length ? `; blamed: ${latest.blamed.join(", ")}` : "";
+  summary.textContent =
+    `${state.production_model || "no model"} in production · ${state.windows.length} windows, ` +
+    `${state.alarms} with a drift alarm · latest window ${latest.alarm ? "DRIFT" : "no drift"}${blamed}`;
+  if (latest.alarm) summary.classList.add("alarm");
+  const ws = state.windows;
+  section.append(
+    summary,
+    h(
+      "div",
+      { className: "dash-grid monitor-grid" },
+      panel("drift-title", "Drift per feature", ...driftChart(ws)),
+      panel("accuracy-title", "Accuracy from feedback", ...accuracyChart(ws)),
+      panel("mix-title", "Prediction mix", ...mixChart(ws)),
+      panel("latency-title", "Latency", ...latencyChart(ws)),
+    ),
+    panel("triggers-title", "Triggers", triggerTable(state.triggers)),
+  );
+  root.append(section);
+}
