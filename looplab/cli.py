@@ -391,6 +391,8 @@ def models(
                 "accuracy": m.metrics.get("accuracy"),
                 "macro_f1": m.metrics.get("macro_f1"),
                 "ece": m.metrics.get("ece"),
+                "calibration": (m.config.get("calibration") or {}).get("method", "none"),
+                "train_label_counts": m.config.get("train_label_counts"),
                 "sha256": m.sha256,
                 "created_at": m.created_at,
             }
@@ -399,7 +401,9 @@ def models(
     if as_json:
         emit_json(rows)
         return
-    table = Table("version", "stage", "labels", "test", "accuracy", "macro-F1", "ECE", "created")
+    table = Table("version", "stage", "labels", "test", "accuracy", "macro-F1", "ECE")
+    table.add_column("calibration")
+    table.add_column("created")
     for r in rows:
         table.add_row(
             str(r["version"]),
@@ -407,7 +411,8 @@ def models(
             f"{r['n_train']:,}",
             f"{r['n_test']:,}",
             *(f"{r[k]:.3f}" if r[k] is not None else "-" for k in ("accuracy", "macro_f1", "ece")),
-            str(r["created_at"])[:19],
+            str(r["calibration"]),
+            str(r["created_at"])[:16],
         )
     out.print(table)
 
