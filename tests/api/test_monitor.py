@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,7 @@ def monitor(api: Api, tmp_path) -> dict[str, Any]:
         return dict(job.result)
 
 
-def test_monitor_job_end_to_end(api: Api, tmp_path) -> None:
+def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     served_project(api, tmp_path)
     rng = np.random.default_rng(11)
     serve(api, rows(rng, 100))
@@ -194,3 +195,27 @@ def test_monitor_job_end_to_end(api: Api, tmp_path) -> None:
     }
     fired_total = {s.labels["trigger"]: s.value for s in families["looplab_trigger_fired"].samples}
     assert fired_total == {"persistent-drift": 1}
+
+    # The same through the command line, on the same store.
+    from typer.testing import CliRunner
+
+    from looplab.cli import app
+
+    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("LOOPLAB_DATABASE_URL", api.store.url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["drift", "shop", "--window", "1d", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["drift"]["alarm"] is True
+    result = runner.invoke(app, ["drift", "shop", "--window", "1d"])
+    assert "ALARM" in result.stdout and "x0" in result.stdout
+    result = runner.invoke(app, ["monitor", "shop", "--json"])
+    assert json.loads(result.stdout)["alarm_streak"] == 3
+    result = runner.invoke(app, ["monitor", "shop"])
+    assert (
+        result.exit_code == 0 and "DRIFT" in result.stdout and "persistent-drift" in result.stdout
+    )
+    result = runner.invoke(app, ["triggers", "shop", "--json"])
+    assert [t["times_fired"] for t in json.loads(result.stdout)] == [1, 0]
+    result = runner.invoke(app, ["drift", "shop", "--window", "soon"])
+    assert result.exit_code == 2 and "e.g. 30m, 12h, 1d or 2w" in result.stderr
