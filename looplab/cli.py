@@ -365,10 +365,20 @@ def train(
     elif "skipped" in result:
         err.print(f"not trained: {result['skipped']}")
     else:
+        accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
         out.print(
             f"trained {result['model']} on {result['n_train']:,} labels; held-out accuracy "
-            f"{result['accuracy']:.3f} on {result['n_test']:,} ({result['seconds']:.1f} s)"
+            f"{accuracy} on {result['n_test']:,}; calibration: "
+            f"{result.get('calibration', 'none')} ({result['seconds']:.1f} s)"
         )
+        auto = result.get("auto_promote")
+        if auto is not None:
+            verdict = (
+                "promoted"
+                if auto["promoted"]
+                else "not promoted: " + "; ".join(auto.get("reasons", []))
+            )
+            out.print(f"auto_promote: {verdict}", highlight=False)
     if done.status != "done":
         raise typer.Exit(1)
 
