@@ -23,7 +23,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "strategy": "margin",
     "estimator": None,  # dotted path of a scikit-learn classifier, or the default pipeline
     "triggers": [],  # monitoring rules: see looplab.triggers
-    "auto_promote": False,  # may a trigger-started retrain promote a candidate passing the gate?
+    "auto_promote": False,  # promote each newly trained version that passes the gate
     "webhook_url": None,  # alerts go here (and to the log); the secret is LOOPLAB_WEBHOOK_SECRET
     "monitor_min_predictions": 200,  # a monitor window closes once it holds this many predictions
     # Calibration of new versions and the promotion gate: see looplab.assess, looplab.promotion.
