@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench bench-peers browser clean
+.PHONY: demo test test-fast lint bench bench-peers browser clean census
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench-peers: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Real drift: census employment data 2015-2018 from the nannyml wheel (data only: --no-deps,
+# never imported), replayed through predict and the monitor job (examples/census_drift.py).
+census: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps nannyml
+	$(PY) examples/census_drift.py --home $${LOOPLAB_HOME:-.looplab-census}
 
 clean:
 	rm -rf $(VENV) .looplab .pytest_cache .mypy_cache .ruff_cache

