@@ -72,13 +72,15 @@ def diverse_top_k(
     shortlist_factor: int = 10,
     *,
     weighted: bool = True,
+    pick: str = "central",
 ) -> NDArray[np.intp]:
     """Select ``k`` high-scoring records that are spread over the feature space.
 
     Take the ``k * shortlist_factor`` best scores, cluster that shortlist into ``k`` groups with
-    k-means on ``features``, and keep the highest-scoring member of each group. If the shortlist
-    has fewer than ``k`` distinct clusters (duplicated records), the rest is filled with the best
-    remaining scores.
+    (score-weighted) k-means on ``features``, and keep one member of each group: the one nearest
+    its centroid (``pick="central"``) or the highest-scoring one (``pick="best"``). If the
+    shortlist has fewer than ``k`` distinct clusters (duplicated records), the rest is filled
+    with the best remaining scores.
 
     Parameters
     ----------
@@ -97,6 +99,12 @@ def diverse_top_k(
         most uncertain records (Zhdanov 2019, "Diverse mini-batch active learning"). On
         digits (20 seeds not used by the benchmark) this kept 64% of the batch-10 gain at
         batch 100 against 55% unweighted, with the same batch-10 gain.
+    pick : {"central", "best"}, default="central"
+        Which member stands for a cluster. The member nearest the weighted centroid is both
+        representative and, through the weights, uncertain: Zhdanov's rule. On digits (seeds
+        100-119, which the benchmark does not use; LogisticRegression, margin) it raised the
+        AUC gain over random at batch 10 from +2.9 to +3.3 points (the worst seed from +0.7
+        to +1.0) and left batch 100 unchanged (+1.9); "best" was the earlier rule.
 
     Returns
     -------
@@ -112,6 +120,8 @@ def diverse_top_k(
         )
     if shortlist_factor < 1:
         raise ValueError(f"shortlist_factor must be >= 1, got {shortlist_factor}")
+    if pick not in ("central", "best"):
+        raise ValueError(f"pick must be 'central' or 'best', got {pick!r}")
     gen = np.random.default_rng(rng)
     shortlist = top_k(arr, k * shortlist_factor, gen)
     if shortlist.size <= k:
@@ -121,14 +131,38 @@ def diverse_top_k(
     if weighted:
         top = arr[shortlist]
         weights = top - top.min() + 1e-3 * (top.max() - top.min()) + 1e-12
-    labels, _ = _kmeans_labels(points, k, int(gen.integers(2**31 - 1)), weights)
-    # The shortlist is sorted best first, so a cluster's first occurrence is its best member.
-    _, first = np.unique(labels, return_index=True)
+    labels, centers = _kmeans_labels(points, k, int(gen.integers(2**31 - 1)), weights)
+    if pick == "best":
+        # The shortlist is sorted best first, so a cluster's first occurrence is its best member.
+        _, chosen = np.unique(labels, return_index=True)
+    else:
+        distance = _distance_to_own_centre(points, centers, labels)
+        # Sort by cluster, then distance (then score, via the shortlist's order): first of each.
+        order = np.lexsort((np.arange(labels.size), distance, labels))
+        _, first = np.unique(labels[order], return_index=True)
+        chosen = order[first]
     keep = np.zeros(shortlist.size, dtype=bool)
-    keep[first] = True
-    if first.size < k:
-        keep[np.flatnonzero(~keep)[: k - first.size]] = True
+    keep[chosen] = True
+    if chosen.size < k:
+        keep[np.flatnonzero(~keep)[: k - chosen.size]] = True
     return shortlist[keep]
+
+
+def _distance_to_own_centre(
+    points: Any, centers: NDArray[np.floating], labels: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Squared distance of each point to its cluster's centre, up to a per-cluster constant.
+
+    ``|x|^2 - 2 x.c`` ranks the members of one cluster as the full distance does (``|c|^2`` is
+    the same for all of them) and needs only an (n, k) product, also for sparse ``points``.
+    """
+    if sp.issparse(points):
+        csr = sp.csr_array(points)
+        norms = np.asarray(csr.multiply(csr).sum(axis=1)).ravel()
+    else:
+        norms = (np.asarray(points) ** 2).sum(axis=1)
+    cross = np.asarray(points @ centers.T)
+    return norms - 2.0 * cross[np.arange(labels.size), labels]
 
 
 def _embed(features: ArrayLike | sp.spmatrix, n_components: int, seed: int) -> NDArray:

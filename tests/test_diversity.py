@@ -29,12 +29,29 @@ def test_diverse_top_k_spreads_over_clusters() -> None:
     plain = top_k(scores, 3, rng=0)
     assert set(blob[plain]) == {0}
     # Shortlist of 150 = blobs 0, 1, 2: one pick from each.
-    diverse = diverse_top_k(scores, X, 3, rng=0, shortlist_factor=50)
-    assert diverse.size == 3 and np.unique(diverse).size == 3
-    assert set(blob[diverse]) == {0, 1, 2}
-    assert diverse[0] == plain[0]  # each cluster's best member, best first
     shortlist = set(top_k(scores, 150, rng=0).tolist())
-    assert set(diverse.tolist()) <= shortlist
+    for pick in ("central", "best"):
+        diverse = diverse_top_k(scores, X, 3, rng=0, shortlist_factor=50, pick=pick)
+        assert diverse.size == 3 and np.unique(diverse).size == 3
+        assert set(blob[diverse]) == {0, 1, 2}
+        assert set(diverse.tolist()) <= shortlist
+        assert scores[diverse].tolist() == sorted(scores[diverse], reverse=True)
+    best = diverse_top_k(scores, X, 3, rng=0, shortlist_factor=50, pick="best")
+    assert best[0] == plain[0]  # each cluster's best member, best first
+
+
+def test_diverse_top_k_central_picks_the_member_nearest_the_weighted_centre() -> None:
+    X, blob = _blobs(centers=2)
+    scores = np.where(blob == 0, 0.9, 0.8) + np.linspace(0, 0.01, len(X))
+    picked = diverse_top_k(scores, X, 2, rng=0, shortlist_factor=50, weighted=False)
+    for p in picked:
+        members = np.flatnonzero(blob == blob[p])
+        centre = X[members].mean(axis=0)
+        assert p == members[np.argmin(((X[members] - centre) ** 2).sum(axis=1))]
+    sparse = diverse_top_k(scores, sp.csr_matrix(X), 2, rng=0, shortlist_factor=50, weighted=False)
+    assert sorted(sparse.tolist()) == sorted(picked.tolist())
+    with pytest.raises(ValueError, match="pick"):
+        diverse_top_k(scores, X, 2, rng=0, pick="nearest")
 
 
 def test_diverse_top_k_is_reproducible_and_sorted() -> None:
