@@ -111,9 +111,10 @@ def per_class_svg(per_class: dict[str, dict[str, float]]) -> str:
             x + (k - 1) * 0.27, [per_class[c][key] for c in labels], 0.27, label=key, color=colour
         )
     ax.set_xticks(x, labels, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_title("Per class")
-    ax.legend(fontsize=8, ncol=3, loc="lower right")
+    ax.legend(fontsize=8, ncol=3, loc="upper center")
     return _svg(fig)
 
 
@@ -140,29 +141,24 @@ def slices_svg(slices: list[dict[str, Any]], overall: float | None) -> str:
 
 
 def learning_curve_svg(versions: list[ModelVersion], current: ModelVersion) -> str:
-    """Held-out accuracy of every version against how many labels it was trained on."""
+    """Held-out accuracy (with its interval) of every version, labeled with its training labels."""
     points = [v for v in versions if v.metrics.get("accuracy") is not None]
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    n = np.array([v.n_train for v in points])
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(points) + 2), 3.4))
+    x = np.arange(len(points))
     acc = np.array([v.metrics["accuracy"] for v in points])
     cis = [v.metrics.get("accuracy_ci") or [a, a] for v, a in zip(points, acc, strict=True)]
     low = acc - np.array([c[0] for c in cis])
     high = np.array([c[1] for c in cis]) - acc
-    ax.errorbar(n, acc, yerr=[low, high], fmt="o-", color="#1f5fbf", capsize=3)
-    for v, x, a in zip(points, n, acc, strict=True):
-        mark = "*" if v.stage == "production" else ""
-        weight = "bold" if v.id == current.id else "normal"
-        ax.annotate(
-            f"{v.name}{mark}",
-            (x, a),
-            textcoords="offset points",
-            xytext=(4, -12),
-            fontsize=8,
-            fontweight=weight,
-        )
-    ax.set_xlabel("training labels")
+    ax.errorbar(x, acc, yerr=[low, high], fmt="o-", color="#1f5fbf", capsize=3)
+    for i, v in enumerate(points):
+        if v.stage == "production":
+            ax.plot([i], [acc[i]], "*", ms=14, color="#e69f00", zorder=3)
+        if v.id == current.id:
+            ax.plot([i], [acc[i]], "o", ms=11, mfc="none", mec="#c62828", zorder=3)
+    ax.set_xticks(x, [f"{v.name}\n{v.n_train:,}" for v in points])
+    ax.set_xlabel("version (training labels)")
     ax.set_ylabel("held-out accuracy")
-    ax.set_title("Learning curve (* production)")
+    ax.set_title("Versions (star: production, circle: this report)")
     return _svg(fig)
 
 
