@@ -30,14 +30,18 @@ the figures as ratios on this box, not as capacity.
 looplab then gets 200 predict-then-feedback pairs (half accepts, half corrections, each sent right
 after its prediction, while the log row may still be buffered), is stopped gracefully (SIGTERM,
 then wait), and the ``predictions`` and ``feedback`` tables are counted against the 200 and 201
-answers: lost rows are rows the client was told about but the store does not hold.
+answers: lost rows are rows the client was told about but the store does not hold. Last, a
+crash round: looplab is started again on the same store, loaded by the clients for a few
+seconds and killed with SIGKILL; the answered predictions missing from the store are counted,
+with how long before the kill the oldest of them was answered (the README says: about one
+flush interval, ``LOOPLAB_PREDICTION_FLUSH_SECONDS``).
 
 Goals: looplab throughput >= 0.9x bare FastAPI and >= 1.5x MLflow, looplab p99 < 10 ms, zero lost
 feedback and zero lost prediction log rows after a graceful stop.
 
 Usage::
 
-    python bench/serve.py [--duration 20] [--no-peer] [--profile DIR] [--json]
+    python bench/serve.py [--duration 20] [--no-peer] [--no-crash] [--profile DIR] [--json]
 
 ``--profile DIR`` records the looplab server with py-spy during its throughput run (raw collapsed
 stacks and an SVG flame graph in DIR). The last line is ``RESULT name=value ...``.
@@ -78,6 +82,7 @@ CLIENTS = 8
 LATENCY_ROUNDS = 10
 SLICE_SECONDS = 5.0
 FEEDBACK_PAIRS = 200
+CRASH_AFTER_SECONDS = 3.0
 
 GOAL_VS_BARE = 0.9
 GOAL_VS_MLFLOW = 1.5
@@ -545,7 +550,9 @@ def measure_all(
 # -- the three servers ----------------------------------------------------------------------------
 
 
-def start_looplab(stack: contextlib.ExitStack, ws: Workspace, tmp: Path) -> tuple[Side, Any]:
+def start_looplab(
+    stack: contextlib.ExitStack, ws: Workspace, tmp: Path, log_name: str = "looplab.log"
+) -> tuple[Side, Any]:
     port = free_port()
     env = {
         **os.environ,
@@ -557,7 +564,7 @@ def start_looplab(stack: contextlib.ExitStack, ws: Workspace, tmp: Path) -> tupl
     base = f"http://127.0.0.1:{port}"
     print("  looplab: starting `looplab serve` ...", file=sys.stderr, flush=True)
     proc = stack.enter_context(
-        server([str(VENV_BIN / "looplab"), "serve"], env, f"{base}/healthz", tmp / "looplab.log")
+        server([str(VENV_BIN / "looplab"), "serve"], env, f"{base}/healthz", tmp / log_name)
     )
     side = Side(
         name="looplab",
@@ -637,6 +644,71 @@ def feedback_round(side: Side, ws: Workspace) -> dict[str, Any]:
         "feedback_p50_ms": pct(ms, 50),
         "feedback_p99_ms": pct(ms, 99),
         "feedback_samples": samples[:3],
+    }
+
+
+def crash_round(ws: Workspace, tmp: Path, seconds: float = CRASH_AFTER_SECONDS) -> dict[str, Any]:
+    """Start looplab again, load it with CLIENTS clients, SIGKILL it, count answered-but-unlogged.
+
+    The README's crash statement, measured: a hard crash loses the prediction log rows buffered
+    at that moment, i.e. predictions answered in about the last flush interval.
+    """
+    from sqlalchemy import select
+
+    from looplab.settings import Settings
+    from looplab.store import Store
+    from looplab.tables import Prediction
+
+    flush_seconds = Settings().prediction_flush_seconds
+    print(
+        f"  looplab: crash round: {CLIENTS} clients for {seconds:.0f} s, then SIGKILL ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    answered: list[tuple[float, str]] = []  # (monotonic time of the answer, prediction id)
+    with contextlib.ExitStack() as stack:
+        side, proc = start_looplab(stack, ws, tmp, log_name="looplab-crash.log")
+        bodies = [json.dumps(side.body(r)).encode() for r in ws.rows]
+        stop_at = time.monotonic() + seconds + 30
+
+        def work(k: int) -> None:
+            with client_for(side) as client:
+                i = k * 97
+                while time.monotonic() < stop_at:
+                    i += 1
+                    try:
+                        response = client.post(side.path, content=bodies[i % len(bodies)])
+                    except httpx.HTTPError:
+                        return  # the server is gone
+                    if response.status_code == 200:
+                        pid = response.json()["predictions"][0]["id"]
+                        answered.append((time.monotonic(), pid))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        killed_at = time.monotonic()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        for thread in threads:
+            thread.join(timeout=60)
+    store = Store.from_settings(Settings(home=ws.home))
+    try:
+        with store.read() as session:
+            logged = set(session.scalars(select(Prediction.id)))
+    finally:
+        store.dispose()
+    lost = [(t, pid) for t, pid in answered if pid not in logged]
+    last_interval = sum(1 for t, _ in answered if t > killed_at - flush_seconds)
+    return {
+        "crash_answered": len(answered),
+        "crash_lost": len(lost),
+        "crash_answered_last_interval": last_interval,
+        "crash_lost_oldest_ms": round((killed_at - min(t for t, _ in lost)) * 1000, 1)
+        if lost
+        else 0.0,
+        "flush_seconds": flush_seconds,
     }
 
 
@@ -838,6 +910,14 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
     )
     if ours["feedback_samples"]:
         print("feedback failures: " + " | ".join(ours["feedback_samples"]))
+    if "crash_lost" in ours:
+        print(
+            f"looplab hard crash (SIGKILL under load): {ours['crash_answered']} answered, "
+            f"{ours['crash_lost']} not in the store, the oldest answered "
+            f"{ours['crash_lost_oldest_ms']:.0f} ms before the kill; flush interval "
+            f"{ours['flush_seconds'] * 1000:.0f} ms, {ours['crash_answered_last_interval']} "
+            "answered within it"
+        )
 
     vs_bare = ours["rps"] / bare["rps"]
     vs_mlflow = ours["rps"] / peer["rps"] if peer else float("nan")
@@ -876,7 +956,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
             else ""
         )
     )
-    print(f"load average (1 min) before / after: {args.load_before:.1f} / {os.getloadavg()[0]:.1f}")
+    load_after = os.getloadavg()[0]
+    print(f"load average (1 min) before / after: {args.load_before:.1f} / {load_after:.1f}")
     for name, value, ok in goals:
         verdict = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
         print(f"  {verdict:4}  {name}: {value}")
@@ -909,6 +990,20 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
             "lost_predictions": ours["lost_predictions"],
             "lost_feedback": ours["lost_feedback"],
             "feedback_ok": ours["feedback_ok"],
+        }
+    )
+    if "crash_lost" in ours:
+        fields.update(
+            {
+                "crash_answered": ours["crash_answered"],
+                "crash_lost": ours["crash_lost"],
+                "crash_lost_oldest_ms": ours["crash_lost_oldest_ms"],
+            }
+        )
+    fields.update(
+        {
+            "load_before": round(args.load_before, 1),
+            "load_after": round(load_after, 1),
             "verdict": "PASS" if passed else "FAIL",
         }
     )
@@ -924,6 +1019,7 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="skip MLflow")
     parser.add_argument("--profile", type=Path, help="py-spy the looplab server into this folder")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--no-crash", action="store_true", help="skip the kill -9 round")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
@@ -951,6 +1047,8 @@ def main() -> int:
                 sides.append(side)
             results = measure_all(sides, ws.rows, args.duration, args.profile)
             finish_looplab(ours, proc, ws, results["looplab"])
+        if not args.no_crash:
+            results["looplab"].update(crash_round(ws, tmp))
         if peer_info is not None:
             results["mlflow"].update(peer_info)
         return report(args, results, note)
