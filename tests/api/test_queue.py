@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from looplab import projects, queue
 from looplab.tables import Annotation, Lease, Record, User, utcnow
@@ -173,3 +174,33 @@ def test_concurrent_annotators_never_share_a_record(news: Api) -> None:
         leases = session.scalar(select(func.count()).select_from(Lease))
     assert len(per_record) == 160 and all(n == 1 for _, n in per_record)
     assert leases == 0
+
+
+def test_next_record_reads_the_open_records_index(news: Api) -> None:
+    """Answered records leave ix_records_open, so a hand-out never walks past them."""
+    if news.store.dialect != "sqlite":  # PostgreSQL's planner rightly scans 12 rows instead
+        return
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "ORDER BY records.score DESC" in statement:
+            seen.append((statement, params))
+
+    event.listen(news.store.write_engine, "before_cursor_execute", capture)
+    try:
+        with news.store.write() as session:
+            project = projects.get_project(session, "news")
+            alice = session.scalar(select(User).where(User.name == "annotator"))
+            assert alice is not None
+            first = queue.next_record(session, project, alice, lease_seconds=60)
+            assert first is not None
+            queue.next_record(session, project, alice, lease_seconds=60, exclude=[first.id])
+    finally:
+        event.remove(news.store.write_engine, "before_cursor_execute", capture)
+    assert len(seen) == 2  # without and with excluded ids
+    with news.store.read() as session:
+        for statement, params in seen:
+            plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            details = " ".join(str(row[-1]) for row in plan)
+            assert "USING INDEX ix_records_open" in details, details
+            assert "TEMP B-TREE" not in details, details
