@@ -64,7 +64,9 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     classes = [str(c) for c in model.classes_]
     # Calibration is kept inside the artifact only if it lowers ECE on held-out records.
     model, calibration = assess.calibrate(model, test, projects.setting(project, "calibration"))
-    metrics = assess.held_out_metrics(model, test)
+    metrics = assess.held_out_metrics(
+        model, test, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
+    )
     with store.write() as session:
         project = _project(session, job)
         version = registry.next_version(session, project)
