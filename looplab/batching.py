@@ -8,6 +8,10 @@ one and go in together. Under concurrency it also holds a new batch open for ``w
 (1 ms by default) so more calls can join; a lone sequential client never waits, because the
 window only opens once a batch has held more than one call.
 
+Running a lone small call on the event loop itself (no thread switch) was measured and was
+slower: single-record p50 about 12 ms against 4 to 8 ms in a worker thread, on this 2-core box
+under a load average of 11 (three server pairs, interleaved).
+
 If a batch fails, its calls are retried one by one, so a record that breaks the model fails
 only its own request.
 
@@ -88,8 +92,9 @@ class Batcher:
         batch: list[tuple[Sequence[Any], asyncio.Future[np.ndarray]]] = []
         try:
             while lane.pending:
-                if lane.concurrent and self.window_seconds > 0:
-                    await asyncio.sleep(self.window_seconds)
+                # Requests already read from their sockets run up to here first and join; under
+                # concurrency the batch is also held open for the window.
+                await asyncio.sleep(self.window_seconds if lane.concurrent else 0)
                 batch = self._take(lane)
                 lane.concurrent = len(batch) > 1
                 rows = [row for call, _ in batch for row in call]
