@@ -18,13 +18,15 @@ Errors::
     ├── Invalid     bad gate setting; --force without a reason
     ├── NotFound    unknown version
     └── Conflict    already in production; production changed during the gate;
-        │           artifact missing, modified (``artifact_integrity``) or untrusted
+        │           the candidate's artifact missing, modified (``artifact_integrity``) or
+        │           untrusted (a broken *production* artifact fails the gate instead, so a
+        │           forced promotion can replace it)
         └── GateFailed   code "gate_failed", details {"version", "reasons"}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -181,11 +183,15 @@ def run_gate(
     labels = np.asarray([test.labels[i] for i in keep])
     meta = [test.meta[i] for i in keep]
     model_c = load_version(candidate)
-    proba_p, classes_p = None, None
+    proba_p, classes_p, broken = None, None, None
     if current is not None:
-        model_p = load_version(current)
-        proba_p = model_p.predict_proba(payloads)
-        classes_p = [str(c) for c in model_p.classes_]
+        try:
+            model_p = load_version(current)
+        except Conflict as exc:  # production is unusable: say so, and let --force replace it
+            broken = exc.message
+        else:
+            proba_p = model_p.predict_proba(payloads)
+            classes_p = [str(c) for c in model_p.classes_]
     options = gate_options(project)
     result = gate(
         labels,
@@ -197,6 +203,18 @@ def run_gate(
         rng=rng,
         **options,
     )
+    if broken is not None:
+        message = (
+            f"production cannot be loaded, so the candidate was not compared with it ({broken}); "
+            "promote with --force and a reason to replace it"
+        )
+        check = {"name": "production", "value": 0.0, "threshold": 0.0, "passed": False}
+        result = replace(
+            result,
+            passed=False,
+            reasons=[message, *result.reasons],
+            checks=[{**check, "message": message}, *result.checks],
+        )
     return GateReport(
         project=project.name,
         candidate=candidate.name,

@@ -177,6 +177,22 @@ def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
         promotion.promote_version(news, "news", "v1", actor="alice")
 
 
+def test_a_broken_production_model_fails_the_gate_and_can_be_replaced(
+    news: Store, tmp_path
+) -> None:
+    promotion.promote_version(news, "news", "v1", actor="alice")
+    train(news, tmp_path)
+    with news.read() as session:
+        v1 = registry.get_version(session, projects.get_project(session, "news"), "v1")
+        Path(v1.artifact).unlink()
+    with pytest.raises(promotion.GateFailed, match="production cannot be loaded"):
+        promotion.promote_version(news, "news", "v2", actor="alice")
+    done = promotion.promote_version(
+        news, "news", "v2", actor="alice", force=True, reason="v1 lost"
+    )
+    assert done["forced"] and done["gate"]["checks"][0]["name"] == "production"
+
+
 def test_near_duplicates_never_straddle_the_split(store: Store) -> None:
     with store.write() as session:
         project = projects.create_project(
