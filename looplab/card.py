@@ -163,7 +163,7 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
             ],
         )
     else:
-        lines.append("No metadata slice has 30 or more test records.")
+        lines.append("No metadata slice has enough test records (gate_min_slice_size).")
     lines += ["", "## Stage history", ""]
     if changes:
         lines += _table(

@@ -234,7 +234,7 @@ def render_html(
         if slices:
             body.append(f"<figure>{slices_svg(slices, m.get('accuracy'))}</figure>")
         else:
-            body.append("<p class=note>No metadata slice has 30 or more test records.</p>")
+            body.append("<p class=note>No metadata slice has enough test records.</p>")
     else:
         body.append("<p class=note>No held-out records: nothing to plot.</p>")
     if any(v.metrics.get("accuracy") is not None for v in versions):
