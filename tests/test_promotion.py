@@ -143,7 +143,7 @@ def test_auto_promote_promotes_only_when_the_gate_passes(news: Store, tmp_path) 
         assert refused.details["version"] == "v3" and refused.details["against"] == "v2"
 
 
-def test_lineage_and_calibration_are_recorded(news: Store) -> None:
+def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
     with news.read() as session:
         project = projects.get_project(session, "news")
         model = registry.get_version(session, project, "v1")
@@ -160,6 +160,15 @@ def test_lineage_and_calibration_are_recorded(news: Store) -> None:
         )
         with pytest.raises(Exception, match="no model 'v9' in project 'news'"):
             registry.get_version(session, project, "v9")
+        method = model.config["calibration"]["method"]
+        artifact = promotion.load_version(model)
+        project_id = project.id
+    # A kept calibrator is the artifact's last step, and pool scoring still works through it.
+    last = type(artifact[-1]).__name__
+    assert last == ("LogisticRegression" if method == "none" else "CalibratedClassifier")
+    job = Job(kind="score", project_id=project_id, params={})
+    scored = tasks.score_pool(news, Settings(home=tmp_path), job)
+    assert scored["model"] == "v1" and scored["scored"] == 300  # imported labels: still open
 
 
 def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
