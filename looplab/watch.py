@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from looplab import audit, ingest, projects, train
 from looplab.drift import Profile, drift_report
+from looplab.drift.sketch import CategoryCounts
 from looplab.performance import Calibration, ConfidenceSummary, check_calibration, estimate_accuracy
 from looplab.store import Store
 from looplab.tables import (
@@ -46,6 +47,12 @@ log = logging.getLogger("looplab.watch")
 #: Column of the predicted labels inside profiles (never a field name: fields cannot start so).
 PREDICTION = "__prediction__"
 CHUNK = 5000
+#: Training records the model predicts for the predicted-label reference, and held-out records
+#: for the calibration check (seeded samples beyond that).
+PREDICT_SAMPLE = 500
+CALIBRATION_SAMPLE = 1000
+#: Open records scored for targeted labeling at most (a random sample beyond that).
+POOL_SAMPLE = 1000
 #: Score a targeted record gets, plus its drift weight: above any score a scoring job writes (<= 3).
 TARGETED_SCORE = 4.0
 
@@ -80,9 +87,10 @@ def _cell(value: Any, kind: str) -> Any:
 def frame_of(
     payloads: Sequence[dict[str, Any]], schema: dict[str, str], labels: Sequence[str]
 ) -> dict[str, list[Any]]:
-    """Column lists of the schema's fields, plus the predicted labels."""
+    """Column lists of the schema's fields, plus the predicted labels when given."""
     frame = {f: [_cell(p.get(f), kind) for p in payloads] for f, kind in schema.items()}
-    frame[PREDICTION] = [str(label) for label in labels]
+    if labels:
+        frame[PREDICTION] = [str(label) for label in labels]
     return frame
 
 
@@ -106,6 +114,11 @@ def _training_rows(
     return rows
 
 
+def _pick(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``k`` of ``n`` rows."""
+    return np.arange(n) if n <= k else np.sort(rng.choice(n, k, replace=False))
+
+
 def _proba(model: Any, payloads: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.vstack(
         [model.predict_proba(list(payloads[s : s + CHUNK])) for s in range(0, len(payloads), CHUNK)]
@@ -121,13 +134,18 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     if not rows:
         raise ValueError(f"{model.name} has no training records to build a drift reference from")
     payloads = [p for p, _ in rows]
-    predicted = classes[_proba(fitted, payloads).argmax(axis=1)]
-    profile = Profile.from_frame(
-        frame_of(payloads, schema, predicted.tolist()),
-        {**schema, PREDICTION: "categorical"},
-        seed=model.id,
+    profile = Profile.from_frame(frame_of(payloads, schema, []), schema, seed=model.id)
+    # Running the model is the slow part (TF-IDF of long texts: ~10 ms each), so the predicted
+    # labels' reference and the calibration check use seeded samples of the records.
+    rng = np.random.default_rng(model.id)
+    sample = [payloads[i] for i in _pick(len(payloads), PREDICT_SAMPLE, rng)]
+    predicted = classes[_proba(fitted, sample).argmax(axis=1)]
+    profile.schema[PREDICTION] = "categorical"
+    profile.categorical[PREDICTION] = CategoryCounts.reference(
+        np.asarray(predicted.tolist(), dtype=object), max_categories=200
     )
-    held = _training_rows(session, model, "test")
+    test_rows = _training_rows(session, model, "test")
+    held = [test_rows[i] for i in _pick(len(test_rows), CALIBRATION_SAMPLE, rng)]
     calibration = None
     if held:
         proba = _proba(fitted, [p for p, _ in held])
@@ -141,6 +159,7 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
         "profile": profile.to_dict(),
         "calibration": calibration,
         "n_train": len(payloads),
+        "n_predicted": len(sample),
         "n_test": len(held),
     }
 
@@ -326,10 +345,11 @@ def queue_drifted(
     """Put the inputs that look most like the drifted window at the top of the labeling queue.
 
     A logistic regression, in the production model's own feature space, learns to tell up to
-    1,000 training inputs from up to 2,000 of the window's; its probability "from the window" is
+    500 training inputs from up to 1,000 of the window's; its probability "from the window" is
     the drift weight. The ``budget`` (default twice ``retrain_every``) most window-like inputs
     with weight above 1/2, among the window's own inputs (added as records, deduped by content)
-    and the open records of the pool, get the score ``4 + weight``, above any scoring job's
+    and up to 1,000 open records of the pool (a random sample), get the score ``4 + weight``,
+    above any scoring job's
     batch. Returns how many records were put on top; the change is audited.
     """
     from scipy import sparse
@@ -343,7 +363,7 @@ def queue_drifted(
     if model is None:
         return 0
     budget = budget or 2 * int(projects.setting(project, "retrain_every"))
-    ref_payloads = [p for p, _ in _training_rows(session, model, "train", limit=1000)]
+    ref_payloads = [p for p, _ in _training_rows(session, model, "train", limit=500)]
     served = (
         session.execute(
             select(Prediction.id, Prediction.input)
@@ -353,7 +373,7 @@ def queue_drifted(
                 Prediction.created_at <= window.end,
             )
             .order_by(func.random())
-            .limit(2000)
+            .limit(1000)
         )
         .tuples()
         .all()
@@ -372,9 +392,10 @@ def queue_drifted(
 
     pool = (
         session.execute(
-            select(Record.id, Record.payload).where(
-                Record.project_id == project.id, Record.n_human < Record.needed
-            )
+            select(Record.id, Record.payload)
+            .where(Record.project_id == project.id, Record.n_human < Record.needed)
+            .order_by(func.random())
+            .limit(POOL_SAMPLE)
         )
         .tuples()
         .all()
