@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,8 @@ from looplab.tables import AuditEvent, utcnow
 GENESIS = "0" * 64
 # Any fixed 64-bit key: PostgreSQL transactions take it to append to the chain one at a time.
 _PG_AUDIT_LOCK = 7420112
+# Events recorded in a session and not yet linked into the chain (see record()).
+_PENDING = "looplab.audit.pending"
 
 
 def canonical(value: Any) -> str:
@@ -62,10 +65,13 @@ def record(
     details: dict[str, Any] | None = None,
     project_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, in the caller's transaction."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
-    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    """Append one event to the chain, in the caller's transaction.
+
+    The event is linked into the chain when the transaction commits (see :func:`_link_pending`),
+    not now: appending needs the one chain-wide lock, and taking it last, after every other lock
+    the transaction wants, is what keeps it out of deadlock cycles on PostgreSQL (a transaction
+    holding it never waits for anything else) and holds it for the shortest time.
+    """
     details = details or {}
     event = AuditEvent(
         created_at=utcnow(),
@@ -76,12 +82,30 @@ def record(
         project_id=project_id,
         details=details,
         digest=hashlib.sha256(canonical(details).encode()).hexdigest(),
-        prev_hash=prev or GENESIS,
     )
-    event.hash = _event_hash(event)
-    session.add(event)
-    session.flush()
+    session.info.setdefault(_PENDING, []).append(event)
     return event
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _link_pending(session: Session) -> None:
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    for item in pending:
+        item.prev_hash = prev or GENESIS
+        item.hash = _event_hash(item)
+        session.add(item)
+        session.flush()  # in order: ids follow the chain
+        prev = item.hash
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
