@@ -274,7 +274,9 @@ def give_feedback(
     accepted: bool | None,
 ) -> Feedback:
     """Turn a verdict on a prediction into an annotation (origin ``feedback``) on its record."""
-    prediction = session.get(Prediction, prediction_id)
+    # Locked (PostgreSQL; SQLite's write lock is already held) so that two verdicts on one
+    # prediction sent at once cannot both pass the "already has feedback" check below.
+    prediction = session.get(Prediction, prediction_id, with_for_update=True)
     if prediction is None or prediction.project_id != project.id:
         raise NotFound(
             f"no prediction {prediction_id!r} in project {project.name!r}",

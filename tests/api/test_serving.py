@@ -371,6 +371,29 @@ def test_feedback_sent_to_another_replica_waits_for_the_first_ones_flush(
     assert count(api.store, Feedback) == 2
 
 
+def test_simultaneous_verdicts_on_one_prediction_store_one(api: Api, tmp_path) -> None:
+    trained(api.store, tmp_path)
+    h = api.as_("annotator")
+    pid = api.client.post(PREDICT, json={"records": [row(5)]}, headers=h).json()["predictions"][0]
+    flush(api)
+    statuses: list[int] = []
+    start = threading.Barrier(6)
+
+    def verdict(k: int) -> None:
+        body = {"prediction_id": pid["id"], "label": str(k)}
+        start.wait()
+        statuses.append(api.client.post(FEEDBACK, json=body, headers=h).status_code)
+
+    threads = [threading.Thread(target=verdict, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
+    assert count(api.store, Feedback) == 1
+    assert count(api.store, Annotation, Annotation.origin == "feedback") == 1
+
+
 def test_promotion_while_requests_are_in_flight_loses_none(api_store: Store, tmp_path) -> None:
     """A real uvicorn server, 8 client threads, and a promotion from v1 to v2 in the middle."""
     trained(api_store, tmp_path)
