@@ -428,7 +428,7 @@ def build_looplab(home: Path, texts: list[tuple[str, str]]) -> tuple[list[str], 
     from looplab import access, projects
     from looplab.settings import Settings
     from looplab.store import Store
-    from looplab.tables import Record, utcnow
+    from looplab.tables import Base, utcnow
 
     started = time.perf_counter()
     store = Store(Settings(home=home).store_url)
@@ -452,7 +452,7 @@ def build_looplab(home: Path, texts: list[tuple[str, str]]) -> tuple[list[str], 
             }
             for text, _ in texts
         ]
-        session.execute(Record.__table__.insert(), rows)
+        session.execute(Base.metadata.tables["records"].insert(), rows)
         tokens = [
             access.create_user(session, f"annotator{i}", "annotator", actor="bench")[1]
             for i in range(ANNOTATORS)
