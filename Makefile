@@ -36,8 +36,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not browser"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check looplab tests bench
-	$(VENV)/bin/ruff format --check looplab tests bench
+	$(VENV)/bin/ruff check looplab tests bench examples
+	$(VENV)/bin/ruff format --check looplab tests bench examples
 	$(VENV)/bin/mypy looplab
 
 # Peers for the benchmarks, each in a venv of its own: never looplab dependencies.

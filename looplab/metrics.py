@@ -138,7 +138,9 @@ class StoreCollector(Collector):
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:
-    registry = CollectorRegistry(auto_describe=False)  # describing would query a store not yet migrated
+    registry = CollectorRegistry(
+        auto_describe=False
+    )  # describing would query a store not yet migrated
     latency = Histogram(
         "looplab_http_request_duration_seconds",
         "HTTP request latency by route.",

@@ -76,6 +76,12 @@ def test_gives_up_after_attempts_and_does_not_retry_4xx(receiver) -> None:
 
 
 def test_unreachable_webhook_is_reported_not_raised() -> None:
-    result = alerts.send("http://127.0.0.1:9/none", {"a": 1}, secret=None, attempts=2,
-                         sleep=lambda _: None, timeout=0.5)
+    result = alerts.send(
+        "http://127.0.0.1:9/none",
+        {"a": 1},
+        secret=None,
+        attempts=2,
+        sleep=lambda _: None,
+        timeout=0.5,
+    )
     assert not result.ok and result.attempts == 2 and "ConnectError" in result.error
