@@ -37,7 +37,8 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 
-out = Console(soft_wrap=True)
+# Piped output (a file, a pager, CI logs) is not squeezed into 80 columns: tables stay readable.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
