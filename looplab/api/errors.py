@@ -25,7 +25,20 @@ def add_exception_handlers(app: FastAPI) -> None:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method in ("POST", "PUT", "PATCH") and media != "application/json":
+            # FastAPI reads a non-JSON body as a string and then says it is "not a valid
+            # dictionary", which hides the real mistake (curl -d sends a form content type).
+            return JSONResponse(
+                _body(
+                    "invalid",
+                    f"the request body must be JSON: send 'Content-Type: application/json'"
+                    f" (got {media or 'no content type'!r})",
+                    {"field": "content-type"},
+                ),
+                status_code=415 if media else 422,
+            )
         problems = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),

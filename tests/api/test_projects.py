@@ -80,3 +80,14 @@ def test_status_counts(news: Api) -> None:
     assert status["per_label"] == {"business": 0, "sport": 1, "tech": 0}
     assert status["per_annotator"] == {"annotator": 1}
     assert status["per_origin"] == {"human": 1}
+
+
+def test_a_form_encoded_body_is_told_to_send_json(api: Api) -> None:
+    # What `curl -d '{...}'` sends without -H 'Content-Type: application/json'.
+    body = '{"name": "news", "task": "text", "labels": ["a", "b"]}'
+    headers = {**api.as_("admin"), "Content-Type": "application/x-www-form-urlencoded"}
+    answer = api.client.post("/api/v1/projects", content=body, headers=headers)
+    assert answer.status_code == 415
+    assert "Content-Type: application/json" in answer.json()["error"]["message"]
+    listed = api.client.get("/api/v1/projects", headers=api.as_("admin")).json()
+    assert listed == []
