@@ -208,12 +208,21 @@ def act(
     reason: str,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Carry out a fired rule's actions; return what was done (stored with the decision)."""
-    from looplab import watch
+    """Carry out a fired rule's actions; return what was done (stored with the decision).
 
+    Every action is a job queued in this transaction and run by a worker after it commits:
+    targeted labeling runs the model over the window (seconds for text), alerts retry a
+    webhook, and neither may hold the store's write lock meanwhile.
+    """
     done: dict[str, Any] = {}
     if "label" in rule.actions:
-        done["label"] = watch.queue_drifted(session, project, window)
+        job = jobs.enqueue(
+            session,
+            "label_drifted",
+            project_id=project.id,
+            params={"window": window.id, "trigger": rule.name},
+        )
+        done["label"] = {"job": job.id, "window": job.params.get("window")}
     if "retrain" in rule.actions:
         job = jobs.enqueue(
             session,
@@ -231,7 +240,6 @@ def act(
             "window_end": str(window.end),
             "report": {k: window.report.get(k) for k in ("n", "feedback", "estimate")},
         }
-        # Sent by a worker after this transaction commits: retries must not hold the store.
         job = jobs.enqueue(session, "alert", project_id=project.id, params=payload, dedupe=False)
         done["alert"] = {"job": job.id}
     return done

@@ -25,6 +25,7 @@ from looplab import (
     promotion,
     registry,
     strategies,
+    targeting,
     train,
 )
 from looplab.settings import Settings
@@ -253,4 +254,5 @@ HANDLERS: dict[str, jobs.Handler] = {
     "score": score_pool,
     "monitor": monitor.monitor_project,
     "alert": monitor.send_alert,
+    "label_drifted": targeting.label_drifted,
 }

@@ -11,9 +11,7 @@
   categories, a TF-IDF domain classifier for text), Hotelling's T^2 over the numeric fields,
   Holm for the alarm, Benjamini-Hochberg for blame, effect-size floors. The accuracy estimate is
   CBPE (:mod:`looplab.performance`).
-* **Targeted labeling** (:func:`queue_drifted`): a domain classifier in the model's own feature
-  space tells the window's inputs from the training inputs; the window inputs and the open
-  records that look most like the window go to the top of the labeling queue.
+* **Targeted labeling**, once a trigger asks for it, is :mod:`looplab.targeting`.
 """
 
 from __future__ import annotations
@@ -24,10 +22,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab import audit, ingest, projects, train
+from looplab import audit, train
 from looplab.drift import Profile, drift_report
 from looplab.drift.sketch import CategoryCounts
 from looplab.performance import Calibration, ConfidenceSummary, check_calibration, estimate_accuracy
@@ -51,10 +49,6 @@ CHUNK = 5000
 #: for the calibration check (seeded samples beyond that).
 PREDICT_SAMPLE = 500
 CALIBRATION_SAMPLE = 1000
-#: Open records scored for targeted labeling at most (a random sample beyond that).
-POOL_SAMPLE = 1000
-#: Score a targeted record gets, plus its drift weight: above any score a scoring job writes (<= 3).
-TARGETED_SCORE = 4.0
 
 
 # -- the reference --------------------------------------------------------------------------------
@@ -94,7 +88,7 @@ def frame_of(
     return frame
 
 
-def _training_rows(
+def training_rows(
     session: Session, model: ModelVersion, split: str, limit: int | None = None
 ) -> list[tuple[dict[str, Any], str]]:
     """(payload, label) of the records a version was trained (or tested) on."""
@@ -130,7 +124,7 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     schema = drift_schema(project, model)
     fitted = train.load_model(model.artifact, model.sha256)
     classes = np.asarray([str(c) for c in fitted.classes_])
-    rows = _training_rows(session, model, "train")
+    rows = training_rows(session, model, "train")
     if not rows:
         raise ValueError(f"{model.name} has no training records to build a drift reference from")
     payloads = [p for p, _ in rows]
@@ -144,7 +138,7 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     profile.categorical[PREDICTION] = CategoryCounts.reference(
         np.asarray(predicted.tolist(), dtype=object), max_categories=200
     )
-    test_rows = _training_rows(session, model, "test")
+    test_rows = training_rows(session, model, "test")
     held = [test_rows[i] for i in _pick(len(test_rows), CALIBRATION_SAMPLE, rng)]
     calibration = None
     if held:
@@ -334,129 +328,3 @@ def _seed(text: str) -> int:
     import zlib
 
     return zlib.crc32(text.encode())
-
-
-# -- targeted labeling ---------------------------------------------------------------------------
-
-
-def queue_drifted(
-    session: Session, project: Project, window: Any, *, budget: int | None = None
-) -> int:
-    """Put the inputs that look most like the drifted window at the top of the labeling queue.
-
-    A logistic regression, in the production model's own feature space, learns to tell up to
-    500 training inputs from up to 1,000 of the window's; its probability "from the window" is
-    the drift weight. The ``budget`` (default twice ``retrain_every``) most window-like inputs
-    with weight above 1/2, among the window's own inputs (added as records, deduped by content)
-    and up to 1,000 open records of the pool (a random sample), get the score ``4 + weight``,
-    above any scoring job's
-    batch. Returns how many records were put on top; the change is audited.
-    """
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-
-    from looplab.tables import ModelVersion as MV
-
-    model = session.scalar(
-        select(MV).where(MV.project_id == project.id, MV.version == window.model_version)
-    )
-    if model is None:
-        return 0
-    budget = budget or 2 * int(projects.setting(project, "retrain_every"))
-    ref_payloads = [p for p, _ in _training_rows(session, model, "train", limit=500)]
-    served = (
-        session.execute(
-            select(Prediction.id, Prediction.input)
-            .where(
-                Prediction.project_id == project.id,
-                Prediction.created_at >= window.start,
-                Prediction.created_at <= window.end,
-            )
-            .order_by(func.random())
-            .limit(1000)
-        )
-        .tuples()
-        .all()
-    )
-    if len(ref_payloads) < 10 or len(served) < 10:
-        return 0
-    fitted = train.load_model(model.artifact, model.sha256)
-    features = fitted[:-1]
-    x_ref = features.transform(ref_payloads)
-    x_win = features.transform([dict(i) for _, i in served])
-    stack = sparse.vstack if sparse.issparse(x_ref) else np.vstack
-    x = stack([x_ref, x_win])
-    y = np.r_[np.zeros(x_ref.shape[0]), np.ones(x_win.shape[0])]
-    clf = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x, y)
-    w_win = clf.predict_proba(x_win)[:, 1]
-
-    pool = (
-        session.execute(
-            select(Record.id, Record.payload)
-            .where(Record.project_id == project.id, Record.n_human < Record.needed)
-            .order_by(func.random())
-            .limit(POOL_SAMPLE)
-        )
-        .tuples()
-        .all()
-    )
-    w_pool = (
-        np.concatenate(
-            [
-                clf.predict_proba(features.transform([p for _, p in pool[s : s + CHUNK]]))[:, 1]
-                for s in range(0, len(pool), CHUNK)
-            ]
-        )
-        if pool
-        else np.zeros(0)
-    )
-    candidates = [("window", i, float(w)) for i, w in enumerate(w_win) if w > 0.5]
-    candidates += [("pool", i, float(w)) for i, w in enumerate(w_pool) if w > 0.5]
-    candidates.sort(key=lambda c: -c[2])
-    added = boosted = 0
-    open_ids = {rid for rid, _ in pool}
-    for source, i, weight in candidates[:budget]:
-        if source == "pool":
-            record = session.get(Record, pool[i][0])
-        else:
-            pid, raw = served[i]
-            try:
-                payload = ingest.normalise_payload(project, dict(raw))
-            except Exception:  # an input the store cannot hold as a record: skip it
-                continue
-            digest = ingest.content_hash(project, payload)
-            record = session.scalar(
-                select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
-            )
-            if record is None:
-                record = Record(
-                    project_id=project.id,
-                    content_hash=digest,
-                    payload=payload,
-                    meta={"source": "monitor", "window": window.id, "prediction_id": pid},
-                    score=0.0,
-                )
-                session.add(record)
-                session.flush()
-                added += 1
-            elif record.id not in open_ids:
-                continue  # already labeled
-        assert record is not None
-        record.score = TARGETED_SCORE + weight
-        boosted += 1
-    audit.record(
-        session,
-        actor="monitor",
-        action="queue.target_drift",
-        entity_type="window",
-        entity_id=window.id,
-        project_id=project.id,
-        details={
-            "budget": budget,
-            "targeted": boosted,
-            "new_records": added,
-            "window_like_served": int(np.sum(w_win > 0.5)),
-            "window_like_pool": int(np.sum(w_pool > 0.5)),
-        },
-    )
-    return boosted

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from looplab import audit, jobs, projects, registry
+from looplab import audit, jobs, projects, registry, targeting
 from looplab.settings import Settings
 from looplab.tables import (
     Annotation,
@@ -151,10 +153,15 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
         ).all()
         assert [d.fired for d in decisions] == [False, False, True, False]
         done = next(d for d in decisions if d.fired)
-        assert done.actions["label"] > 0 and "alert" in done.actions
-        # Targeted labeling: the window's inputs are now at the top of the queue.
+        assert "alert" in done.actions and done.actions["label"]["window"] == windows[2].id
+        # Targeted labeling is a job of its own, run after the monitor job's transaction.
+        labeling = session.get(Job, done.actions["label"]["job"])
+        assert labeling is not None and labeling.kind == "label_drifted"
+        assert labeling.status == "done", labeling.error
+        assert labeling.result["window"] == windows[2].id and labeling.result["targeted"] > 0
+        # The window's inputs are now at the top of the queue.
         targeted = session.scalars(select(Record).where(Record.score >= 4.0)).all()
-        assert len(targeted) == done.actions["label"]
+        assert len(targeted) == labeling.result["targeted"]
         assert any((r.meta or {}).get("source") == "monitor" for r in targeted)
         alert = session.scalar(select(Job).where(Job.kind == "alert"))
         assert alert is not None and alert.status == "done" and alert.result["logged_only"]
@@ -219,3 +226,60 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     assert [t["times_fired"] for t in json.loads(result.stdout)] == [1, 0]
     result = runner.invoke(app, ["drift", "shop", "--window", "soon"])
     assert result.exit_code == 2 and "e.g. 30m, 12h, 1d or 2w" in result.stderr
+
+
+def test_label_drifted_computes_outside_the_write_lock(api: Api, tmp_path, monkeypatch) -> None:
+    """The model and the domain classifier run on a read session; only the writes take the lock."""
+    served_project(api, tmp_path)
+    serve(api, rows(np.random.default_rng(12), 200, shift=1.0))
+    first = monitor(api, tmp_path)
+    assert first["alarm"] is True and first["fired"] == []  # the rule needs 2 alarmed windows
+
+    open_writes: list[int] = []
+    write = api.store.write
+
+    @contextlib.contextmanager
+    def counted_write() -> Iterator[Any]:
+        open_writes.append(1)
+        try:
+            with write() as session:
+                yield session
+        finally:
+            open_writes.pop()
+
+    seen: list[tuple[int, bool]] = []
+    plan = targeting.plan_targets
+
+    def spied_plan(session: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((len(open_writes), session.bind is api.store.read_engine))
+        return plan(session, *args, **kwargs)
+
+    monkeypatch.setattr(api.store, "write", counted_write)
+    monkeypatch.setattr(targeting, "plan_targets", spied_plan)
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        job_id = jobs.enqueue(
+            session, "label_drifted", project_id=project.id, params={"window": first["window"]}
+        ).id
+    assert jobs.drain(api.store, Settings(home=tmp_path)) == 1
+    assert seen == [(0, True)]  # computed once, with no write transaction open, on a reader
+
+    with api.store.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done", job.error if job else None
+        assert job.result["targeted"] > 0 and job.result["new_records"] > 0
+        targeted = session.scalars(select(Record).where(Record.score >= 4.0)).all()
+        assert len(targeted) == job.result["targeted"]
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "queue.target_drift")
+        ).one()
+        assert event.entity_id == str(first["window"])
+        assert event.details["targeted"] == job.result["targeted"]
+
+    # queue_drifted plans and applies on the caller's session (one transaction), within budget.
+    monkeypatch.undo()
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        window = session.get(MonitorWindow, first["window"])
+        assert window is not None
+        assert 0 < targeting.queue_drifted(session, project, window, budget=5) <= 5
