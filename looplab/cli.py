@@ -329,6 +329,7 @@ def worker(
 
     from looplab import jobs
 
+    _log_to_stderr()
     settings = Settings()
     stop = threading.Event()
     with opened() as store:
@@ -713,6 +714,17 @@ def simulate(
     err.print(f"learning curve: {plot}")
 
 
+def _log_to_stderr() -> None:
+    """Long-running commands (serve, worker) say what their jobs did: one line per job."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("looplab")  # ours only: alembic and others stay quiet
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def raise_exit(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
@@ -731,6 +743,7 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     err.print(f"looplab on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    _log_to_stderr()
     if workers > 1:
         uvicorn.run(
             "looplab.api.app:create_app",

@@ -79,11 +79,21 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             return False
         session.expunge(job)
     handler = handlers.get(job.kind)
+    started = time.monotonic()
     try:
         if handler is None:
             raise ValueError(f"no handler for job kind {job.kind!r}")
         result = handler(store, settings, job)
         status, error = "done", None
+        # The periodic monitor job runs every minute per project: not worth a line each time.
+        log.log(
+            logging.DEBUG if job.kind == "monitor" else logging.INFO,
+            "job %s %s (project %s) done in %.1f s",
+            job.id,
+            job.kind,
+            job.project_id,
+            time.monotonic() - started,
+        )
     except Exception as exc:  # a failed job is recorded, never fatal to the worker
         log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
         result, status = {}, "failed"
