@@ -612,6 +612,7 @@ class _Writer:
         bind = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
         self.now = bind(now) if bind else now
         pid, bid = int(project.id), int(batch_id)
+        self.pid, self.bid = pid, bid
         self.records_sql = (
             "INSERT INTO records (id, project_id, batch_id, source_line, content_hash, payload,"
             " meta, n_human, needed, score, created_at)"
@@ -674,6 +675,17 @@ class _Writer:
             result = self.conn.exec_driver_sql(self.labels_sql, self.labels)
             self.labelled += int(result.rowcount)
             self.labels = []
+
+    def count_imported_answers(self) -> None:
+        """Count a record's first imported label as one answer, so the queue does not hand out
+        records that are already labeled (with ``overlap`` k, k - 1 people still see them)."""
+        self.conn.exec_driver_sql(
+            f"UPDATE records SET n_human = n_human + 1 WHERE project_id = {self.pid}"
+            " AND id IN (SELECT record_id FROM annotations WHERE batch_id ="
+            f" {self.bid} AND origin = 'import') AND NOT EXISTS (SELECT 1 FROM annotations a"
+            " WHERE a.record_id = records.id AND a.origin = 'import'"
+            f" AND a.batch_id <> {self.bid})"
+        )
 
 
 def _resolve(
@@ -859,6 +871,8 @@ def import_file(
     batch.n_imported = writer.imported
     batch.n_duplicates = rows - writer.imported
     batch.n_labels = writer.labelled
+    if writer.labelled:
+        writer.count_imported_answers()
     if sets_fields:
         project.fields = list(spec.inputs)
         audit.record(

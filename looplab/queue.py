@@ -33,7 +33,8 @@ from looplab.tables import Annotation, Base, Lease, Project, Record, User, utcno
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
-#: Origins of answers given by people (not imported), which fill a record's ``needed``.
+#: Origins of answers given through looplab, which fill a record's ``needed`` one per person.
+#: A record's first imported label counts as one answer too (see ``ingest``).
 PEOPLE = ("human", "feedback")
 
 

@@ -125,7 +125,8 @@ def test_csv_text_with_labels_meta_and_provenance(store: Store, tmp_path: Path) 
     assert [r.source_line for r in got] == [2, 3, 6]  # physical lines: a quoted newline, a blank
     assert got[1].meta == {"source": "wired", "id": "2"}
     assert {r.batch_id for r in got} == {report.batch_id}
-    assert all(0 <= r.score < 1 and r.n_human == 0 and r.needed == 1 for r in got)
+    assert all(0 <= r.score < 1 and r.needed == 1 for r in got)
+    assert [r.n_human for r in got] == [1, 1, 0]  # an imported label counts as one answer
     assert import_labels(store) == [("Chips get\nsmaller", "tech"), ("Rain stops play", "sport")]
     with store.read() as session:
         batch = session.get(ImportBatch, report.batch_id)
@@ -499,3 +500,28 @@ def test_a_late_error_rolls_back_earlier_batches(
 def test_cannot_be_called_with_a_missing_file(store: Store, tmp_path: Path) -> None:
     make_project(store)
     rejects(store, tmp_path / "nope.csv", line=None, field=None, says="no such file")
+
+
+def test_imported_labels_count_as_one_answer_for_the_queue(store: Store, tmp_path: Path) -> None:
+    from looplab import access, queue
+
+    make_project(store)
+    first = write(tmp_path, "a.csv", "body,topic\nRain stops play,sport\nChips shrink,\nVote,\n")
+    run(store, first, text="body", label="topic")
+    # A second import gives the labeled record another label and labels a new one: the first
+    # record still counts once, the newly labeled one once.
+    second = write(tmp_path, "b.csv", "body,topic\nRain stops play,politics\nChips shrink,tech\n")
+    run(store, second, text="body", label="topic")
+    assert {r.payload["text"]: r.n_human for r in records(store)} == {
+        "Rain stops play": 1,
+        "Chips shrink": 1,
+        "Vote": 0,
+    }
+    with store.write() as session:
+        user, _ = access.create_user(session, "ann", "annotator", actor="test")
+        project = projects.get_project(session, "news")
+        handed = queue.next_record(session, project, user, lease_seconds=60)
+        assert handed is not None and handed.payload == {"text": "Vote"}
+        # Prefetching past it finds nothing: the labeled records are not open.
+        after = queue.next_record(session, project, user, lease_seconds=60, exclude=[handed.id])
+        assert after is None
