@@ -135,3 +135,16 @@ def test_bad_arguments() -> None:
         gate(y, p, p, CLASSES)
     with pytest.raises(ValueError, match="one column per class"):
         gate(y, p[:, :2], None, CLASSES)
+
+
+@pytest.mark.parametrize(("n", "passes"), [(30, True), (3000, False)])
+def test_ece_must_exceed_the_bound_significantly(n: int, passes: bool) -> None:
+    # Confidence 0.8 at accuracy 2/3: ECE 0.133 > 0.1 on both sizes, but on 30 records such a gap
+    # is within chance (a young project's first model); on 3,000 it is real miscalibration.
+    y = np.array([CLASSES[i % 3] for i in range(n)])
+    pred = corrupt(y, np.arange(n) % 3 == 0)
+    result = gate(y, confident(pred, 0.8), None, CLASSES)
+    (ece,) = [c for c in result.checks if c["name"] == "ece"]
+    assert ece["value"] == pytest.approx(0.8 - 2 / 3)
+    assert result.passed is passes and ece["passed"] is passes
+    assert ("not significantly" in ece["message"]) is passes
