@@ -94,7 +94,8 @@ def list_versions(session: Session, project: Project) -> list[ModelVersion]:
 def get_version(session: Session, project: Project, name: str) -> ModelVersion:
     number = name[1:] if name.startswith("v") else name
     model = None
-    if number.isdigit():
+    # isascii: "٣".isdigit() is true too; the length keeps int() within what the column holds.
+    if number.isascii() and number.isdigit() and len(number) <= 18:
         model = session.scalar(
             select(ModelVersion).where(
                 ModelVersion.project_id == project.id, ModelVersion.version == int(number)

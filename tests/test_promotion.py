@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from looplab import dataset, projects, promotion, registry, tasks
-from looplab.errors import Conflict, Invalid
+from looplab.errors import Conflict, Invalid, NotFound
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Annotation, AuditEvent, Job, Record
@@ -158,8 +158,9 @@ def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
         assert {"accuracy_ci", "per_class", "confusion", "ece", "brier", "slices"} <= set(
             model.metrics
         )
-        with pytest.raises(Exception, match="no model 'v9' in project 'news'"):
-            registry.get_version(session, project, "v9")
+        for name in ("v9", "v" + "9" * 30, "v٣"):  # unknown, beyond BIGINT, a non-ASCII digit
+            with pytest.raises(NotFound, match=f"no model '{name}' in project 'news'"):
+                registry.get_version(session, project, name)
         method = model.config["calibration"]["method"]
         artifact = promotion.load_version(model)
         project_id = project.id

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The largest id a store column holds (SQL BIGINT); larger numbers are refused at the edge with
+#: a 422 instead of overflowing the database driver.
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 T = TypeVar("T")
 
@@ -46,14 +51,14 @@ class ProjectOut(Response):
 class SettingsPatch(Request):
     overlap: int | None = Field(None, ge=1, le=20)
     overlap_fraction: float | None = Field(None, ge=0, le=1)
-    retrain_every: int | None = Field(None, ge=1)
+    retrain_every: int | None = Field(None, ge=1, le=10**9)
     show_suggestions: bool | None = None
     strategy: str | None = None
     estimator: str | None = None
     triggers: list[dict[str, Any]] | None = None
     auto_promote: bool | None = None
     webhook_url: str | None = None
-    monitor_min_predictions: int | None = Field(None, ge=10)
+    monitor_min_predictions: int | None = Field(None, ge=10, le=10**9)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
     gate_metric: Literal["accuracy", "macro_f1"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
@@ -61,7 +66,7 @@ class SettingsPatch(Request):
     gate_tolerance: float | None = Field(None, ge=0, le=1)
     gate_alpha: float | None = Field(None, gt=0, lt=1)
     gate_slice_tolerance: float | None = Field(None, ge=0, le=1)
-    gate_min_slice_size: int | None = Field(None, ge=1)
+    gate_min_slice_size: int | None = Field(None, ge=1, le=10**9)
     gate_max_ece: float | None = Field(None, ge=0, le=1)
     gate_max_ece_increase: float | None = Field(None, ge=0, le=1)
     gate_min_accuracy: float | None = Field(None, ge=0, le=1)
@@ -91,13 +96,13 @@ class QueueItem(BaseModel):
 
 
 class AnnotationIn(Request):
-    record_id: int
+    record_id: RowId
     label: str
     seconds: float | None = Field(None, ge=0, lt=86_400)
 
 
 class SkipIn(Request):
-    record_id: int
+    record_id: RowId
 
 
 class AnnotationOut(Response):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from looplab import access, audit
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
-from looplab.api.schemas import AuditEventOut, Page, Verification
+from looplab.api.schemas import MAX_ID, AuditEventOut, Page, Verification
 from looplab.tables import AuditEvent
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -20,8 +20,8 @@ def list_events(
     user: CurrentUser,
     store: StoreDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 100,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_ID)] = 100,
 ) -> Page[AuditEventOut]:
     access.authorize(user, "audit.read")
     limit = min(limit, settings.page_size_max)

@@ -13,6 +13,7 @@ from looplab.api.schemas import (
     AnnotationOut,
     QueueItem,
     RecordOut,
+    RowId,
     SkipIn,
     Suggestion,
 )
@@ -27,7 +28,9 @@ def next_record(
     user: CurrentUser,
     store: StoreDep,
     settings: SettingsDep,
-    exclude: Annotated[list[int] | None, Query(description="Record ids already on screen.")] = None,
+    exclude: Annotated[
+        list[RowId] | None, Query(description="Record ids already on screen.")
+    ] = None,
 ) -> QueueItem:
     with store.write() as session:
         project = projects.get_project(session, name)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from looplab import access, projects
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
-from looplab.api.schemas import Page, ProjectIn, ProjectOut, RecordOut, SettingsPatch
+from looplab.api.schemas import (
+    MAX_ID,
+    Page,
+    ProjectIn,
+    ProjectOut,
+    RecordOut,
+    SettingsPatch,
+)
 from looplab.errors import NotFound
 from looplab.tables import Record
 
@@ -73,8 +80,10 @@ def list_records(
     user: CurrentUser,
     store: StoreDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, description="Return records with id above this.")] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Return records with id above this.")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_ID)] = 50,
 ) -> Page[RecordOut]:
     limit = min(limit, settings.page_size_max)
     with store.read() as session:
@@ -91,7 +100,9 @@ def list_records(
 
 
 @router.get("/{name}/records/{record_id}", response_model=RecordOut)
-def get_record(name: str, record_id: int, user: CurrentUser, store: StoreDep) -> RecordOut:
+def get_record(
+    name: str, record_id: Annotated[int, Path(ge=0, le=MAX_ID)], user: CurrentUser, store: StoreDep
+) -> RecordOut:
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.read")
