@@ -195,7 +195,7 @@ def brier_score(y_true: ArrayLike, proba: ArrayLike, classes: list[str]) -> floa
     return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
 
 
-def _resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[NDArray[Any]]:
+def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[NDArray[Any]]:
     """How often each record is drawn in each bootstrap resample, in chunks of resamples."""
     chunk = max(1, min(n_boot, _CHUNK_CELLS // max(n, 1)))
     for start in range(0, n_boot, chunk):
@@ -271,7 +271,7 @@ def bootstrap_metric(
         pred_hot = [_onehot(codes[(j + 1) * n : (j + 2) * n], k) for j in range(len(preds))]
         hit_hot = [_onehot(truth, k).multiply(c[:, None]).tocsr() for c in correct]
     out = []
-    for w in _resample_weights(n, n_boot, generator):
+    for w in resample_weights(n, n_boot, generator):
         cols = []
         for j in range(len(preds)):
             if metric == "accuracy":

@@ -56,6 +56,7 @@ from looplab.evaluate import (
     expected_calibration_error,
     metric_value,
     predicted_labels,
+    resample_weights,
 )
 from looplab.slices import slice_masks
 
@@ -405,11 +406,7 @@ def _ece_lower_bound(
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
     onehot = np.zeros((n, n_bins))
     onehot[np.arange(n), bins] = gap
-    eces = []
-    for start in range(0, n_boot, 200):
-        # Multinomial counts are the bootstrap's weights: the same as resampling indices.
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=min(200, n_boot - start))
-        eces.append(np.abs(weights @ onehot).sum(axis=1) / n)
+    eces = [np.abs(w @ onehot).sum(axis=1) / n for w in resample_weights(n, n_boot, rng)]
     return float(np.quantile(np.concatenate(eces), alpha))
 
 

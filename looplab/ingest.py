@@ -193,13 +193,13 @@ def content_hash(project: Project, payload: dict[str, Any]) -> bytes:
     if project.task == "text":
         canonical = '{"text":' + encode_basestring(normalise_text(payload["text"])) + "}"
     else:
-        canonical = json.dumps(
-            _hash_form(normalise_payload(project, payload)),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        canonical = _canonical(normalise_payload(project, payload))
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+def _canonical(fields: dict[str, Any]) -> str:
+    """What a tabular record is hashed on: sorted keys, no spaces, whole floats as ints."""
+    return json.dumps(_hash_form(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:
@@ -1005,9 +1005,7 @@ def _encode_fields(spec: Spec, values: list[Any], line: int, from_text: bool) ->
             payload[key] = normalise_value(value, from_text=from_text)
         except ValueError as exc:
             raise spec.invalid(line, column, str(exc)) from None
-    canonical = json.dumps(
-        _hash_form(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = _canonical(payload)
     if "\\u0000" in canonical:
         raise spec.invalid(line, _culprit(spec, payload, "\x00"), "a value holds a NUL character")
     try:

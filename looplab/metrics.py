@@ -138,9 +138,8 @@ class StoreCollector(Collector):
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:
-    registry = CollectorRegistry(
-        auto_describe=False
-    )  # describing would query a store not yet migrated
+    # No auto-describe: it would query the store at registration, before it is migrated.
+    registry = CollectorRegistry(auto_describe=False)
     latency = Histogram(
         "looplab_http_request_duration_seconds",
         "HTTP request latency by route.",

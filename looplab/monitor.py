@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import audit, jobs, projects, registry, triggers
-from looplab.serving import wilson
+from looplab.performance import wilson_interval
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import (
@@ -55,18 +56,17 @@ def feedback_summary(
     counts = dict(session.execute(query.group_by(Feedback.accepted)).tuples().all())
     n = sum(counts.values())
     k = counts.get(True, 0)
-    low, high = wilson(k, n)
+    low, high = wilson_interval(k, n) if n else (None, None)
     return {"n": n, "accepted": k, "accuracy": k / n if n else None, "ci_low": low, "ci_high": high}
 
 
-def latency_summary(predictions: list[Prediction]) -> dict[str, float]:
-    values = np.array([p.latency_ms for p in predictions])
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
+    p50, p95, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 95, 99])
     return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
 
 
-def mix(predictions: list[Prediction]) -> dict[str, float]:
-    labels, counts = np.unique([p.label for p in predictions], return_counts=True)
+def mix(predicted: Sequence[str]) -> dict[str, float]:
+    labels, counts = np.unique(np.asarray(predicted, dtype=str), return_counts=True)
     return {str(label): float(c / counts.sum()) for label, c in zip(labels, counts, strict=True)}
 
 
@@ -83,8 +83,8 @@ def measure(
     end = predictions[-1].created_at
     report: dict[str, Any] = {
         "n": len(predictions),
-        "latency": latency_summary(predictions),
-        "mix": mix(predictions),
+        "latency": latency_summary([p.latency_ms for p in predictions]),
+        "mix": mix([p.label for p in predictions]),
         "feedback": feedback_summary(session, project, start, end),
     }
     report.update(watch.window_drift(session, project, model, predictions))

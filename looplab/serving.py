@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from looplab import ingest, queue, registry, train
 from looplab.batching import Batcher
 from looplab.errors import Conflict, Invalid, LooplabError, NotFound
+from looplab.performance import wilson_interval
 from looplab.predlog import PredictionLog
 from looplab.store import Store
 from looplab.tables import Feedback, Prediction, Project, Record, User, utcnow
@@ -55,6 +57,11 @@ class Served:
     schema: dict[str, str]
     checked_at: float
 
+    @functools.cached_property
+    def numeric(self) -> list[bool]:
+        """Per field, whether the model reads it as a number (computed once, not per request)."""
+        return [self.schema.get(f) == "numeric" for f in self.fields]
+
     @property
     def key(self) -> tuple[int, int]:
         return (self.project_id, self.version)
@@ -72,7 +79,7 @@ def input_frame(served: Served, records: list[dict[str, Any]]) -> pd.DataFrame:
     column type, exactly as :func:`looplab.train.records_to_frame` did in training.
     """
     fields = served.fields
-    numeric = [served.schema.get(f) == "numeric" for f in fields]
+    numeric = served.numeric
     if all(numeric):
         values = np.array([[r[f] for f in fields] for r in records], dtype=np.float64)
         return pd.DataFrame(values, columns=fields)
@@ -369,7 +376,7 @@ def online_metrics(session: Session, project: Project) -> list[dict[str, Any]]:
     out = []
     for version in sorted(set(served) | set(total)):
         n, k = total.get(version, 0), correct.get(version, 0)
-        low, high = wilson(k, n)
+        low, high = wilson_interval(k, n) if n else (None, None)
         out.append(
             {
                 "version": f"v{version}",
@@ -382,14 +389,3 @@ def online_metrics(session: Session, project: Project) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """Wilson score interval for k successes in n trials."""
-    if n == 0:
-        return None, None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # Rounded so that k == n reads as 1.0, not 0.9999999999999999.
-    return max(0.0, round(centre - half, 12)), min(1.0, round(centre + half, 12))

@@ -36,7 +36,6 @@ WINDOW_SAMPLE = 1000
 POOL_SAMPLE = 1000
 #: Score a targeted record gets, plus its drift weight: above any score a scoring job writes (<= 3).
 TARGETED_SCORE = 4.0
-CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -121,15 +120,9 @@ def plan_targets(
     y = np.r_[np.zeros(x_ref.shape[0]), np.ones(x_win.shape[0])]
     clf = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x, y)
     w_win = clf.predict_proba(x_win)[:, 1]
+    # The pool is a sample of at most POOL_SAMPLE records: one call.
     w_pool = (
-        np.concatenate(
-            [
-                clf.predict_proba(features.transform([p for _, p in pool[s : s + CHUNK]]))[:, 1]
-                for s in range(0, len(pool), CHUNK)
-            ]
-        )
-        if pool
-        else np.zeros(0)
+        clf.predict_proba(features.transform([p for _, p in pool]))[:, 1] if pool else np.zeros(0)
     )
     candidates = [("window", i, float(w)) for i, w in enumerate(w_win) if w > 0.5]
     candidates += [("pool", i, float(w)) for i, w in enumerate(w_pool) if w > 0.5]

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from looplab import audit, train
 from looplab.drift import Profile, drift_report
 from looplab.drift.sketch import CategoryCounts
+from looplab.monitor import latency_summary, mix
 from looplab.performance import Calibration, ConfidenceSummary, check_calibration, estimate_accuracy
 from looplab.store import Store
 from looplab.tables import (
@@ -143,7 +145,8 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     calibration = None
     if held:
         proba = _proba(fitted, [p for p, _ in held])
-        known = [i for i, (_, y) in enumerate(held) if y in set(classes.tolist())]
+        known_classes = set(classes.tolist())
+        known = [i for i, (_, y) in enumerate(held) if y in known_classes]
         if known:
             calibration = check_calibration(
                 proba[known], [held[i][1] for i in known], classes=classes
@@ -207,7 +210,7 @@ def ensure_reference(store: Store, project_id: int) -> None:
                     project_id=project_id,
                     details={"version": model_name, "n_train": built["n_train"]},
                 )
-    except Exception:  # another worker stored it first: theirs is the same profile
+    except IntegrityError:  # another worker stored it first: theirs is the same profile
         log.info("reference of model %s stored by another worker", model_id)
 
 
@@ -287,15 +290,14 @@ def drift_since(
     if until is not None:
         query = query.where(Prediction.created_at <= until)
     latencies: list[float] = []
-    counts: dict[str, int] = {}
+    predicted: list[str] = []
 
     def batches() -> Iterable[tuple[list[dict[str, Any]], list[str], list[float]]]:
         result = session.execute(query).tuples()
         for part in result.partitions(CHUNK):
             labels = [str(r[1]) for r in part]
             latencies.extend(float(r[3]) for r in part)
-            for label in labels:
-                counts[label] = counts.get(label, 0) + 1
+            predicted.extend(labels)
             yield [r[0] for r in part], labels, [float(r[2]) for r in part]
 
     seed = _seed(f"{project.id}:{since.isoformat()}")
@@ -309,18 +311,11 @@ def drift_since(
     }
     if window.n == 0:
         return {**out, "drift": None, "estimate": None, "latency": None, "mix": {}}
-    total = sum(counts.values())
     return {
         **out,
         **test_window(ref, profile, window, confidence, seed),
-        "latency": dict(
-            zip(
-                ("p50_ms", "p95_ms", "p99_ms"),
-                np.percentile(latencies, [50, 95, 99]).tolist(),
-                strict=True,
-            )
-        ),
-        "mix": {k: v / total for k, v in sorted(counts.items())},
+        "latency": latency_summary(latencies),
+        "mix": mix(predicted),
     }
 
 

@@ -91,12 +91,3 @@ def test_a_lone_sequential_caller_is_answered_call_by_call(window: float) -> Non
     assert asyncio.run(main()) == [0, 2, 4, 6, 8]
     assert model.calls == [[0], [1], [2], [3], [4]]
     assert not batcher._lanes  # nothing left behind
-
-
-def test_docstring_example_runs() -> None:
-    import doctest
-
-    import looplab.batching
-
-    result = doctest.testmod(looplab.batching)
-    assert result.attempted > 0 and result.failed == 0

@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "looplab.batching",
     "looplab.calibration",
     "looplab.dataset",
     "looplab.evaluate",
