@@ -26,8 +26,8 @@ Batch size: margin and margin+diversity also run with batches of 100 on digits (
 Selection time: the top 100 of 1,000,000 x 10 precomputed probabilities (softmax of Gaussian
 logits, seeded), median of 21 runs of ``top_k(margin(P), 100)`` including input validation, timed
 first (before the simulations load the machine) in wall and CPU time with the load average beside
-them, on the row-major float64 array (the goal) and on a class-major float32 copy; and
-beside it scikit-activeml's ``UncertaintySampling(method="margin_sampling")`` on the same array
+them, on the row-major float64 array that ``predict_proba`` returns; and beside it
+scikit-activeml's ``UncertaintySampling(method="margin_sampling")`` on the same array
 (saved as .npy) when its venv exists (``bench/.peers/skactiveml``, ``make bench-peers``). Its
 ``query`` needs a classifier, so a stub serves the stored probabilities; its bare
 ``uncertainty_scores`` + argpartition is timed too.
@@ -236,27 +236,19 @@ def time_selection(repeats: int) -> dict[str, Any]:
     Wall time on a shared box grows with the load; CPU time (``time.process_time``) much less,
     so both are reported, with the 1-minute load average before and after. The goal is judged
     on the wall-clock median of the row-major float64 array (what ``predict_proba`` returns).
-    The class-major float32 layout (``P.T`` of a C-ordered (10, 1M) float32 array), which a
-    scoring job that stores its probabilities can choose, is timed beside it.
     """
     rng = np.random.default_rng(20_240_611)
     logits = rng.normal(size=SELECT_SHAPE)
     proba = np.exp(logits)
     proba /= proba.sum(axis=1, keepdims=True)
-    class_major = np.ascontiguousarray(proba.T, dtype=np.float32)
     gen = np.random.default_rng(0)
     load_before = os.getloadavg()[0]
     wall, cpu = _timed(lambda: top_k(margin(proba), SELECT_K, gen), repeats)
-    cm_wall, cm_cpu = _timed(lambda: top_k(margin(class_major.T), SELECT_K, gen), repeats)
     picks = top_k(margin(proba), SELECT_K, gen)
-    same_layouts = len(set(picks.tolist()) & set(top_k(margin(class_major.T), SELECT_K, gen)))
     out: dict[str, Any] = {
         "looplab_ms": 1000 * float(np.median(wall)),
         "looplab_min_ms": 1000 * float(np.min(wall)),
         "looplab_cpu_ms": 1000 * float(np.median(cpu)),
-        "class_major_f32_ms": 1000 * float(np.median(cm_wall)),
-        "class_major_f32_cpu_ms": 1000 * float(np.median(cm_cpu)),
-        "class_major_same_picks": same_layouts,
         # Timings on a shared box depend on what else runs: print the load beside them.
         "loadavg_1min": load_before,
         "loadavg_1min_after": os.getloadavg()[0],
@@ -366,11 +358,6 @@ def main() -> int:
         f"{selection['looplab_ms']:.1f} ms median wall, {selection['looplab_min_ms']:.1f} ms min, "
         f"{selection['looplab_cpu_ms']:.1f} ms median CPU"
     )
-    print(
-        f"  same, class-major float32: {selection['class_major_f32_ms']:.1f} ms median wall, "
-        f"{selection['class_major_f32_cpu_ms']:.1f} ms CPU; same picks as float64: "
-        f"{selection['class_major_same_picks']}/{SELECT_K}"
-    )
     if selection["loadavg_1min"] > (os.cpu_count() or 1):
         print(
             "  note: more runnable processes than cores: wall times are pessimistic, CPU time "
@@ -431,11 +418,6 @@ def main() -> int:
     print(f"\n== goals (judged on {DEFAULT}; {len(seeds)} seeds)")
     for goal, (ok, detail) in goals.items():
         print(f"  {verdict(ok)}  {goal}: {detail}")
-    cm_ok = selection["class_major_f32_ms"] <= 20
-    print(
-        f"  ({verdict(cm_ok)}  not counted: the same selection on a class-major float32 copy, "
-        f"{selection['class_major_f32_ms']:.1f} ms median wall)"
-    )
     passed = sum(ok for ok, _ in goals.values())
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f} s")
@@ -469,7 +451,6 @@ def main() -> int:
         "batch100_kept": f"{kept['margin+diversity']:.2f}",
         "select_ms": f"{selection['looplab_ms']:.1f}",
         "select_cpu_ms": f"{selection['looplab_cpu_ms']:.1f}",
-        "select_cm32_ms": f"{selection['class_major_f32_ms']:.1f}",
         "select_load": f"{selection['loadavg_1min']:.1f}",
         "skactiveml_ms": (f"{peer['query_ms']:.0f}" if peer and "query_ms" in peer else "na"),
         "goals_passed": f"{passed}/{len(goals)}",

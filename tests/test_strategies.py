@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -55,7 +56,6 @@ def test_entropy_is_normalised() -> None:
 
 
 def test_margin_matches_sort_on_many_rows() -> None:
-    # More rows than one block (8192) so that the blocked path and its tail are exercised.
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(7), size=20_000)
     top = np.sort(proba, axis=1)
@@ -110,11 +110,30 @@ def test_invalid_proba_is_rejected(name: str, bad: np.ndarray, message: str) -> 
         get_strategy(name)(bad, 0)
 
 
-def test_bad_row_is_located_in_a_later_block() -> None:
+def test_bad_row_is_located_far_into_the_array() -> None:
     proba = np.full((20_000, 2), 0.5)
     proba[17_001, 0] = np.nan
     with pytest.raises(ValueError, match="row 17001"):
         validate_proba(proba)
+
+
+def test_entropy_matches_scipy_with_zeros_and_float32() -> None:
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.full(6, 0.3), size=5_000)
+    proba[::7, 2] = 0.0  # exact zeros: 0 log 0 counts as 0
+    proba /= proba.sum(axis=1, keepdims=True)
+    expected = scipy.stats.entropy(proba, axis=1) / np.log(6)
+    np.testing.assert_allclose(entropy(proba), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(entropy(proba.astype(np.float32)), expected, atol=1e-6)
+
+
+def test_half_precision_and_strided_input() -> None:
+    rng = np.random.default_rng(4)
+    proba = rng.dirichlet(np.ones(4), size=1_000)
+    wide = np.zeros((1_000, 8))
+    wide[:, ::2] = proba  # a strided view, not a copy
+    np.testing.assert_array_equal(margin(wide[:, ::2]), margin(proba))
+    np.testing.assert_allclose(margin(proba.astype(np.float16)), margin(proba), atol=2e-3)
 
 
 def test_unknown_strategy_lists_valid_names() -> None:
