@@ -13,6 +13,13 @@ Strategies: random, least_confidence, margin, entropy, margin+diversity (score-w
 over a 10x shortlist) and margin+diversity+balance, which is how looplab's labeling server
 builds a batch by default (``looplab.tasks.score_pool``) and is the one the goals judge.
 
+Random baseline: on each seed, random runs 5 times (same split and seed labels, other picks) and
+the strategies are compared with the mean of those runs. A single random run is a noisy
+baseline: on digits its AUC moves by 0.5 to 1 point between draws of the same seed (seed 0's
+first draw, the only one before, sits near the top of that range), which is as large as the
+differences the per-seed goal judges. The per-seed gains against that first draw alone are
+printed too.
+
 Reported per dataset and strategy: labels to reach 95% of full-pool accuracy (model trained on
 the whole pool of that seed), labels to hold 99% (first count after which every later point
 stays at or above it; ">N" when a seed never does within the budget; means over seeds count such
@@ -20,8 +27,13 @@ seeds as the budget), AUC (the area under the learning curve over its width = me
 over the budget) and its difference from random on the same seed, for accuracy and balanced
 accuracy. The imbalanced variant's reach/hold use balanced accuracy.
 
-Batch size: margin and margin+diversity also run with batches of 100 on digits (same budget);
-"kept" is the batch-100 AUC gain over random at batch 100 divided by the batch-10 gain.
+Batch size: margin and margin+diversity also run with batches of 100 on digits (same budget).
+"kept" is the batch-100 gain over random divided by the batch-10 gain, both measured on the same
+grid: the batch-100 label counts (20, 120, ..., 500), where the batch-10 curves are read at those
+counts. Measured on their own grids instead, the batch-10 AUC also credits the fine steps between
+20 and 120 labels, where active learning gains most and which a batch-100 curve cannot show: that
+ratio would read only ~80% even if batch 100 matched batch 10 at every one of its points. Both
+ratios are printed; the goal is judged on the same-grid one.
 
 Selection time: the top 100 of 1,000,000 x 10 precomputed probabilities (softmax of Gaussian
 logits, seeded), median of 21 runs of ``top_k(margin(P), 100)`` including input validation, timed
@@ -87,6 +99,7 @@ BATCH = 10
 BIG_BATCH = 100
 SELECT_SHAPE = (1_000_000, 10)
 SELECT_K = 100
+RANDOM_DRAWS = 5
 
 PEER_SCRIPT = r"""
 import json, sys, time
@@ -213,6 +226,7 @@ def run_dataset(name: str, seeds: list[int], jobs: int, batch: int, strategies: 
         batch_size=batch,
         features_for_diversity=data.get("div"),
         metric=data.get("metric", "accuracy"),
+        random_draws=RANDOM_DRAWS,
         n_jobs=jobs,
     )
     return result, time.perf_counter() - started
@@ -301,6 +315,45 @@ def print_dataset(name: str, result: Comparison, seconds: float) -> None:
         print(f"  {DEFAULT} hold 99%:  {_fmt_labels(default.labels_to_hold, result.budget)}")
 
 
+def single_draw_gains(result: Comparison, strategy: str) -> list[float]:
+    """Per-seed AUC gains against the first random draw alone (the rule before 5 draws)."""
+    metric = result.metric
+    first = result.random_runs[0] if result.random_runs else result.curves["random"]
+    return [
+        c.auc(metric) - r.auc(metric) for c, r in zip(result.curves[strategy], first, strict=True)
+    ]
+
+
+def auc_on_grid(curve: Any, grid: np.ndarray) -> float:
+    """AUC of ``curve`` read only at the label counts ``grid`` (all must be on its grid)."""
+    at = np.searchsorted(curve.n_labels, grid)
+    if not np.array_equal(curve.n_labels[at], grid):
+        raise ValueError("the grid is not a subset of the curve's label counts")
+    return float(np.trapezoid(curve.accuracy[at], grid) / (grid[-1] - grid[0]))
+
+
+def kept_gain(small: Comparison, big: Comparison, strategy: str) -> dict[str, float]:
+    """Share of the small-batch gain kept by the big batch: on the big grid, and on each's own."""
+    grid = big.curves[strategy][0].n_labels
+    g_big = float(np.mean(big.summaries[strategy].auc_gain))
+    g_small = float(np.mean(small.summaries[strategy].auc_gain))
+    g_small_grid = float(
+        np.mean(
+            [
+                auc_on_grid(c, grid) - auc_on_grid(r, grid)
+                for c, r in zip(small.curves[strategy], small.curves["random"], strict=True)
+            ]
+        )
+    )
+    return {
+        "gain_small": g_small,
+        "gain_small_on_grid": g_small_grid,
+        "gain_big": g_big,
+        "kept": g_big / g_small_grid if g_small_grid > 0 else float("nan"),
+        "kept_own_grids": g_big / g_small if g_small > 0 else float("nan"),
+    }
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -338,14 +391,14 @@ def main() -> int:
         "digits", seeds, args.jobs, BIG_BATCH, ["margin", "margin+diversity"]
     )
     print_dataset(f"digits, batch {BIG_BATCH}", big, seconds)
-    kept = {}
-    for strategy in ("margin", "margin+diversity"):
-        g10 = float(np.mean(results["digits"].summaries[strategy].auc_gain))
-        g100 = float(np.mean(big.summaries[strategy].auc_gain))
-        kept[strategy] = g100 / g10 if g10 > 0 else float("nan")
+    kept_detail = {s: kept_gain(results["digits"], big, s) for s in ("margin", "margin+diversity")}
+    kept = {s: d["kept"] for s, d in kept_detail.items()}
+    for strategy, d in kept_detail.items():
         print(
-            f"  {strategy}: AUC gain {100 * g10:+.2f} points at batch {BATCH}, "
-            f"{100 * g100:+.2f} at batch {BIG_BATCH}: keeps {kept[strategy]:.0%}"
+            f"  {strategy}: AUC gain at batch {BATCH} {100 * d['gain_small_on_grid']:+.2f} points "
+            f"read at the batch-{BIG_BATCH} label counts ({100 * d['gain_small']:+.2f} on its own "
+            f"grid), at batch {BIG_BATCH} {100 * d['gain_big']:+.2f}: keeps {d['kept']:.0%} "
+            f"({d['kept_own_grids']:.0%} comparing each on its own grid)"
         )
 
     print(
@@ -376,29 +429,33 @@ def main() -> int:
         )
 
     digits = results["digits"].summaries[DEFAULT]
+    digits_single = single_draw_gains(results["digits"], DEFAULT)
     imbalanced = results["digits_imbalanced"].summaries[DEFAULT]
     hold = _mean_labels(digits.labels_to_hold, results["digits"].budget)
-    worst = {
-        name: float(
-            np.mean(
-                r.summaries[DEFAULT].auc_balanced_gain
-                if r.metric == "balanced_accuracy"
-                else r.summaries[DEFAULT].auc_gain
-            )
+    # Judged on the worst single seed of each dataset, not the mean over seeds: stricter.
+    per_seed = {
+        name: (
+            r.summaries[DEFAULT].auc_balanced_gain
+            if r.metric == "balanced_accuracy"
+            else r.summaries[DEFAULT].auc_gain
         )
         for name, r in results.items()
     }
+    worst = {name: float(min(gains)) for name, gains in per_seed.items()}
     worst_name = min(worst, key=lambda n: worst[n])
     goals = {
         "digits_hold99_within_300": (hold <= 300, f"mean {hold:.0f} labels"),
         "digits_auc_every_seed_plus2": (
             min(digits.auc_gain) >= 0.02,
             f"min over seeds {100 * min(digits.auc_gain):+.2f}, "
-            f"mean {100 * np.mean(digits.auc_gain):+.2f} points",
+            f"mean {100 * np.mean(digits.auc_gain):+.2f} points against the mean of "
+            f"{RANDOM_DRAWS} random runs (against the first run alone: min "
+            f"{100 * min(digits_single):+.2f}, mean {100 * np.mean(digits_single):+.2f})",
         ),
         "never_worse_than_random_0.3": (
             worst[worst_name] >= -0.003,
-            f"worst dataset {worst_name} {100 * worst[worst_name]:+.2f} points",
+            f"worst seed of any dataset: {worst_name} {100 * worst[worst_name]:+.2f} points "
+            f"(worst dataset mean: {min(100 * float(np.mean(g)) for g in per_seed.values()):+.2f})",
         ),
         "imbalanced_balanced_plus8": (
             float(np.mean(imbalanced.auc_balanced_gain)) >= 0.08,
@@ -406,7 +463,9 @@ def main() -> int:
         ),
         "batch100_keeps_60pct": (
             kept["margin+diversity"] >= 0.6,
-            f"margin+diversity keeps {kept['margin+diversity']:.0%} (margin {kept['margin']:.0%})",
+            f"margin+diversity keeps {kept['margin+diversity']:.0%} (margin {kept['margin']:.0%}) "
+            f"on the batch-{BIG_BATCH} grid; "
+            f"{kept_detail['margin+diversity']['kept_own_grids']:.0%} on each one's own grid",
         ),
         "select_top100_1M_20ms": (
             selection["looplab_ms"] <= 20,
@@ -435,7 +494,9 @@ def main() -> int:
                 for name, r in results.items()
             },
             "batch100": {k: asdict(v) for k, v in big.summaries.items()},
-            "kept": kept,
+            "kept": kept_detail,
+            "random_draws": RANDOM_DRAWS,
+            "digits_single_draw_gains": digits_single,
             "selection": selection,
             "goals": {g: {"pass": ok, "detail": d} for g, (ok, d) in goals.items()},
         }
@@ -445,10 +506,12 @@ def main() -> int:
         "seeds": len(seeds),
         "digits_auc_gain": f"{100 * np.mean(digits.auc_gain):.2f}",
         "digits_auc_gain_min": f"{100 * min(digits.auc_gain):.2f}",
+        "digits_auc_gain_min_1draw": f"{100 * min(digits_single):.2f}",
         "digits_hold99": f"{hold:.0f}",
-        "worst_gain": f"{100 * worst[worst_name]:.2f}",
+        "worst_seed_gain": f"{100 * worst[worst_name]:.2f}",
         "imbalanced_bal_gain": f"{100 * np.mean(imbalanced.auc_balanced_gain):.2f}",
         "batch100_kept": f"{kept['margin+diversity']:.2f}",
+        "batch100_kept_own_grids": f"{kept_detail['margin+diversity']['kept_own_grids']:.2f}",
         "select_ms": f"{selection['looplab_ms']:.1f}",
         "select_cpu_ms": f"{selection['looplab_cpu_ms']:.1f}",
         "select_load": f"{selection['loadavg_1min']:.1f}",

@@ -637,6 +637,12 @@ def simulate(
     seeds: Annotated[int, typer.Option(help="Runs per strategy, same seeds for all.")] = 5,
     batch: Annotated[int, typer.Option(help="Labels per round between retrains.")] = 10,
     initial: Annotated[int, typer.Option(help="Random seed labels before the strategy.")] = 20,
+    random_draws: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Random-baseline runs per seed, averaged (a single one is noisy)."
+        ),
+    ] = 1,
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
@@ -692,6 +698,7 @@ def simulate(
             batch_size=batch,
             initial=initial,
             features_for_diversity=features,
+            random_draws=random_draws,
             n_jobs=2,
         )
     sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
@@ -702,6 +709,7 @@ def simulate(
                 "budget": budget,
                 "batch": batch,
                 "seeds": comparison.seeds,
+                "random_draws": random_draws,
                 "full_pool_accuracy": comparison.full_accuracy,
                 "plot": str(plot),
                 "strategies": {

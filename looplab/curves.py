@@ -87,6 +87,10 @@ class Comparison:
     full_balanced_accuracy: list[float]
     curves: dict[str, list[LearningCurve]]
     summaries: dict[str, StrategySummary] = field(default_factory=dict)
+    # Runs averaged into each seed's random curve (see looplab.simulate.compare), and those
+    # runs, one list per draw, when there is more than one.
+    random_draws: int = 1
+    random_runs: list[list[LearningCurve]] = field(default_factory=list)
 
 
 def _mean_labels(values: list[int | None], budget: int) -> str:
@@ -118,7 +122,12 @@ def format_table(comparison: Comparison) -> str:
     lines = [
         f"reach/hold use {metric}; full-pool {metric} {np.mean(full):.3f}; "
         f"{len(comparison.seeds)} seeds, batch {comparison.batch_size}, "
-        f"budget {comparison.budget}; dAUC = AUC minus random's on the same seed, in points",
+        f"budget {comparison.budget}; dAUC = AUC minus random's on the same seed, in points"
+        + (
+            f"; random = mean of {comparison.random_draws} runs per seed"
+            if comparison.random_draws > 1
+            else ""
+        ),
         header,
         "-" * len(header),
     ]

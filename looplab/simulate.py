@@ -132,6 +132,7 @@ def simulate(
     diversity: bool = False,
     balance: bool = False,
     shortlist_factor: int = 10,
+    draw: int = 0,
 ) -> LearningCurve:
     """Simulate one labeling run and return its learning curve.
 
@@ -165,6 +166,10 @@ def simulate(
     shortlist_factor : int, default=10
         Shortlist size for diversity and for the balance guard's candidates, as a multiple of
         ``batch_size``.
+    draw : int, default=0
+        Which stream of query randomness to use (tie breaking, k-means, random picks) while
+        the test split and seed labels stay those of ``seed``: repeated draws of one seed
+        measure how much a run varies by chance alone.
 
     Returns
     -------
@@ -194,6 +199,7 @@ def simulate(
             diversity=diversity,
             balance=balance,
             shortlist_factor=shortlist_factor,
+            draw=draw,
         )
 
 
@@ -213,6 +219,7 @@ def _simulate(
     diversity: bool,
     balance: bool,
     shortlist_factor: int,
+    draw: int,
 ) -> LearningCurve:
     labels = np.asarray(y)
     name = getattr(strategy, "__name__", "custom")
@@ -231,7 +238,7 @@ def _simulate(
     div_features = X if features_for_diversity is None else features_for_diversity
     # Separate streams: the seed labels must not depend on what the strategy draws later.
     labeled = np.random.default_rng([seed, 1]).choice(pool, size=initial, replace=False)
-    query_rng = np.random.default_rng([seed, 2])
+    query_rng = np.random.default_rng([seed, 2] if draw == 0 else [seed, 2, draw])
     is_labeled = np.zeros(labels.size, dtype=bool)
     is_labeled[labeled] = True
     points: list[tuple[int, float, float]] = []
@@ -339,6 +346,20 @@ def _summarise(
     )
 
 
+def _mean_curve(curves: list[LearningCurve]) -> LearningCurve:
+    """Pointwise mean of runs on one label grid (random's grid never depends on its picks)."""
+    grid = curves[0].n_labels
+    if any(not np.array_equal(c.n_labels, grid) for c in curves):
+        raise ValueError("cannot average learning curves measured at different label counts")
+    return LearningCurve(
+        grid,
+        np.mean([c.accuracy for c in curves], axis=0),
+        np.mean([c.balanced_accuracy for c in curves], axis=0),
+        strategy=curves[0].strategy,
+        seed=curves[0].seed,
+    )
+
+
 def compare(
     X: Any,
     y: ArrayLike,
@@ -355,6 +376,7 @@ def compare(
     target: float = 0.95,
     hold: float = 0.99,
     shortlist_factor: int = 10,
+    random_draws: int = 1,
     n_jobs: int | None = 1,
 ) -> Comparison:
     """Run every strategy on the same seeds and summarise them against random and the full pool.
@@ -364,9 +386,18 @@ def compare(
     (``target`` and ``hold`` times the full-pool score) apply to; AUC is reported for both
     accuracy and balanced accuracy. ``shortlist_factor`` is passed to :func:`simulate`.
     ``n_jobs`` runs (strategy, seed) pairs in parallel processes with joblib.
+
+    ``random_draws`` runs the random baseline that many times per seed (same split and seed
+    labels, other random picks) and compares every strategy with their pointwise mean curve.
+    One random run is a noisy baseline: on digits its AUC moves by 0.5 to 1 point between
+    draws of one seed, as much as the per-seed differences one wants to judge; the mean of 5
+    cuts that noise by more than half. Other strategies still run once per seed; the runs
+    behind the mean are kept in ``Comparison.random_runs``.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 1:
+        raise ValueError(f"random_draws must be a positive integer, got {random_draws!r}")
     for spec in strategies:
         parse_strategy(spec)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -374,6 +405,7 @@ def compare(
     labels = np.asarray(y)
     common = dict(test_size=test_size, make_model=make_model)
     jobs = [delayed(full_pool_score)(X, labels, seed=s, **common) for s in seed_list]
+    runs_of = [(name, d) for name in names for d in range(random_draws if name == "random" else 1)]
     jobs += [
         delayed(simulate)(
             X,
@@ -385,16 +417,21 @@ def compare(
             initial=initial,
             features_for_diversity=features_for_diversity,
             shortlist_factor=shortlist_factor,
+            draw=d,
             **common,
         )
-        for name in names
+        for name, d in runs_of
         for s in seed_list
     ]
     out = Parallel(n_jobs=n_jobs)(jobs)
     fulls, runs = out[: len(seed_list)], out[len(seed_list) :]
-    curves = {
-        name: runs[i * len(seed_list) : (i + 1) * len(seed_list)] for i, name in enumerate(names)
+    by_run = {
+        run: runs[i * len(seed_list) : (i + 1) * len(seed_list)] for i, run in enumerate(runs_of)
     }
+    curves = {name: by_run[(name, 0)] for name in names}
+    draws = [by_run[("random", d)] for d in range(random_draws)] if random_draws > 1 else []
+    if draws:
+        curves["random"] = [_mean_curve([run[i] for run in draws]) for i in range(len(seed_list))]
     full_acc = [f[0] for f in fulls]
     full_bal = [f[1] for f in fulls]
     reference = full_acc if metric == "accuracy" else full_bal
@@ -414,4 +451,6 @@ def compare(
         full_balanced_accuracy=full_bal,
         curves=curves,
         summaries=summaries,
+        random_draws=random_draws,
+        random_runs=draws,
     )

@@ -87,3 +87,30 @@ def test_config_shows_changes_and_validates(home: Path) -> None:
     assert code == 0 and json.loads(out)["estimator"] == "sklearn.naive_bayes.MultinomialNB"
     code, _, err = run("config", "news", "colour=red")
     assert code == 2 and "unknown setting(s) colour" in err
+
+
+def test_simulate_compares_with_an_averaged_random_baseline(home: Path, tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    frame = data.frame.iloc[:, :4].copy()
+    frame["cultivar"] = [f"c{v}" for v in data.target]
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    fields = ",".join(frame.columns[:4])
+    run("init", "wine", "--task", "tabular", "--labels", "c0,c1,c2", "--fields", fields)
+    code, _, err = run("import", "wine", str(tmp_path / "wine.csv"), "--fields", fields,
+                       "--meta", "cultivar")  # fmt: skip
+    assert code == 0, err
+    plot = tmp_path / "curve.png"
+    args = ["simulate", "wine", "--oracle-column", "cultivar", "--budget", "60", "--seeds", "2"]
+    code, out, err = run(*args, "--random-draws", "2", "--plot", str(plot), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["random_draws"] == 2 and result["seeds"] == [0, 1]
+    assert set(result["strategies"]) == {"random", "margin"}
+    assert len(result["strategies"]["margin"]["auc_gain"]) == 2
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    code, out, _ = run(*args, "--random-draws", "2", "--plot", str(plot))
+    assert code == 0 and "random = mean of 2 runs per seed" in out
+    code, _, err = run(*args, "--random-draws", "0")
+    assert code == 2 and "--random-draws" in err

@@ -141,3 +141,29 @@ def test_precompute_features_for_text() -> None:
         initial=4, test_size=0.3,
     )  # fmt: skip
     assert curve.accuracy[-1] == 1.0
+
+
+def test_random_baseline_averages_its_draws(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits
+    run = partial(compare, X, y, make_model=MODEL, strategies=["margin"], budget=60, batch_size=10)
+    single, averaged = run(seeds=[1, 2]), run(seeds=[1, 2], random_draws=3)
+    # Draw 0 is the single-draw run; the baseline is the pointwise mean of the three draws.
+    assert len(averaged.random_runs) == 3
+    for i in range(2):
+        draws = [run_[i] for run_ in averaged.random_runs]
+        np.testing.assert_array_equal(draws[0].accuracy, single.curves["random"][i].accuracy)
+        assert not np.array_equal(draws[0].accuracy, draws[1].accuracy)
+        mean = np.mean([d.accuracy for d in draws], axis=0)
+        np.testing.assert_allclose(averaged.curves["random"][i].accuracy, mean)
+    # Other strategies run once per seed, unchanged; their gains are against the mean.
+    np.testing.assert_array_equal(
+        averaged.curves["margin"][0].accuracy, single.curves["margin"][0].accuracy
+    )
+    gain = averaged.summaries["margin"].auc_gain[0]
+    assert gain == pytest.approx(
+        averaged.curves["margin"][0].auc() - averaged.curves["random"][0].auc()
+    )
+    assert "random = mean of 3 runs per seed" in format_table(averaged)
+    assert single.random_runs == [] and "mean of" not in format_table(single)
+    with pytest.raises(ValueError, match="random_draws must be a positive integer"):
+        run(seeds=1, random_draws=0)
