@@ -15,10 +15,10 @@ builds a batch by default (``looplab.tasks.score_pool``) and is the one the goal
 
 Random baseline: on each seed, random runs 5 times (same split and seed labels, other picks) and
 the strategies are compared with the mean of those runs. A single random run is a noisy
-baseline: on digits its AUC moves by 0.5 to 1 point between draws of the same seed (seed 0's
-first draw, the only one before, sits near the top of that range), which is as large as the
-differences the per-seed goal judges. The per-seed gains against that first draw alone are
-printed too.
+baseline: on digits its AUC moves by 0.5 to 1 point (standard deviation) between draws of the
+same seed, as much as the differences the per-seed goal judges (seed 0's first draw, the only
+one used before, scored 1.5 points above the mean of its five). The per-seed gains against that
+first draw alone are printed too.
 
 Reported per dataset and strategy: labels to reach 95% of full-pool accuracy (model trained on
 the whole pool of that seed), labels to hold 99% (first count after which every later point
