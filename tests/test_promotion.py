@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from looplab import dataset, projects, promotion, registry, tasks
 from looplab.errors import Conflict, Invalid, NotFound
 from looplab.settings import Settings
 from looplab.store import Store
-from looplab.tables import Annotation, AuditEvent, Job, Record
-from tests.textdata import add_text_project
+from looplab.tables import AuditEvent, Job
+from tests.textdata import add_labeled, add_text_project
 
 DUMMY = "sklearn.dummy.DummyClassifier"  # predicts the prior: a much worse model
 
@@ -212,24 +211,7 @@ def test_near_duplicates_never_straddle_the_split(store: Store) -> None:
         for i in range(120):
             words = " ".join(f"w{i}x{j}" for j in range(20))
             for text in (words, words + " again"):
-                record = Record(
-                    project_id=project.id,
-                    content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),
-                    payload={"text": text},
-                    meta={},
-                )
-                session.add(record)
-                session.flush()
-                label = "ab"[i % 2]
-                session.add(
-                    Annotation(
-                        project_id=project.id,
-                        record_id=record.id,
-                        origin="import",
-                        value={"label": label},
-                        label=label,
-                    )
-                )
+                add_labeled(session, project, text, {"text": text}, "ab"[i % 2])
     with store.read() as session:
         data = dataset.labeled_set(session, projects.get_project(session, "dups"))
     by_group = dict(zip(data.record_ids, data.splits, strict=True))

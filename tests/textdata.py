@@ -1,8 +1,13 @@
-"""A small synthetic text project (three topics, two sources) that trains in well under a second."""
+"""A small synthetic text project (three topics, two sources) that trains in well under a second.
+
+``add_labeled`` adds one record with an imported label to any project, for tests that build their
+own training data.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -32,27 +37,40 @@ def rows(n: int = 300, seed: int = 0) -> list[tuple[str, str, str]]:
     return out
 
 
+def add_labeled(
+    session: Session,
+    project: Project,
+    key: str,
+    payload: dict[str, Any],
+    label: str,
+    meta: dict[str, Any] | None = None,
+) -> Record:
+    """A record carrying an imported label; its content hash is BLAKE2b of ``key``."""
+    record = Record(
+        project_id=project.id,
+        content_hash=hashlib.blake2b(key.encode(), digest_size=16).digest(),
+        payload=payload,
+        meta={} if meta is None else meta,
+        score=0.0,
+    )
+    session.add(record)
+    session.flush()
+    session.add(
+        Annotation(
+            project_id=project.id,
+            record_id=record.id,
+            origin="import",
+            value={"label": label},
+            label=label,
+        )
+    )
+    return record
+
+
 def add_text_project(session: Session, name: str = "news", n: int = 300) -> Project:
     """A text project whose records all carry an imported label."""
     project = projects.create_project(session, name, task="text", labels=LABELS, actor="test")
     for text, label, source in rows(n):
-        record = Record(
-            project_id=project.id,
-            content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),
-            payload={"text": text},
-            meta={"source": source},
-            score=0.0,
-        )
-        session.add(record)
-        session.flush()
-        session.add(
-            Annotation(
-                project_id=project.id,
-                record_id=record.id,
-                origin="import",
-                value={"label": label},
-                label=label,
-            )
-        )
+        add_labeled(session, project, text, {"text": text}, label, meta={"source": source})
     session.flush()
     return project

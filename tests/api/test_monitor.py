@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from looplab import audit, jobs, projects, registry, targeting
 from looplab.settings import Settings
 from looplab.tables import (
-    Annotation,
     AuditEvent,
     Job,
     MonitorWindow,
@@ -24,6 +23,7 @@ from looplab.tables import (
     TriggerDecision,
 )
 from tests.api.conftest import Api
+from tests.textdata import add_labeled
 
 FIELDS = ["x0", "x1", "x2", "color"]
 BASE = "/api/v1/projects/shop"
@@ -56,24 +56,7 @@ def served_project(api: Api, tmp_path) -> None:
             session, "shop", task="tabular", labels=["hi", "lo"], fields=FIELDS, actor="test"
         )
         for i, row in enumerate(rows(rng, 400)):
-            record = Record(
-                project_id=project.id,
-                content_hash=hashlib.blake2b(str(i).encode(), digest_size=16).digest(),
-                payload=row,
-                meta={},
-                score=0.0,
-            )
-            session.add(record)
-            session.flush()
-            session.add(
-                Annotation(
-                    project_id=project.id,
-                    record_id=record.id,
-                    origin="import",
-                    value={"label": label(row)},
-                    label=label(row),
-                )
-            )
+            add_labeled(session, project, str(i), row, label(row))
         for i, row in enumerate(rows(rng, 30)):  # an open pool for the queue
             session.add(
                 Record(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import threading
@@ -23,6 +22,7 @@ from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Annotation, Feedback, Prediction, Record
 from tests.api.conftest import Api
+from tests.textdata import add_labeled
 
 X, Y = load_digits(return_X_y=True)
 FIELDS = [f"p{i}" for i in range(X.shape[1])]
@@ -47,24 +47,7 @@ def trained(store: Store, tmp_path, n: int = 400, promote: bool = True) -> None:
             actor="test",
         )
         for i in range(n):
-            record = Record(
-                project_id=project.id,
-                content_hash=hashlib.blake2b(str(i).encode(), digest_size=16).digest(),
-                payload=row(i),
-                meta={},
-                score=0.0,
-            )
-            session.add(record)
-            session.flush()
-            session.add(
-                Annotation(
-                    project_id=project.id,
-                    record_id=record.id,
-                    origin="import",
-                    value={"label": str(Y[i])},
-                    label=str(Y[i]),
-                )
-            )
+            add_labeled(session, project, str(i), row(i), str(Y[i]))
         jobs.enqueue(session, "train", project_id=project.id)
     jobs.drain(store, Settings(home=tmp_path))
     if promote:
@@ -174,24 +157,7 @@ def test_text_model_rejects_a_number_for_a_text_field(news: Api, tmp_path) -> No
         project = projects.get_project(session, "news")
         for i in range(60):
             label = list(words)[i % 3]
-            record = Record(
-                project_id=project.id,
-                content_hash=hashlib.blake2b(f"news{i}".encode(), digest_size=16).digest(),
-                payload={"text": f"{words[label]} story {i}"},
-                meta={},
-                score=0.0,
-            )
-            session.add(record)
-            session.flush()
-            session.add(
-                Annotation(
-                    project_id=project.id,
-                    record_id=record.id,
-                    origin="import",
-                    value={"label": label},
-                    label=label,
-                )
-            )
+            add_labeled(session, project, f"news{i}", {"text": f"{words[label]} story {i}"}, label)
         jobs.enqueue(session, "train", project_id=project.id)
     jobs.drain(news.store, Settings(home=tmp_path))
     with news.store.write() as session:
