@@ -9,19 +9,49 @@ request latency is per replica, as Prometheus expects.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import ColumnExpressionArgument, SQLColumnExpression, func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from looplab.store import Store
-from looplab.tables import Feedback, Job, Prediction, Project, Record
+from looplab.tables import (
+    Feedback,
+    Job,
+    MonitorWindow,
+    Prediction,
+    Project,
+    Record,
+    TriggerDecision,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _counts(
+    session: Any,
+    name: str,
+    documentation: str,
+    by: dict[str, tuple[SQLColumnExpression[Any], Callable[[Any], str]]],
+    where: ColumnExpressionArgument[bool] | None = None,
+) -> GaugeMetricFamily:
+    """A gauge of row counts grouped by ``by``: label name -> (column, how its value reads)."""
+    columns = [column for column, _ in by.values()]
+    query = select(*columns, func.count()).group_by(*columns)
+    if where is not None:
+        query = query.where(where)
+    gauge = GaugeMetricFamily(name, documentation, labels=list(by))
+    for *values, n in session.execute(query).tuples():
+        gauge.add_metric([show(v) for (_, show), v in zip(by.values(), values, strict=True)], n)
+    return gauge
+
+
+def _flag(yes: str, no: str) -> Callable[[Any], str]:
+    return lambda value: yes if value else no
 
 
 class StoreCollector(Collector):
@@ -33,68 +63,56 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.store.read() as session:
             names = dict(session.execute(select(Project.id, Project.name)).tuples().all())
-            records = GaugeMetricFamily(
-                "looplab_records", "Records per project and state.", labels=["project", "state"]
+
+            def project(pid: int) -> str:
+                return names.get(pid, str(pid))
+
+            yield _counts(
+                session,
+                "looplab_records",
+                "Records per project and state.",
+                {
+                    "project": (Record.project_id, project),
+                    "state": (Record.n_human < Record.needed, _flag("open", "done")),
+                },
             )
-            rows = session.execute(
-                select(Record.project_id, Record.n_human < Record.needed, func.count()).group_by(
-                    Record.project_id, Record.n_human < Record.needed
-                )
-            ).tuples()
-            for pid, is_open, n in rows:
-                records.add_metric([names.get(pid, str(pid)), "open" if is_open else "done"], n)
-            yield records
-            predictions = GaugeMetricFamily(
+            yield _counts(
+                session,
                 "looplab_predictions",
                 "Logged predictions per project and model version.",
-                labels=["project", "version"],
+                {
+                    "project": (Prediction.project_id, project),
+                    "version": (Prediction.model_version, lambda version: f"v{version}"),
+                },
             )
-            for pid, version, n in session.execute(
-                select(Prediction.project_id, Prediction.model_version, func.count()).group_by(
-                    Prediction.project_id, Prediction.model_version
-                )
-            ).tuples():
-                predictions.add_metric([names.get(pid, str(pid)), f"v{version}"], n)
-            yield predictions
-            feedback = GaugeMetricFamily(
+            yield _counts(
+                session,
                 "looplab_feedback",
                 "Feedback on predictions per project and verdict.",
-                labels=["project", "verdict"],
+                {
+                    "project": (Feedback.project_id, project),
+                    "verdict": (Feedback.accepted, _flag("accepted", "corrected")),
+                },
             )
-            for pid, accepted, n in session.execute(
-                select(Feedback.project_id, Feedback.accepted, func.count()).group_by(
-                    Feedback.project_id, Feedback.accepted
-                )
-            ).tuples():
-                verdict = "accepted" if accepted else "corrected"
-                feedback.add_metric([names.get(pid, str(pid)), verdict], n)
-            yield feedback
-            jobs = GaugeMetricFamily(
-                "looplab_jobs", "Jobs per kind and status.", labels=["kind", "status"]
+            yield _counts(
+                session,
+                "looplab_jobs",
+                "Jobs per kind and status.",
+                {"kind": (Job.kind, str), "status": (Job.status, str)},
             )
-            for kind, status, n in session.execute(
-                select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
-            ).tuples():
-                jobs.add_metric([kind, status], n)
-            yield jobs
-            yield from self._extra(session, names)
+            yield from self._extra(session, project)
 
-    def _extra(self, session: Any, names: dict[int, str]) -> Iterator[GaugeMetricFamily]:
+    def _extra(self, session: Any, project: Callable[[int], str]) -> Iterator[GaugeMetricFamily]:
         """Monitoring gauges: the last window's alarm, windows closed, triggers fired."""
-        from looplab.tables import MonitorWindow, TriggerDecision
-
-        windows = GaugeMetricFamily(
+        yield _counts(
+            session,
             "looplab_monitor_windows",
             "Monitor windows closed per project, by drift alarm.",
-            labels=["project", "alarm"],
+            {
+                "project": (MonitorWindow.project_id, project),
+                "alarm": (MonitorWindow.alarm, _flag("true", "false")),
+            },
         )
-        for pid, alarm, n in session.execute(
-            select(MonitorWindow.project_id, MonitorWindow.alarm, func.count()).group_by(
-                MonitorWindow.project_id, MonitorWindow.alarm
-            )
-        ).tuples():
-            windows.add_metric([names.get(pid, str(pid)), "true" if alarm else "false"], n)
-        yield windows
         latest = (
             select(MonitorWindow.project_id, func.max(MonitorWindow.end).label("end"))
             .group_by(MonitorWindow.project_id)
@@ -117,24 +135,22 @@ class StoreCollector(Collector):
                 & (latest.c.end == MonitorWindow.end),
             )
         ).tuples():
-            alarm_now.add_metric([names.get(pid, str(pid))], float(bool(alarm)))
+            alarm_now.add_metric([project(pid)], float(bool(alarm)))
             accuracy = ((report or {}).get("estimate") or {}).get("accuracy")
             if accuracy is not None:
-                estimate.add_metric([names.get(pid, str(pid))], float(accuracy))
+                estimate.add_metric([project(pid)], float(accuracy))
         yield alarm_now
         yield estimate
-        fired = GaugeMetricFamily(
+        yield _counts(
+            session,
             "looplab_trigger_fired",
             "Times each trigger rule fired.",
-            labels=["project", "trigger"],
+            {
+                "project": (TriggerDecision.project_id, project),
+                "trigger": (TriggerDecision.trigger, str),
+            },
+            where=TriggerDecision.fired.is_(True),
         )
-        for pid, trigger, n in session.execute(
-            select(TriggerDecision.project_id, TriggerDecision.trigger, func.count())
-            .where(TriggerDecision.fired.is_(True))
-            .group_by(TriggerDecision.project_id, TriggerDecision.trigger)
-        ).tuples():
-            fired.add_metric([names.get(pid, str(pid)), trigger], n)
-        yield fired
 
 
 def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:
