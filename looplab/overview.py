@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab import projects, registry, serving, triggers
+from looplab import projects, registry, triggers
 from looplab.errors import Invalid
 from looplab.tables import MonitorWindow, Prediction, Project, TriggerDecision, utcnow
 
@@ -131,6 +131,8 @@ def trigger_state(session: Session, project: Project) -> list[dict[str, Any]]:
 
 def monitor_state(session: Session, project: Project, *, limit: int = 200) -> dict[str, Any]:
     """The project's production model, its recent windows (oldest first), alarms and triggers."""
+    from looplab import serving  # serving pulls pandas; deferred so the CLI starts fast
+
     model = registry.production(session, project)
     rows = list(
         session.scalars(

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "AccuracyEstimate",
@@ -50,6 +49,8 @@ def wilson_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
     """
     if n <= 0:
         return 0.0, 1.0
+    from scipy import stats  # ~1 s to import; deferred so `looplab monitor` can skip it
+
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
     p = k / n
     denom = 1.0 + z * z / n
@@ -307,6 +308,8 @@ def estimate_accuracy(
     if n == 0:
         return AccuracyEstimate(float("nan"), 0.0, 1.0, 0, False, "empty window", ece)
     acc = summary.total / n
+    from scipy import stats  # deferred as in wilson_interval
+
     z = float(stats.norm.isf((1.0 - confidence) / 2.0))
     half = z * np.sqrt(summary.variance) / n
     return AccuracyEstimate(

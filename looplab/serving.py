@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab import ingest, queue, registry, train
+from looplab import ingest, queue, registry
 from looplab.batching import Batcher
 from looplab.errors import Conflict, Invalid, LooplabError, NotFound
 from looplab.performance import wilson_interval
@@ -144,7 +144,8 @@ class ModelCache:
         return served
 
     def _refresh(self, project_name: str, current: Served | None) -> Served:
-        from looplab import projects
+        # train pulls skops and scikit-learn (over a second); only loading a model needs it
+        from looplab import projects, train
 
         with self.store.read() as session:
             project = projects.get_project(session, project_name)

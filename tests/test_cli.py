@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def test_importing_the_cli_leaves_the_heavy_libraries_alone() -> None:
+    # A fresh interpreter: this one has imported them all already. skops alone (it scans
+    # scikit-learn) used to add over a second to `looplab --help`.
+    probe = (
+        "import sys, looplab.cli; "
+        "heavy = {'sklearn', 'skops', 'pandas', 'scipy', 'matplotlib', 'numba'}"
+        " & {m.split('.')[0] for m in sys.modules}; "
+        "print(sorted(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_init_creates_the_workspace_and_refuses_a_duplicate(home: Path) -> None:
