@@ -81,37 +81,53 @@ def window_summary(w: MonitorWindow) -> dict[str, Any]:
 
 
 def trigger_state(session: Session, project: Project) -> list[dict[str, Any]]:
-    """Every rule in force, with its last decision and how often it fired."""
+    """Every rule in force, with its last decision and how often it fired.
+
+    Two statements whatever the number of rules: one aggregate grouped by rule (times fired, last
+    fired, id of the last decision), then those last decisions by id.
+    """
     rules = triggers.parse_rules(projects.setting(project, "triggers"))
+    if not rules:
+        return []
+    fired = TriggerDecision.fired.is_(True)
+    stats = {
+        name: (times, last_at, last_id)
+        for name, times, last_at, last_id in session.execute(
+            select(
+                TriggerDecision.trigger,
+                func.count().filter(fired),
+                func.max(TriggerDecision.created_at).filter(fired),
+                func.max(TriggerDecision.id),
+            )
+            .where(
+                TriggerDecision.project_id == project.id,
+                TriggerDecision.trigger.in_([rule.name for rule in rules]),
+            )
+            .group_by(TriggerDecision.trigger)
+        ).tuples()
+    }
+    last_ids = [last_id for _, _, last_id in stats.values()]
+    lasts = (
+        {
+            d.trigger: d
+            for d in session.scalars(
+                select(TriggerDecision).where(TriggerDecision.id.in_(last_ids))
+            )
+        }
+        if last_ids
+        else {}
+    )
     out = []
     for rule in rules:
-        last = session.scalar(
-            select(TriggerDecision)
-            .where(TriggerDecision.project_id == project.id, TriggerDecision.trigger == rule.name)
-            .order_by(TriggerDecision.id.desc())
-            .limit(1)
-        )
-        fired = session.scalar(
-            select(func.count()).where(
-                TriggerDecision.project_id == project.id,
-                TriggerDecision.trigger == rule.name,
-                TriggerDecision.fired.is_(True),
-            )
-        )
-        last_fired = session.scalar(
-            select(func.max(TriggerDecision.created_at)).where(
-                TriggerDecision.project_id == project.id,
-                TriggerDecision.trigger == rule.name,
-                TriggerDecision.fired.is_(True),
-            )
-        )
+        times, last_fired, _ = stats.get(rule.name, (0, None, None))
+        last = lasts.get(rule.name)
         out.append(
             {
                 "name": rule.name,
                 "when": rule.when,
                 "params": dict(rule.params),
                 "actions": list(rule.actions),
-                "times_fired": fired or 0,
+                "times_fired": times or 0,
                 "last_fired_at": last_fired,
                 "last_decision": (
                     {
