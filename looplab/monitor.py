@@ -4,8 +4,10 @@ A ``monitor`` job reads only the predictions logged since the project's last win
 never re-reads history), and closes a window once it holds ``monitor_min_predictions``. For each
 window it stores: input drift against the production model's reference profile (computed once
 per model version from the exact records it was trained on), prediction drift, the label-free
-accuracy estimate, accuracy from the feedback that arrived in the window, and latency
-percentiles. Then every trigger rule decides, and its decision is stored and audited.
+accuracy estimate, and latency percentiles. Accuracy from feedback is not stored: feedback
+belongs to the window of the prediction it judges and often arrives after that window closed,
+so it is counted whenever a window is read (:func:`looplab.overview.window_feedback`), by the
+triggers too. Then every trigger rule decides, and its decision is stored and audited.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import audit, jobs, projects, registry, triggers
-from looplab.performance import wilson_interval
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import (
@@ -45,21 +46,6 @@ def window_predictions(
     return list(session.scalars(query.order_by(Prediction.created_at).limit(limit)))
 
 
-def feedback_summary(
-    session: Session, project: Project, start: dt.datetime | None, end: dt.datetime
-) -> dict[str, Any]:
-    query = select(Feedback.accepted, func.count()).where(
-        Feedback.project_id == project.id, Feedback.created_at <= end
-    )
-    if start is not None:
-        query = query.where(Feedback.created_at > start)
-    counts = dict(session.execute(query.group_by(Feedback.accepted)).tuples().all())
-    n = sum(counts.values())
-    k = counts.get(True, 0)
-    low, high = wilson_interval(k, n) if n else (None, None)
-    return {"n": n, "accepted": k, "accuracy": k / n if n else None, "ci_low": low, "ci_high": high}
-
-
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
     p50, p95, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 95, 99])
     return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
@@ -71,21 +57,15 @@ def mix(predicted: Sequence[str]) -> dict[str, float]:
 
 
 def measure(
-    session: Session,
-    project: Project,
-    model: ModelVersion,
-    predictions: list[Prediction],
-    start: dt.datetime | None,
+    session: Session, project: Project, model: ModelVersion, predictions: list[Prediction]
 ) -> dict[str, Any]:
-    """Everything a window reports; drift and the estimate come from ``looplab.watch``."""
+    """Everything a window stores; drift and the estimate come from ``looplab.watch``."""
     from looplab import watch
 
-    end = predictions[-1].created_at
     report: dict[str, Any] = {
         "n": len(predictions),
         "latency": latency_summary([p.latency_ms for p in predictions]),
         "mix": mix([p.label for p in predictions]),
-        "feedback": feedback_summary(session, project, start, end),
     }
     report.update(watch.window_drift(session, project, model, predictions))
     return report
@@ -118,11 +98,12 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
         )
         if len(predictions) < minimum:
             return {"waiting": f"{len(predictions)} of {minimum} predictions for a window"}
-        report = measure(session, project, model, predictions, start)
+        report = measure(session, project, model, predictions)
         window = MonitorWindow(
             project_id=project.id,
             model_version=model.version,
-            start=start or predictions[0].created_at,
+            # Its first prediction's time, inclusive: feedback is matched to windows by range.
+            start=predictions[0].created_at,
             end=predictions[-1].created_at,
             n_predictions=len(predictions),
             alarm=bool(report.get("drift", {}).get("alarm")),
@@ -146,6 +127,15 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
 def run_triggers(
     session: Session, project: Project, window: MonitorWindow, settings: Settings
 ) -> list[str]:
+    """Let every rule decide on the windows so far, just after ``window`` closed.
+
+    Each report carries its window's accuracy from feedback as of now
+    (:func:`looplab.overview.window_feedback`), so labels that arrived late for earlier windows
+    count. A decision is stored against the window it judged: ``window`` itself, except for
+    ``accuracy_below``, which judges the latest window with ``min_n`` observations.
+    """
+    from looplab import overview
+
     rules = triggers.parse_rules(projects.setting(project, "triggers"))
     if not rules:
         return []
@@ -156,32 +146,51 @@ def run_triggers(
             .order_by(MonitorWindow.end)
         )
     )
+    feedback = overview.window_feedback(session, project.id)
     alarms = [w.alarm for w in history]
-    reports = [w.report for w in history]
+    reports = [
+        {**w.report, "feedback": feedback.get(w.id, overview.NO_FEEDBACK), "window": w.id}
+        for w in history
+    ]
+    here = next(i for i, w in enumerate(history) if w.id == window.id)
     fired = []
     for rule in rules:
-        since = session.scalar(
-            select(func.max(TriggerDecision.created_at)).where(
+        last_fired = session.execute(
+            select(TriggerDecision.created_at, TriggerDecision.window_id)
+            .where(
                 TriggerDecision.project_id == project.id,
                 TriggerDecision.trigger == rule.name,
                 TriggerDecision.fired.is_(True),
             )
+            .order_by(TriggerDecision.id.desc())
+            .limit(1)
+        ).first()
+        corrections = 0
+        if rule.when == "corrections":
+            corrections_query = select(func.count()).where(
+                Feedback.project_id == project.id, Feedback.accepted.is_(False)
+            )
+            if last_fired is not None:
+                corrections_query = corrections_query.where(Feedback.created_at > last_fired[0])
+            corrections = session.scalar(corrections_query) or 0
+        decision, reason = triggers.decide(
+            rule,
+            alarms,
+            reports,
+            corrections,
+            last_fired_window=last_fired[1] if last_fired is not None else None,
         )
-        corrections_query = select(func.count()).where(
-            Feedback.project_id == project.id, Feedback.accepted.is_(False)
-        )
-        if since is not None:
-            corrections_query = corrections_query.where(Feedback.created_at > since)
-        corrections = session.scalar(corrections_query) or 0
-        decision, reason = triggers.decide(rule, alarms, reports, corrections)
+        judged = triggers.judged(rule, reports)
+        at = judged if judged is not None else here
+        target, report = history[at], reports[at]
         actions: dict[str, Any] = {}
         if decision:
             fired.append(rule.name)
-            actions = act(session, project, window, rule, reason, settings)
+            actions = act(session, project, target, report, rule, reason, settings)
         row = TriggerDecision(
             project_id=project.id,
             trigger=rule.name,
-            window_id=window.id,
+            window_id=target.id,
             fired=decision,
             reason=reason,
             actions=actions,
@@ -204,15 +213,17 @@ def act(
     session: Session,
     project: Project,
     window: MonitorWindow,
+    report: dict[str, Any],
     rule: triggers.Rule,
     reason: str,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Carry out a fired rule's actions; return what was done (stored with the decision).
+    """Carry out a fired rule's actions on the window it judged; return what was done.
 
-    Every action is a job queued in this transaction and run by a worker after it commits:
-    targeted labeling runs the model over the window (seconds for text), alerts retry a
-    webhook, and neither may hold the store's write lock meanwhile.
+    ``report`` is the window's report with its accuracy from feedback as of now. What was done
+    is stored with the decision. Every action is a job queued in this transaction and run by a
+    worker after it commits: targeted labeling runs the model over the window (seconds for
+    text), alerts retry a webhook, and neither may hold the store's write lock meanwhile.
     """
     done: dict[str, Any] = {}
     if "label" in rule.actions:
@@ -238,7 +249,7 @@ def act(
             "reason": reason,
             "window": window.id,
             "window_end": str(window.end),
-            "report": {k: window.report.get(k) for k in ("n", "feedback", "estimate")},
+            "report": {k: report.get(k) for k in ("n", "feedback", "estimate")},
         }
         job = jobs.enqueue(session, "alert", project_id=project.id, params=payload, dedupe=False)
         done["alert"] = {"job": job.id}

@@ -2,7 +2,9 @@
 `looplab drift`), the ``/monitor`` API route and the dashboard all print these dictionaries.
 
 Nothing here writes: windows are closed by the ``monitor`` job (:mod:`looplab.monitor`), drift is
-measured by :mod:`looplab.watch`.
+measured by :mod:`looplab.watch`. A window's accuracy from feedback is the one figure counted
+when read rather than stored (:func:`window_feedback`), because its labels keep arriving after the
+window closed.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from looplab import projects, registry, triggers
 from looplab.errors import Invalid
-from looplab.tables import MonitorWindow, Prediction, Project, TriggerDecision, utcnow
+from looplab.tables import Feedback, MonitorWindow, Prediction, Project, TriggerDecision, utcnow
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -33,8 +35,73 @@ def parse_span(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
 
 
-def window_summary(w: MonitorWindow) -> dict[str, Any]:
-    """One window as a point of the dashboard's time series (the full report stays in the row)."""
+def window_feedback(
+    session: Session,
+    project_id: int,
+    *,
+    version: int | None = None,
+    since: dt.datetime | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Accuracy from feedback of the project's windows, by window id, as of now.
+
+    Feedback counts in the window, and for the model version, of the prediction it judges,
+    whenever it arrives: a label given a week later improves that week-old window's figure and
+    never a later window about other traffic. Late labels are normal in production, so the figure
+    is counted when read (every ``/monitor``, ``looplab monitor``, trigger decision), not frozen
+    in the window's report when it closed: a window's accuracy keeps gaining labels with no job
+    to run, and what people read is never staler than the store.
+
+    One statement: each window's feedback is a range scan of ``ix_feedback_window`` (project,
+    version, ``prediction_at``), so the cost grows with the windows asked for and their feedback,
+    not with the predictions logged. ``version`` limits it to one version's windows, ``since``
+    to windows ending at or after that time. Windows without feedback get ``n == 0``.
+    """
+    from looplab.performance import wilson_interval
+
+    query = (
+        select(MonitorWindow.id, Feedback.accepted, func.count())
+        .join(
+            Feedback,
+            and_(
+                Feedback.project_id == MonitorWindow.project_id,
+                Feedback.model_version == MonitorWindow.model_version,
+                Feedback.prediction_at >= MonitorWindow.start,
+                Feedback.prediction_at <= MonitorWindow.end,
+            ),
+        )
+        .where(MonitorWindow.project_id == project_id)
+        .group_by(MonitorWindow.id, Feedback.accepted)
+    )
+    if version is not None:
+        query = query.where(MonitorWindow.model_version == version)
+    if since is not None:
+        query = query.where(MonitorWindow.end >= since)
+    counts: dict[int, dict[bool, int]] = {}
+    for window_id, accepted, n in session.execute(query).tuples():
+        counts.setdefault(window_id, {})[bool(accepted)] = n
+    out = {}
+    for window_id, by_verdict in counts.items():
+        n, k = sum(by_verdict.values()), by_verdict.get(True, 0)
+        low, high = wilson_interval(k, n)
+        out[window_id] = {"n": n, "accepted": k, "accuracy": k / n, "ci_low": low, "ci_high": high}
+    return out
+
+
+#: The feedback of a window no feedback has reached yet.
+NO_FEEDBACK: dict[str, Any] = {
+    "n": 0,
+    "accepted": 0,
+    "accuracy": None,
+    "ci_low": None,
+    "ci_high": None,
+}
+
+
+def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One window as a point of the dashboard's time series (the full report stays in the row).
+
+    ``feedback`` is the window's entry of :func:`window_feedback` (none yet when missing).
+    """
     report = w.report or {}
     drift = report.get("drift") or {}
     features = {
@@ -73,7 +140,7 @@ def window_summary(w: MonitorWindow) -> dict[str, Any]:
             if prediction
             else None
         ),
-        "feedback": report.get("feedback"),
+        "feedback": dict(feedback or NO_FEEDBACK),
         "estimate": report.get("estimate"),
         "latency": report.get("latency"),
         "mix": report.get("mix", {}),
@@ -158,7 +225,8 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
             .limit(limit)
         )
     )[::-1]
-    windows = [window_summary(w) for w in rows]
+    feedback = window_feedback(session, project.id, since=rows[0].end) if rows else {}
+    windows = [window_summary(w, feedback.get(w.id)) for w in rows]
     last_end = rows[-1].end if rows else None
     pending_query = select(func.count()).where(Prediction.project_id == project.id)
     if last_end is not None:

@@ -318,6 +318,7 @@ def give_feedback(
         project_id=project.id,
         prediction_id=prediction_id,
         model_version=prediction.model_version,
+        prediction_at=prediction.created_at,  # its monitor window's clock, not the verdict's
         user_id=user.id,
         accepted=final == prediction.label,
         label=final,

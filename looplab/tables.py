@@ -266,7 +266,12 @@ class Prediction(Base):
     """One served prediction. The id is made by the server (UUID) so logging can be batched."""
 
     __tablename__ = "predictions"
-    __table_args__ = (Index("ix_predictions_project_time", "project_id", "created_at"),)
+    # Monitor windows, their targeted labeling and ``looplab drift`` read one version's
+    # predictions in a time range: per version, so a new version's first window does not walk
+    # the project's whole history.
+    __table_args__ = (
+        Index("ix_predictions_project_version_time", "project_id", "model_version", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -283,12 +288,22 @@ class Feedback(Base):
     """A person's verdict on a served prediction: accepted, or corrected to another label."""
 
     __tablename__ = "feedback"
-    __table_args__ = (Index("ix_feedback_project_time", "project_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_feedback_project_time", "project_id", "created_at"),
+        # A window's accuracy from feedback is a range scan here: feedback counts in the window
+        # (and version) of the prediction it judges, not in the window it arrived in.
+        Index("ix_feedback_window", "project_id", "model_version", "prediction_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    prediction_id: Mapped[str] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
+    # Indexed: one verdict per prediction is checked on every feedback request.
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE"), index=True
+    )
     model_version: Mapped[int] = mapped_column(Integer)
+    # The judged prediction's ``created_at``, copied so a window's feedback needs no join.
+    prediction_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     accepted: Mapped[bool] = mapped_column()
     label: Mapped[str] = mapped_column(String(200))
@@ -311,7 +326,12 @@ class ReferenceProfile(Base):
 
 
 class MonitorWindow(Base):
-    """One monitored window of served predictions: drift, estimated and fed-back accuracy."""
+    """One monitored window of one version's served predictions: drift and estimated accuracy.
+
+    It holds the predictions of ``model_version`` with ``start <= created_at <= end`` (``start``
+    is its first prediction's time). Accuracy from feedback is not stored here: it is counted
+    when read, from the feedback on those predictions (:func:`looplab.overview.window_feedback`).
+    """
 
     __tablename__ = "monitor_windows"
     __table_args__ = (Index("ix_monitor_windows_project_end", "project_id", "end"),)

@@ -13,6 +13,13 @@ window's accuracy (from ``feedback``, or the label-free ``estimate``) falls belo
 with at least ``min_n`` observations, once per crossing; ``corrections`` fires each time ``count``
 new corrections have arrived since it last fired. Every decision, fired or not, is stored and
 audited.
+
+``accuracy_below`` judges the latest window with ``min_n`` observations, which is not always the
+window just closed: feedback counts in the window of the prediction it judges and arrives late,
+so when a window closes its own labels are mostly still to come, and the earlier window they
+completed is the newest one to have a reliable figure. It fires when that window is below the
+threshold and the window with enough observations before it was not, and never twice on one
+window.
 """
 
 from __future__ import annotations
@@ -94,13 +101,34 @@ def window_accuracy(report: dict[str, Any], source: str) -> tuple[float | None, 
     return part.get("accuracy"), int(part.get("n") or 0)
 
 
+def judged(rule: Rule, reports: list[dict[str, Any]]) -> int | None:
+    """Index of the window ``accuracy_below`` judges: the latest with ``min_n`` observations.
+
+    None for the other rules (they judge the window just closed, the last one) and when no
+    window has enough observations yet.
+    """
+    if rule.when != "accuracy_below":
+        return None
+    source, min_n = rule.params["source"], int(rule.params["min_n"])
+    for i in range(len(reports) - 1, -1, -1):
+        if window_accuracy(reports[i], source)[1] >= min_n:
+            return i
+    return None
+
+
 def decide(
     rule: Rule,
     alarms: list[bool],
     reports: list[dict[str, Any]],
     corrections_since_fired: int,
+    *,
+    last_fired_window: int | None = None,
 ) -> tuple[bool, str]:
-    """Whether ``rule`` fires now, and why, given the windows so far (oldest first)."""
+    """Whether ``rule`` fires now, and why, given the windows so far (oldest first).
+
+    ``reports`` may carry their window's id under ``"window"``; ``last_fired_window`` is the id
+    of the window the rule last fired on, which ``accuracy_below`` never fires on again.
+    """
     if rule.when == "drift":
         k = int(rule.params["windows"])
         streak = 0
@@ -123,13 +151,26 @@ def decide(
 
         if not reports:
             return False, "no window yet"
-        acc, n = window_accuracy(reports[-1], source)
-        if acc is None or n < min_n:
-            return False, f"{source} accuracy needs {min_n} observations, has {n}"
-        if below(reports[-1]) and not (len(reports) > 1 and below(reports[-2])):
-            return True, f"{source} accuracy {acc:.3f} < {threshold} (n={n})"
-        return False, f"{source} accuracy {acc:.3f} (n={n}), threshold {threshold}"
+        i = judged(rule, reports)
+        if i is None:
+            most = max(window_accuracy(r, source)[1] for r in reports)
+            return False, f"{source} accuracy needs {min_n} observations in a window, has {most}"
+        acc, n = window_accuracy(reports[i], source)
+        window = reports[i].get("window")
+        where = f" in window #{window}" if window is not None else ""
+        if not below(reports[i]):
+            return False, f"{source} accuracy {acc:.3f} (n={n}){where}, threshold {threshold}"
+        before = next((r for r in reversed(reports[:i]) if _enough(r, rule)), None)
+        if before is not None and below(before):
+            return False, f"{source} accuracy {acc:.3f} (n={n}){where} still below {threshold}"
+        if window is not None and window == last_fired_window:
+            return False, f"{source} accuracy {acc:.3f} < {threshold}{where}: already fired on it"
+        return True, f"{source} accuracy {acc:.3f} < {threshold} (n={n}){where}"
     count = int(rule.params["count"])
     if corrections_since_fired >= count:
         return True, f"{corrections_since_fired} corrections since last fired (>= {count})"
     return False, f"{corrections_since_fired} of {count} corrections"
+
+
+def _enough(report: dict[str, Any], rule: Rule) -> bool:
+    return window_accuracy(report, rule.params["source"])[1] >= int(rule.params["min_n"])

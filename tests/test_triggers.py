@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from looplab.errors import Invalid
-from looplab.triggers import decide, parse_rules
+from looplab.triggers import decide, judged, parse_rules
 
 
 def test_persistent_drift_fires_once_and_not_on_one_noisy_window() -> None:
@@ -24,7 +24,38 @@ def test_accuracy_below_fires_once_per_crossing_with_enough_feedback() -> None:
     reports = [rep(0.9, 50), rep(0.7, 10), rep(0.7, 50), rep(0.6, 50), rep(0.9, 50), rep(0.7, 40)]
     fired = [decide(rule, [], reports[: i + 1], 0)[0] for i in range(len(reports))]
     assert fired == [False, False, True, False, False, True]
-    assert "needs 20 observations, has 10" in decide(rule, [], reports[:2], 0)[1]
+    assert decide(rule, [], reports[1:2], 0)[1] == (
+        "feedback accuracy needs 20 observations in a window, has 10"
+    )
+
+
+def test_accuracy_below_judges_the_latest_window_with_enough_late_feedback() -> None:
+    """Labels arrive late: when a window closes, an earlier one may have just got enough."""
+    [rule] = parse_rules([{"when": "accuracy_below", "threshold": 0.8, "min_n": 20}])
+
+    def rep(window: int, acc: float | None, n: int) -> dict:
+        return {"window": window, "feedback": {"accuracy": acc, "n": n}}
+
+    # Window 1 now has 30 answers at 60%; windows 2 and 3 have few answers so far.
+    reports = [rep(1, 0.6, 30), rep(2, 0.9, 5), rep(3, None, 0)]
+    assert judged(rule, reports) == 0
+    assert decide(rule, [], reports, 0) == (
+        True,
+        "feedback accuracy 0.600 < 0.8 (n=30) in window #1",
+    )
+    # Once fired on window 1, later closes that still judge window 1 do not fire again.
+    assert decide(rule, [], [*reports, rep(4, None, 0)], 0, last_fired_window=1) == (
+        False,
+        "feedback accuracy 0.600 < 0.8 in window #1: already fired on it",
+    )
+    # Window 2 then fills up, also below: the same drop, still below, no second alert.
+    later = [rep(1, 0.6, 30), rep(2, 0.7, 25), rep(3, 0.9, 5), rep(4, None, 0)]
+    assert judged(rule, later) == 1
+    assert decide(rule, [], later, 0, last_fired_window=1) == (
+        False,
+        "feedback accuracy 0.700 (n=25) in window #2 still below 0.8",
+    )
+    assert judged(rule, [rep(1, 0.9, 5)]) is None
 
 
 def test_corrections_rule() -> None:

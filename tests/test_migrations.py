@@ -1,0 +1,152 @@
+"""Upgrading a store that already holds data: what the migrations rewrite, on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
+from sqlalchemy.sql.elements import TextClause
+
+from looplab import overview
+from looplab.store import MIGRATIONS_DIR, Store
+from tests.conftest import PG_URL, require_pg
+
+
+@contextmanager
+def store_at(kind: str, tmp_path: Path, revision: str) -> Iterator[Store]:
+    """A store of ``kind`` migrated only up to ``revision`` (an older release's schema)."""
+    admin = None
+    if kind == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        require_pg()
+        schema = "t_" + uuid.uuid4().hex[:12]
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with store.write_engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.commit()
+        yield store
+    finally:
+        store.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+
+T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def at(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def sql(statement: str, *times: str) -> TextClause:
+    """Raw SQL whose ``times`` parameters are stored as the ORM stores times (SQLite: text)."""
+    return text(statement).bindparams(
+        *(bindparam(name, type_=DateTime(timezone=True)) for name in times)
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0006_counts_old_feedback_in_its_predictions_window(kind: str, tmp_path: Path) -> None:
+    with store_at(kind, tmp_path, "0005") as store:
+        with store.write() as session:
+            run = session.execute
+            run(
+                sql(
+                    "INSERT INTO projects (id, name, task, annotation_type, labels, fields, "
+                    "guidelines, settings, labels_since_model, created_at) VALUES (1, 'p', "
+                    "'tabular', 'single_label', '[\"a\", \"b\"]', '[\"x\"]', '', '{}', 0, :t)"
+                ),
+                {"t": T0},
+            )
+            run(
+                sql(
+                    "INSERT INTO users (id, name, role, token_hash, active, created_at) "
+                    "VALUES (1, 'u', 'annotator', 'h', true, :t)",
+                    "t",
+                ),
+                {"t": T0},
+            )
+            # Four predictions of v1 at minutes 1 to 4; windows of the old kind: the first
+            # starts at its first prediction, the second at the first one's end (exclusive).
+            for i in range(1, 5):
+                run(
+                    sql(
+                        "INSERT INTO predictions (id, project_id, model_version, input, label, "
+                        "confidence, proba, latency_ms, created_at) VALUES (:id, 1, 1, '{}', "
+                        "'a', 0.9, '{}', 1.0, :t)",
+                        "t",
+                    ),
+                    {"id": f"p{i}", "t": at(i)},
+                )
+            for wid, start, end in ((1, at(1), at(2)), (2, at(2), at(4))):
+                run(
+                    sql(
+                        'INSERT INTO monitor_windows (id, project_id, model_version, start, "end",'
+                        " n_predictions, alarm, report, created_at) VALUES (:id, 1, 1, :s, :e, 2,"
+                        " false, '{}', :e)",
+                        "s",
+                        "e",
+                    ),
+                    {"id": wid, "s": start, "e": end},
+                )
+            # Feedback on p2 (window 1) and p3 (window 2), both given after window 2 closed.
+            for fid, pid, accepted in ((1, "p2", False), (2, "p3", True)):
+                run(
+                    sql(
+                        "INSERT INTO feedback (id, project_id, prediction_id, model_version, "
+                        "user_id, accepted, label, created_at) VALUES (:id, 1, :p, 1, 1, :ok, "
+                        "'a', :t)",
+                        "t",
+                    ),
+                    {"id": fid, "p": pid, "ok": accepted, "t": at(10)},
+                )
+
+        store.upgrade()  # what `looplab` and the server do on start
+
+        with store.read() as session:
+            prediction_at = dict(
+                session.execute(text("SELECT prediction_id, prediction_at FROM feedback"))
+                .tuples()
+                .all()
+            )
+            starts = dict(
+                session.execute(text("SELECT id, start FROM monitor_windows")).tuples().all()
+            )
+            feedback = overview.window_feedback(session, 1)
+        # SQLite hands back the stored UTC wall time as text through raw SQL.
+        assert {k: str(v)[:16] for k, v in prediction_at.items()} == {
+            "p2": "2026-06-01 12:02",
+            "p3": "2026-06-01 12:03",
+        }
+        assert {k: str(v)[:16] for k, v in starts.items()} == {
+            1: "2026-06-01 12:01",
+            2: "2026-06-01 12:03",  # its first prediction, no longer the first window's end
+        }
+        assert {w: (f["n"], f["accepted"]) for w, f in feedback.items()} == {1: (1, 0), 2: (1, 1)}
+
+        indexes = {
+            table: {ix["name"] for ix in inspect(store.read_engine).get_indexes(table)}
+            for table in ("feedback", "predictions")
+        }
+        assert {"ix_feedback_window", "ix_feedback_prediction_id"} <= indexes["feedback"]
+        assert "ix_predictions_project_version_time" in indexes["predictions"]
+        assert "ix_predictions_project_time" not in indexes["predictions"]
+        columns = {c["name"]: c for c in inspect(store.read_engine).get_columns("feedback")}
+        assert columns["prediction_at"]["nullable"] is False
