@@ -114,8 +114,9 @@ def update_settings(
             f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_SETTINGS)}",
             details={"fields": unknown},
         )
-    _check_settings(changes)
-    project.settings = {**DEFAULT_SETTINGS, **project.settings, **changes}
+    current = {**DEFAULT_SETTINGS, **(project.settings or {})}
+    _check_settings(changes, current)
+    project.settings = {**current, **changes}
     audit.record(
         session,
         actor=actor,
@@ -128,7 +129,7 @@ def update_settings(
     return project
 
 
-def _check_settings(changes: dict[str, Any]) -> None:
+def _check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
     # Fail at configuration time, not in a training job an hour later.
     from looplab import strategies, train
 
@@ -151,7 +152,7 @@ def _check_settings(changes: dict[str, Any]) -> None:
         parse_rules(changes["triggers"])
     from looplab.promotion import check_settings as check_gate_settings
 
-    check_gate_settings(changes)
+    check_gate_settings(changes, current)
     fraction = changes.get("overlap_fraction")
     if fraction is not None and not (0 <= float(fraction) <= 1):
         raise Invalid(

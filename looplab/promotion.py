@@ -26,6 +26,7 @@ Errors::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,6 +37,8 @@ from looplab.errors import Conflict, Invalid, LooplabError
 from looplab.gate import TESTS, GateResult, gate
 from looplab.store import Store
 from looplab.tables import ModelVersion, Project
+
+log = logging.getLogger("looplab.promotion")
 
 #: The gate's settings and their kinds: "metric" and "test" are names, the rest numbers (or None).
 GATE_SETTINGS: dict[str, tuple[str, ...] | str] = {
@@ -58,8 +61,18 @@ class GateFailed(Conflict):
     default_code = "gate_failed"
 
 
-def check_settings(changes: dict[str, Any]) -> None:
-    """Raise :class:`Invalid` naming the first bad ``gate_*`` or ``calibration`` value."""
+def _mismatch(metric: Any, test: Any) -> bool:
+    """McNemar's test compares which records each model gets right: accuracy, and nothing else."""
+    return test == "mcnemar" and metric != "accuracy"
+
+
+def check_settings(changes: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+    """Raise :class:`Invalid` naming the first bad ``gate_*`` or ``calibration`` value.
+
+    ``current`` holds the project's settings before ``changes``: a change of ``gate_metric`` or
+    ``gate_test`` is checked against the other one as it will be stored, so the pair cannot be
+    made unusable one key at a time.
+    """
     from looplab.assess import CALIBRATION_SETTINGS
 
     if "calibration" in changes and changes["calibration"] not in CALIBRATION_SETTINGS:
@@ -88,20 +101,47 @@ def check_settings(changes: dict[str, Any]) -> None:
         elif not (number and 0 <= value <= 1):
             hint = " or null" if kind == "fraction_or_none" else ""
             raise Invalid(f"{key} must be a number from 0 to 1{hint}", details=where)
-    metric = changes.get("gate_metric")
-    if metric == "macro_f1" and changes.get("gate_test") == "mcnemar":
+    if "gate_metric" not in changes and "gate_test" not in changes:
+        return
+    pair = {**(current or {}), **changes}
+    metric, test = pair.get("gate_metric", "accuracy"), pair.get("gate_test", "bootstrap")
+    if _mismatch(metric, test):
+        field = "gate_test" if "gate_test" in changes else "gate_metric"
+        other = "gate_metric" if field == "gate_test" else "gate_test"
+        stored = "" if other in changes else f" (the project's {other})"
         raise Invalid(
-            "gate_test=mcnemar compares accuracy; use gate_test=bootstrap with macro_f1",
-            details={"field": "gate_test"},
+            f"gate_metric={metric} cannot be gated with gate_test=mcnemar{stored}: McNemar's "
+            f"test compares accuracy (which records each model gets right), not {metric}. Use "
+            f"gate_test=bootstrap with gate_metric={metric}, or gate_metric=accuracy with "
+            "gate_test=mcnemar",
+            details={"field": field, "gate_metric": metric, "gate_test": test},
         )
 
 
-def gate_options(project: Project) -> dict[str, Any]:
-    """The project's gate settings as keyword arguments of :func:`looplab.gate.gate`."""
+def gate_options(project: Project) -> tuple[dict[str, Any], list[str]]:
+    """The project's gate settings as keyword arguments of :func:`looplab.gate.gate`, and notes.
+
+    A project may still hold ``gate_test=mcnemar`` with a metric other than accuracy, stored
+    before :func:`check_settings` compared the pair with the stored settings. Such a project has
+    been gated with the paired bootstrap all along, so the gate keeps doing that rather than fail:
+    refusing now would stop a working ``auto_promote`` with no new information, and the bootstrap
+    is the test that fits the metric. The correction is logged as a warning and returned as a
+    note, which ``looplab gate`` prints and the report shows, with the command that makes it
+    explicit.
+    """
     options = {key[len("gate_") :]: projects.setting(project, key) for key in GATE_SETTINGS}
-    if options["metric"] != "accuracy" and options["test"] == "mcnemar":
+    notes = []
+    if _mismatch(options["metric"], options["test"]):
         options["test"] = "bootstrap"
-    return options
+        note = (
+            f"Project {project.name!r} has gate_test=mcnemar with gate_metric={options['metric']}"
+            ", which McNemar's test cannot compare (it compares accuracy): the paired bootstrap "
+            f"was used instead. Make it explicit: looplab config {project.name} "
+            "gate_test=bootstrap."
+        )
+        log.warning("%s", note)
+        notes.append(note)
+    return options, notes
 
 
 @dataclass(frozen=True)
@@ -192,7 +232,7 @@ def run_gate(
         else:
             proba_p = model_p.predict_proba(payloads)
             classes_p = [str(c) for c in model_p.classes_]
-    options = gate_options(project)
+    options, notes = gate_options(project)
     result = gate(
         labels,
         model_c.predict_proba(payloads),
@@ -203,6 +243,8 @@ def run_gate(
         rng=rng,
         **options,
     )
+    if notes:
+        result = replace(result, notes=[*result.notes, *notes])
     if broken is not None:
         message = (
             f"production cannot be loaded, so the candidate was not compared with it ({broken}); "

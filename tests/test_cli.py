@@ -104,6 +104,13 @@ def test_config_shows_changes_and_validates(home: Path) -> None:
     assert code == 0 and json.loads(out)["estimator"] == "sklearn.naive_bayes.MultinomialNB"
     code, _, err = run("config", "news", "colour=red")
     assert code == 2 and "unknown setting(s) colour" in err
+    # A pair that cannot work is refused even when its two halves are set one at a time.
+    assert run("config", "news", "gate_test=mcnemar")[0] == 0
+    code, _, err = run("config", "news", "gate_metric=macro_f1")
+    assert code == 2 and "gate_metric=macro_f1 cannot be gated with gate_test=mcnemar" in err
+    assert "Use gate_test=bootstrap with gate_metric=macro_f1" in err
+    code, out, _ = run("config", "news", "--json")
+    assert json.loads(out)["gate_metric"] == "accuracy"
 
 
 def test_simulate_compares_with_an_averaged_random_baseline(home: Path, tmp_path: Path) -> None:

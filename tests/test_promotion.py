@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,52 @@ def test_auto_promote_promotes_only_when_the_gate_passes(news: Store, tmp_path) 
             select(AuditEvent).where(AuditEvent.action == "model.gate_refused")
         ).one()
         assert refused.details["version"] == "v3" and refused.details["against"] == "v2"
+
+
+def test_mcnemar_with_macro_f1_is_refused_whichever_is_set_first(news: Store) -> None:
+    with news.write() as session:
+        project = projects.get_project(session, "news")
+        projects.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
+        with pytest.raises(Invalid) as refused:
+            projects.update_settings(session, project, {"gate_metric": "macro_f1"}, actor="test")
+        assert refused.value.message.startswith(
+            "gate_metric=macro_f1 cannot be gated with gate_test=mcnemar (the project's gate_test)"
+        )
+        assert refused.value.details == {
+            "field": "gate_metric",
+            "gate_metric": "macro_f1",
+            "gate_test": "mcnemar",
+        }
+        both = {"gate_test": "bootstrap", "gate_metric": "macro_f1"}
+        projects.update_settings(session, project, both, actor="test")
+        with pytest.raises(Invalid, match="Use gate_test=bootstrap with gate_metric=macro_f1"):
+            projects.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
+        assert projects.setting(project, "gate_test") == "bootstrap"
+
+
+def test_a_stored_mcnemar_macro_f1_pair_is_corrected_loudly(
+    news: Store, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    promotion.promote_version(news, "news", "v1", actor="alice")
+    train(news, tmp_path)
+    with news.write() as session:  # as stored before the pair was checked against the project's
+        project = projects.get_project(session, "news")
+        project.settings = {**project.settings, "gate_metric": "macro_f1", "gate_test": "mcnemar"}
+    with news.write() as session:  # other settings can still be changed
+        project = projects.get_project(session, "news")
+        projects.update_settings(session, project, {"retrain_every": 20}, actor="test")
+    with news.read() as session, caplog.at_level(logging.WARNING, logger="looplab.promotion"):
+        project = projects.get_project(session, "news")
+        report = promotion.run_gate(session, project, registry.get_version(session, project, "v2"))
+    note = (
+        "Project 'news' has gate_test=mcnemar with gate_metric=macro_f1, which McNemar's test "
+        "cannot compare (it compares accuracy): the paired bootstrap was used instead. Make it "
+        "explicit: looplab config news gate_test=bootstrap."
+    )
+    assert note in report.result.notes and note in caplog.messages
+    assert report.options["test"] == "bootstrap" and report.options["metric"] == "macro_f1"
+    metric = next(c for c in report.result.checks if c["name"] == "metric")
+    assert metric["message"].startswith("macro-F1") and "paired bootstrap" in metric["message"]
 
 
 def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:

@@ -68,6 +68,25 @@ def test_settings_patch(news: Api) -> None:
     )
 
 
+def test_a_gate_pair_that_cannot_work_is_422(news: Api) -> None:
+    url, admin = "/api/v1/projects/news/settings", news.as_("admin")
+    assert news.client.patch(url, json={"gate_test": "mcnemar"}, headers=admin).status_code == 200
+    response = news.client.patch(url, json={"gate_metric": "macro_f1"}, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "invalid",
+        "message": "gate_metric=macro_f1 cannot be gated with gate_test=mcnemar (the project's "
+        "gate_test): McNemar's test compares accuracy (which records each model gets right), "
+        "not macro_f1. Use gate_test=bootstrap with gate_metric=macro_f1, or "
+        "gate_metric=accuracy with gate_test=mcnemar",
+        "details": {"field": "gate_metric", "gate_metric": "macro_f1", "gate_test": "mcnemar"},
+    }
+    settings = news.client.get("/api/v1/projects/news", headers=admin).json()["settings"]
+    assert (settings["gate_metric"], settings["gate_test"]) == ("accuracy", "mcnemar")
+    both = {"gate_metric": "macro_f1", "gate_test": "bootstrap"}
+    assert news.client.patch(url, json=both, headers=admin).status_code == 200
+
+
 def test_status_counts(news: Api) -> None:
     nxt = news.client.get("/api/v1/projects/news/queue/next", headers=news.as_("annotator")).json()
     news.client.post(
