@@ -144,6 +144,17 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
     lines += ["## Calibration", "", f"Method: **{calibration.get('method', 'none')}**. "]
     if calibration.get("reason"):
         lines[-1] += calibration["reason"] + "."
+    if calibration.get("cross_calibrator"):
+        lines[-1] += (
+            " The held-out metrics above are cross-fitted: each test record's calibrated "
+            "probabilities come from a calibrator fitted on the other half of the test split."
+        )
+    elif calibration.get("method", "none") != "none":
+        lines[-1] += (
+            " This version was trained before calibrators were cross-fitted: the ECE and Brier "
+            "score above include the half of the test split its calibrator was fitted on, so they "
+            "are optimistic."
+        )
     lines.append("")
     slices = m.get("slices") or []
     lines += ["## Slices", ""]

@@ -4,7 +4,9 @@
 both on the **same** current test records and calls :func:`looplab.gate.gate` with the project's
 ``gate_*`` settings (validated by :func:`check_settings`). Test records that either model was
 trained on (possible after a near-duplicate group moved to the test split) are left out, so
-neither is judged on what it memorised.
+neither is judged on what it memorised. A calibrated version is scored as its held-out metrics
+were (:func:`looplab.assess.gate_proba`): cross-fitted, so its ECE is not measured on the records
+its calibrator was fitted on.
 
 :func:`promote` refuses a candidate the gate rejects (:class:`GateFailed`, HTTP 409, every reason
 listed) unless ``force`` is given with a ``reason``; the stage change, the gate's verdict, and
@@ -31,8 +33,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from looplab import audit, dataset, projects, registry, train
+from looplab import assess, audit, dataset, projects, registry, train
 from looplab.errors import Conflict, Invalid, LooplabError
 from looplab.gate import TESTS, GateResult, gate
 from looplab.store import Store
@@ -73,11 +76,9 @@ def check_settings(changes: dict[str, Any], current: dict[str, Any] | None = Non
     ``gate_test`` is checked against the other one as it will be stored, so the pair cannot be
     made unusable one key at a time.
     """
-    from looplab.assess import CALIBRATION_SETTINGS
-
-    if "calibration" in changes and changes["calibration"] not in CALIBRATION_SETTINGS:
+    if "calibration" in changes and changes["calibration"] not in assess.CALIBRATION_SETTINGS:
         raise Invalid(
-            f"calibration must be one of {', '.join(CALIBRATION_SETTINGS)}",
+            f"calibration must be one of {', '.join(assess.CALIBRATION_SETTINGS)}",
             details={"field": "calibration", "value": changes["calibration"]},
         )
     for key, kind in GATE_SETTINGS.items():
@@ -198,6 +199,21 @@ def load_version(row: ModelVersion) -> Any:
         ) from None
 
 
+def _scored(
+    row: ModelVersion, model: Any, payloads: list[dict[str, Any]], record_ids: list[int]
+) -> tuple[NDArray[np.float64], list[str], str | None]:
+    """A version's probabilities on the gate's records, its classes, and a note if optimistic."""
+    calibration = (row.config or {}).get("calibration")
+    proba, honest = assess.gate_proba(model, payloads, record_ids, calibration)
+    note = (
+        None
+        if honest
+        else f"{row.name} was trained before calibrators were cross-fitted: its ECE here may "
+        "include test records its calibrator was fitted on, so it is optimistic."
+    )
+    return proba, [str(c) for c in model.classes_], note
+
+
 def run_gate(
     session: Any, project: Project, candidate: ModelVersion, *, rng: int = 0
 ) -> GateReport:
@@ -222,7 +238,9 @@ def run_gate(
     payloads = [test.payloads[i] for i in keep]
     labels = np.asarray([test.labels[i] for i in keep])
     meta = [test.meta[i] for i in keep]
-    model_c = load_version(candidate)
+    record_ids = [test.record_ids[i] for i in keep]
+    proba_c, classes_c, note = _scored(candidate, load_version(candidate), payloads, record_ids)
+    notes = [note]
     proba_p, classes_p, broken = None, None, None
     if current is not None:
         try:
@@ -230,21 +248,22 @@ def run_gate(
         except Conflict as exc:  # production is unusable: say so, and let --force replace it
             broken = exc.message
         else:
-            proba_p = model_p.predict_proba(payloads)
-            classes_p = [str(c) for c in model_p.classes_]
-    options, notes = gate_options(project)
+            proba_p, classes_p, note = _scored(current, model_p, payloads, record_ids)
+            notes.append(note)
+    options, setting_notes = gate_options(project)
     result = gate(
         labels,
-        model_c.predict_proba(payloads),
+        proba_c,
         proba_p,
-        [str(c) for c in model_c.classes_],
+        classes_c,
         classes_p,
         slice_keys=meta,
         rng=rng,
         **options,
     )
-    if notes:
-        result = replace(result, notes=[*result.notes, *notes])
+    extra = [*setting_notes, *(n for n in notes if n)]
+    if extra:
+        result = replace(result, notes=[*result.notes, *extra])
     if broken is not None:
         message = (
             f"production cannot be loaded, so the candidate was not compared with it ({broken}); "

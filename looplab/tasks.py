@@ -63,10 +63,16 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     model = train.build_pipeline(project.task, project.fields, estimator)
     model.fit(fit.payloads, fit.labels)
     classes = [str(c) for c in model.classes_]
-    # Calibration is kept inside the artifact only if it lowers ECE on held-out records.
-    model, calibration = assess.calibrate(model, test, projects.setting(project, "calibration"))
+    # The test split goes through the pipeline once: calibration and the metrics both work on
+    # these probabilities.
+    raw = assess.held_out_proba(model, test)
+    # Calibration is kept inside the artifact only if it lowers ECE on held-out records; `proba`
+    # is cross-fitted, so no stored figure includes records a calibrator was fitted on.
+    model, calibration, proba = assess.calibrate(
+        model, test, raw, projects.setting(project, "calibration")
+    )
     metrics = assess.held_out_metrics(
-        model, test, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
+        test, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
     )
     with store.write() as session:
         project = _project(session, job)
