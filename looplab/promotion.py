@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from looplab import assess, audit, dataset, projects, registry, train
+from looplab.dataset import LabeledSet
 from looplab.errors import Conflict, Invalid, LooplabError
 from looplab.gate import TESTS, GateResult, gate
 from looplab.store import Store
@@ -215,16 +216,32 @@ def _scored(
 
 
 def run_gate(
-    session: Any, project: Project, candidate: ModelVersion, *, rng: int = 0
+    session: Any,
+    project: Project,
+    candidate: ModelVersion,
+    *,
+    rng: int = 0,
+    test: LabeledSet | None = None,
+    candidate_proba: NDArray[np.float64] | None = None,
 ) -> GateReport:
-    """Compare ``candidate`` with production on the current test records (see the module doc)."""
+    """Compare ``candidate`` with production on the current test records (see the module doc).
+
+    The training job (with ``auto_promote``) passes the ``test`` split it has just assessed the
+    candidate on and the candidate's cross-fitted probabilities on it (``candidate_proba``, one
+    row per record of ``test``), so the labeled set is not built again and the artifact just
+    written is not loaded back. Without them the current test split is built and the candidate's
+    artifact loaded (its SHA-256 checked).
+    """
     current = registry.production(session, project)
     if current is not None and current.id == candidate.id:
         raise Conflict(
             f"{candidate.name} is already in production; gate a candidate against it",
             details={"model": candidate.name},
         )
-    test = dataset.labeled_set(session, project).subset("test")
+    if candidate_proba is not None and (test is None or len(candidate_proba) != len(test)):
+        raise ValueError("candidate_proba needs the test split it was computed on, a row a record")
+    if test is None:
+        test = dataset.labeled_set(session, project).subset("test")
     trained_on = set(registry.training_annotations(session, candidate))
     if current is not None:
         trained_on |= set(registry.training_annotations(session, current))
@@ -239,8 +256,12 @@ def run_gate(
     labels = np.asarray([test.labels[i] for i in keep])
     meta = [test.meta[i] for i in keep]
     record_ids = [test.record_ids[i] for i in keep]
-    proba_c, classes_c, note = _scored(candidate, load_version(candidate), payloads, record_ids)
-    notes = [note]
+    notes: list[str | None] = []
+    if candidate_proba is None:
+        proba_c, classes_c, note = _scored(candidate, load_version(candidate), payloads, record_ids)
+        notes.append(note)
+    else:
+        proba_c, classes_c = candidate_proba[keep], [str(c) for c in candidate.config["classes"]]
     proba_p, classes_p, broken = None, None, None
     if current is not None:
         try:
@@ -384,11 +405,20 @@ def rollback_project(store: Store, project_name: str, *, actor: str, reason: str
         }
 
 
-def auto_promote(store: Store, project_id: int, version: str, *, actor: str) -> dict[str, Any]:
+def auto_promote(
+    store: Store,
+    project_id: int,
+    version: str,
+    *,
+    actor: str,
+    test: LabeledSet | None = None,
+    candidate_proba: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
     """After training with ``auto_promote`` on: promote ``version`` only if the gate passes.
 
     A refusal is audited (``model.gate_refused``) with its reasons, so "why is v7 not live?" has an
-    answer in the log.
+    answer in the log. ``test`` and ``candidate_proba`` are what the training job already has
+    (see :func:`run_gate`).
     """
     with store.read() as session:
         project = session.get(Project, project_id)
@@ -396,7 +426,9 @@ def auto_promote(store: Store, project_id: int, version: str, *, actor: str) -> 
             return {"promoted": False, "reasons": ["project no longer exists"]}
         candidate = registry.get_version(session, project, version)
         try:
-            report = run_gate(session, project, candidate)
+            report = run_gate(
+                session, project, candidate, test=test, candidate_proba=candidate_proba
+            )
         except LooplabError as exc:  # e.g. no test records yet: not promoted, the job succeeds
             return {"promoted": False, "reasons": [exc.message]}
     with store.write() as session:

@@ -63,8 +63,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     model = train.build_pipeline(project.task, project.fields, estimator)
     model.fit(fit.payloads, fit.labels)
     classes = [str(c) for c in model.classes_]
-    # The test split goes through the pipeline once: calibration and the metrics both work on
-    # these probabilities.
+    # The test split goes through the pipeline once: calibration, the metrics and (with
+    # auto_promote) the gate all work on these probabilities.
     raw = assess.held_out_proba(model, test)
     # Calibration is kept inside the artifact only if it lowers ECE on held-out records; `proba`
     # is cross-fitted, so no stored figure includes records a calibrator was fitted on.
@@ -120,8 +120,10 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "calibration": calibration["method"],
     }
     if auto:  # promote only if the gate passes; a refusal is audited with its reasons
+        # The gate reuses this job's test split and probabilities: no second labeled set (with
+        # its near-duplicate grouping), no reload of the artifact just written.
         result["auto_promote"] = promotion.auto_promote(
-            store, job.project_id or 0, name, actor="auto_promote"
+            store, job.project_id or 0, name, actor="auto_promote", test=test, candidate_proba=proba
         )
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result

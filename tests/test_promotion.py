@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from looplab import dataset, projects, promotion, registry, tasks
+from looplab import dataset, neardup, projects, promotion, registry, tasks
+from looplab import train as training
 from looplab.errors import Conflict, Invalid, NotFound
 from looplab.settings import Settings
 from looplab.store import Store
@@ -188,6 +192,37 @@ def test_a_stored_mcnemar_macro_f1_pair_is_corrected_loudly(
     assert report.options["test"] == "bootstrap" and report.options["metric"] == "macro_f1"
     metric = next(c for c in report.result.checks if c["name"] == "metric")
     assert metric["message"].startswith("macro-F1") and "paired bootstrap" in metric["message"]
+
+
+def counting(calls: Counter[str], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[name] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def test_auto_promote_reuses_the_jobs_labeled_set_and_model(
+    news: Store, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: Counter[str] = Counter()
+    monkeypatch.setattr(dataset, "labeled_set", counting(calls, "labeled_set", dataset.labeled_set))
+    groups = neardup.near_duplicate_groups
+    monkeypatch.setattr(neardup, "near_duplicate_groups", counting(calls, "minhash", groups))
+    monkeypatch.setattr(training, "load_model", counting(calls, "load_model", training.load_model))
+    result = train(news, tmp_path, auto_promote=True)
+    assert result["auto_promote"] == {"promoted": True, "against": None}
+    # One labeled set (one near-duplicate grouping); the artifact just written is not reloaded.
+    assert calls == {"labeled_set": 1, "minhash": 1}
+    calls.clear()
+    result = train(news, tmp_path)  # v3 against v2: only production's artifact is loaded
+    assert result["auto_promote"]["promoted"] is True, result
+    assert calls == {"labeled_set": 1, "minhash": 1, "load_model": 1}
+    with news.read() as session:
+        project = projects.get_project(session, "news")
+        v3 = registry.get_version(session, project, "v3")
+        assert v3.stage == "production"
+        assert registry.history(session, project)[-1].reason == "auto_promote: gate passed"
 
 
 def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
