@@ -135,7 +135,7 @@ def monitor(
     out.print(
         f"[bold]{project_name}[/]: production model {state['production_model'] or 'none'}; "
         f"{len(state['windows'])} windows shown, {state['alarms']} with a drift alarm; "
-        f"{state['pending_predictions']:,} predictions wait for the next window "
+        f"{state['pending_predictions']:,} of its predictions wait for the next window "
         f"(closes at {state['min_predictions']:,})"
     )
     if latest is None:
@@ -144,8 +144,8 @@ def monitor(
         status = "[bold red]DRIFT[/]" if latest["alarm"] else "[green]no drift[/]"
         fb, est, lat = latest["feedback"] or {}, latest["estimate"] or {}, latest["latency"] or {}
         out.print(
-            f"latest window #{latest['id']} ({latest['n']:,} predictions, to "
-            f"{str(latest['end'])[:19]}): {status}"
+            f"latest window #{latest['id']} ({latest['model_version']}: {latest['n']:,} "
+            f"predictions, to {str(latest['end'])[:19]}): {status}"
             + (f", blamed {', '.join(latest['blamed'])}" if latest["blamed"] else "")
             + (f", alarm streak {state['alarm_streak']}" if state["alarm_streak"] else "")
         )

@@ -1,13 +1,16 @@
 """Monitoring: close windows of served predictions, measure them, and let the triggers decide.
 
-A ``monitor`` job reads only the predictions logged since the project's last window ended (so it
-never re-reads history), and closes a window once it holds ``monitor_min_predictions``. For each
-window it stores: input drift against the production model's reference profile (computed once
-per model version from the exact records it was trained on), prediction drift, the label-free
-accuracy estimate, and latency percentiles. Accuracy from feedback is not stored: feedback
-belongs to the window of the prediction it judges and often arrives after that window closed,
-so it is counted whenever a window is read (:func:`looplab.overview.window_feedback`), by the
-triggers too. Then every trigger rule decides, and its decision is stored and audited.
+A ``monitor`` job reads only the production version's predictions logged since that version's
+last window ended (so it never re-reads history), and closes a window once it holds
+``monitor_min_predictions``. A window holds one version's predictions, so after a promotion no
+figure blends two models; the triggers, too, read the windows of the version that just closed
+one. For each window it stores: input drift against the production model's reference profile
+(computed once per model version from the exact records it was trained on), prediction drift,
+the label-free accuracy estimate, and latency percentiles. Accuracy from feedback is not
+stored: feedback belongs to the window of the prediction it judges and often arrives after that
+window closed, so it is counted whenever a window is read
+(:func:`looplab.overview.window_feedback`), by the triggers too. Then every trigger rule decides,
+and its decision is stored and audited.
 """
 
 from __future__ import annotations
@@ -38,12 +41,29 @@ log = logging.getLogger("looplab.monitor")
 
 
 def window_predictions(
-    session: Session, project: Project, start: dt.datetime | None, limit: int = 200_000
+    session: Session,
+    project: Project,
+    version: int,
+    after: dt.datetime | None,
+    limit: int = 200_000,
 ) -> list[Prediction]:
-    query = select(Prediction).where(Prediction.project_id == project.id)
-    if start is not None:
-        query = query.where(Prediction.created_at > start)
-    return list(session.scalars(query.order_by(Prediction.created_at).limit(limit)))
+    """The next predictions of one model version, logged after ``after``, oldest first.
+
+    At most ``limit``, and never only part of the rows logged at one instant (one predict call's
+    rows share a time): the next window starts after this one's last time, so the rest of a cut
+    group would be in no window.
+    """
+    query = select(Prediction).where(
+        Prediction.project_id == project.id, Prediction.model_version == version
+    )
+    if after is not None:
+        query = query.where(Prediction.created_at > after)
+    rows = list(session.scalars(query.order_by(Prediction.created_at).limit(limit)))
+    if len(rows) == limit and rows[0].created_at != rows[-1].created_at:
+        last = rows[-1].created_at
+        while rows[-1].created_at == last:
+            rows.pop()
+    return rows
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
@@ -84,20 +104,25 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
         model = registry.production(session, project)
         if model is None:
             return {"skipped": "no production model"}
-        last = session.scalar(
-            select(MonitorWindow)
-            .where(MonitorWindow.project_id == project.id)
-            .order_by(MonitorWindow.end.desc())
-            .limit(1)
+        # Windows are per version: one never blends two versions' drift or accuracy (right
+        # after a promotion, replicas answer with both for a moment). Predictions of a version
+        # no longer in production wait for it to return and are otherwise left out.
+        last_end = session.scalar(
+            select(func.max(MonitorWindow.end)).where(
+                MonitorWindow.project_id == project.id,
+                MonitorWindow.model_version == model.version,
+            )
         )
-        start = last.end if last is not None else None
-        predictions = window_predictions(session, project, start)
+        predictions = window_predictions(session, project, model.version, last_end)
         minimum = int(
             job.params.get("min_predictions")
             or projects.setting(project, "monitor_min_predictions")
         )
         if len(predictions) < minimum:
-            return {"waiting": f"{len(predictions)} of {minimum} predictions for a window"}
+            return {
+                "waiting": f"{len(predictions)} of {minimum} predictions of {model.name} "
+                "for a window"
+            }
         report = measure(session, project, model, predictions)
         window = MonitorWindow(
             project_id=project.id,
@@ -127,7 +152,7 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
 def run_triggers(
     session: Session, project: Project, window: MonitorWindow, settings: Settings
 ) -> list[str]:
-    """Let every rule decide on the windows so far, just after ``window`` closed.
+    """Let every rule decide on the windows of ``window``'s version, just after it closed.
 
     Each report carries its window's accuracy from feedback as of now
     (:func:`looplab.overview.window_feedback`), so labels that arrived late for earlier windows
@@ -139,14 +164,19 @@ def run_triggers(
     rules = triggers.parse_rules(projects.setting(project, "triggers"))
     if not rules:
         return []
+    # A new version starts a new history: a drift streak or an accuracy crossing of the old
+    # version, measured against the old reference, says nothing about the new one.
     history = list(
         session.scalars(
             select(MonitorWindow)
-            .where(MonitorWindow.project_id == project.id)
+            .where(
+                MonitorWindow.project_id == project.id,
+                MonitorWindow.model_version == window.model_version,
+            )
             .order_by(MonitorWindow.end)
         )
     )
-    feedback = overview.window_feedback(session, project.id)
+    feedback = overview.window_feedback(session, project.id, version=window.model_version)
     alarms = [w.alarm for w in history]
     reports = [
         {**w.report, "feedback": feedback.get(w.id, overview.NO_FEEDBACK), "window": w.id}
@@ -248,6 +278,7 @@ def act(
             "trigger": rule.name,
             "reason": reason,
             "window": window.id,
+            "model_version": f"v{window.model_version}",
             "window_end": str(window.end),
             "report": {k: report.get(k) for k in ("n", "feedback", "estimate")},
         }

@@ -213,7 +213,11 @@ def trigger_state(session: Session, project: Project) -> list[dict[str, Any]]:
 
 
 def monitor_state(session: Session, project: Project, *, limit: int = 200) -> dict[str, Any]:
-    """The project's production model, its recent windows (oldest first), alarms and triggers."""
+    """The project's production model, its recent windows (oldest first), alarms and triggers.
+
+    Every window holds one model version's predictions and says which (``model_version``);
+    ``pending_predictions`` are the production version's, logged since its last window.
+    """
     from looplab import serving  # serving pulls pandas; deferred so the CLI starts fast
 
     model = registry.production(session, project)
@@ -227,12 +231,25 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
     )[::-1]
     feedback = window_feedback(session, project.id, since=rows[0].end) if rows else {}
     windows = [window_summary(w, feedback.get(w.id)) for w in rows]
-    last_end = rows[-1].end if rows else None
-    pending_query = select(func.count()).where(Prediction.project_id == project.id)
-    if last_end is not None:
-        pending_query = pending_query.where(Prediction.created_at > last_end)
+    pending = 0
+    if model is not None:  # the production version's predictions since its last window
+        last_end = session.scalar(
+            select(func.max(MonitorWindow.end)).where(
+                MonitorWindow.project_id == project.id,
+                MonitorWindow.model_version == model.version,
+            )
+        )
+        pending_query = select(func.count()).where(
+            Prediction.project_id == project.id, Prediction.model_version == model.version
+        )
+        if last_end is not None:
+            pending_query = pending_query.where(Prediction.created_at > last_end)
+        pending = session.scalar(pending_query) or 0
+    # The streak is the latest window's version's, as the drift trigger counts it.
     streak = 0
     for w in reversed(rows):
+        if w.model_version != rows[-1].model_version:
+            continue
         if not w.alarm:
             break
         streak += 1
@@ -244,7 +261,7 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
         "latest": windows[-1] if windows else None,
         "alarms": sum(w.alarm for w in rows),
         "alarm_streak": streak,
-        "pending_predictions": session.scalar(pending_query) or 0,
+        "pending_predictions": pending,
         "min_predictions": projects.setting(project, "monitor_min_predictions"),
         "online": serving.online_metrics(session, project),
         "triggers": trigger_state(session, project),

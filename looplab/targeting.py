@@ -90,6 +90,7 @@ def plan_targets(
             select(Prediction.id, Prediction.input)
             .where(
                 Prediction.project_id == project.id,
+                Prediction.model_version == window.model_version,  # a window is one version's
                 Prediction.created_at >= window.start,
                 Prediction.created_at <= window.end,
             )

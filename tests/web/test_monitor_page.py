@@ -15,7 +15,7 @@ from tests.web.test_browser import expect, sign_in
 pytestmark = pytest.mark.browser
 
 
-def report(alarm: bool, shift: float, accuracy: float) -> dict[str, Any]:
+def report(alarm: bool, shift: float) -> dict[str, Any]:
     def feature(name: str, effect: float, drift: bool) -> dict[str, Any]:
         return {
             "name": name,
@@ -34,8 +34,6 @@ def report(alarm: bool, shift: float, accuracy: float) -> dict[str, Any]:
         "n": 500,
         "latency": {"p50_ms": 2.0, "p95_ms": 5.0, "p99_ms": 9.0},
         "mix": {"hi": 0.5 + shift / 4, "lo": 0.5 - shift / 4},
-        "feedback": {"n": 60, "accepted": int(60 * accuracy), "accuracy": accuracy,
-                     "ci_low": accuracy - 0.1, "ci_high": min(1.0, accuracy + 0.08)},
         "estimate": {"method": "cbpe", "accuracy": 0.86, "ci_low": 0.83, "ci_high": 0.89,
                      "n": 500, "trusted": True, "reason": "calibrated on the reference"},
         "drift": {
@@ -64,17 +62,15 @@ def watched(site: Site) -> str:
             actor="test",
         )
         start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-        for i, (alarm, shift, acc) in enumerate(
-            [(False, 0, 0.9), (False, 0, 0.88), (True, 0.3, 0.7)]
-        ):
+        for i, (alarm, shift, version) in enumerate([(False, 0, 1), (False, 0, 1), (True, 0.3, 2)]):
             window = MonitorWindow(
                 project_id=project.id,
-                model_version=1,
+                model_version=version,
                 start=start + dt.timedelta(hours=i),
                 end=start + dt.timedelta(hours=i + 1),
                 n_predictions=500,
                 alarm=alarm,
-                report=report(alarm, shift, acc),
+                report=report(alarm, shift),
             )
             session.add(window)
             session.flush()
@@ -97,7 +93,7 @@ def test_dashboard_shows_monitoring_charts(page: Any, site: Site, watched: str) 
     expect(page.get_by_role("heading", name="Production monitoring")).to_be_visible()
     summary = page.locator(".monitor-summary")
     expect(summary).to_contain_text("3 windows, 1 with a drift alarm")
-    expect(summary).to_contain_text("latest window DRIFT; blamed: x0")
+    expect(summary).to_contain_text("latest window (v2) DRIFT; blamed: x0")
     charts = page.locator("svg.monitor-chart")
     expect(charts).to_have_count(4)
     for label in ("Drift per feature", "Accuracy over time", "Prediction mix", "latency"):
@@ -107,7 +103,10 @@ def test_dashboard_shows_monitoring_charts(page: Any, site: Site, watched: str) 
     drift = page.locator("svg[aria-label^='Drift per feature']")
     expect(drift.locator("circle.point")).to_have_count(6)
     expect(drift.locator("circle.point title").nth(2)).to_contain_text("x0, window")
+    expect(drift.locator("circle.point title").nth(2)).to_contain_text("(v2)")
     expect(drift.locator("circle.point title").nth(2)).to_contain_text("drift")
+    # Each chart marks where v2's windows begin: their figures are v2's, not a blend.
+    expect(page.locator("line.version-change")).to_have_count(4)
     expect(page.locator("svg[aria-label^='Prediction mix'] rect.mix-bar")).to_have_count(6)
     row = page.locator("table.triggers tbody tr")
     expect(row).to_have_count(1)

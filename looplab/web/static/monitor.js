@@ -18,6 +18,8 @@ function s(tag, attrs = {}, text = null) {
 }
 
 const shortDate = (iso) => String(iso).slice(5, 16).replace("T", " ");
+// Every figure is one model version's: a window holds the predictions of one version.
+const tag = (w) => `window ${w.id} (${w.model_version})`;
 
 /** A chart frame over windows 0..n-1: axes, y grid, window labels, alarm bands. */
 function frame(label, windows, yMax, yFormat, yLabel) {
@@ -33,8 +35,15 @@ function frame(label, windows, yMax, yFormat, yLabel) {
       class: "alarm-band", x: x(i) - step / 2, y: M.top, width: step, height: H - M.top - M.bottom,
       fill: "#fee2e2", "fill-opacity": "0.7",
     });
-    band.append(s("title", {}, `window ${w.id}: drift alarm`));
+    band.append(s("title", {}, `${tag(w)}: drift alarm`));
     svg.append(band);
+  });
+  // Where another version's windows begin: its figures compare with its own reference.
+  windows.forEach((w, i) => {
+    if (!i || w.model_version === windows[i - 1].model_version) return;
+    const at = x(i) - step / 2;
+    svg.append(s("line", { class: "version-change", x1: at, x2: at, y1: M.top, y2: H - M.bottom, stroke: "#6b7280", "stroke-dasharray": "2 3" }));
+    svg.append(s("text", { x: at + 3, y: M.top + 10, "font-size": 11, fill: "#374151" }, w.model_version || "?"));
   });
   for (let k = 0; k <= 4; k++) {
     const v = (yMax * k) / 4;
@@ -52,14 +61,15 @@ function frame(label, windows, yMax, yFormat, yLabel) {
   return { svg, x, y };
 }
 
-/** Lines with optional interval whiskers; `points` hold {i, v, lo, hi, hollow, tip}. */
+/** Lines with optional interval whiskers; `points` hold {i, v, lo, hi, hollow, tip, version}.
+ * A line breaks where the model version changes: two versions' figures are not one series. */
 function lines(chart, series) {
   const legend = h("ul", { className: "monitor-legend" });
   series.forEach((ser, k) => {
     const color = ser.color || COLORS[k % COLORS.length];
     const pts = ser.points.filter((p) => typeof p.v === "number");
     if (!pts.length) return;
-    const d = pts.map((p, j) => `${j ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
+    const d = pts.map((p, j) => `${j && p.version === pts[j - 1].version ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
     chart.svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": ser.dash || "" }));
     for (const p of pts) {
       if (typeof p.lo === "number" && typeof p.hi === "number") {
@@ -98,8 +108,8 @@ function driftChart(windows) {
       const f = w.features[name];
       if (!f) return { i, v: null };
       return {
-        i, v: f.effect_size, hollow: !f.drift,
-        tip: `${name}, window ${w.id}: ${f.test} Holm p ${Number(f.p_holm).toPrecision(2)}, ${f.effect_name} ${Number(f.effect_size).toFixed(3)}${f.drift ? " — drift" : ""}`,
+        i, v: f.effect_size, hollow: !f.drift, version: w.model_version,
+        tip: `${name}, ${tag(w)}: ${f.test} Holm p ${Number(f.p_holm).toPrecision(2)}, ${f.effect_name} ${Number(f.effect_size).toFixed(3)}${f.drift ? " — drift" : ""}`,
       };
     }),
   }));
@@ -111,15 +121,15 @@ function accuracyChart(windows) {
   const fb = windows.map((w, i) => {
     const f = w.feedback || {};
     return {
-      i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high,
-      tip: f.n ? `window ${w.id}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)})` : "",
+      i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high, version: w.model_version,
+      tip: f.n ? `${tag(w)}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)})` : "",
     };
   });
   const est = windows.map((w, i) => {
     const e = w.estimate || {};
     return {
-      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted,
-      tip: `window ${w.id}: estimated ${percent(e.accuracy || 0)} (CBPE${e.trusted ? "" : ", not trusted: " + e.reason})`,
+      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted, version: w.model_version,
+      tip: `${tag(w)}: estimated ${percent(e.accuracy || 0)} (CBPE${e.trusted ? "" : ", not trusted: " + e.reason})`,
     };
   });
   return [chart.svg, lines(chart, [
@@ -134,7 +144,7 @@ function latencyChart(windows) {
   const series = ["p50_ms", "p95_ms", "p99_ms"].map((key, k) => ({
     name: key.replace("_ms", ""),
     color: COLORS[[2, 3, 1][k]],
-    points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, tip: `window ${w.id}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
+    points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, version: w.model_version, tip: `${tag(w)}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
   }));
   return [chart.svg, lines(chart, series)];
 }
@@ -153,7 +163,7 @@ function mixChart(windows) {
         x: chart.x(i) - width / 2, y: chart.y(acc + share), width, height: chart.y(acc) - chart.y(acc + share),
         fill: COLORS[k % COLORS.length], class: "mix-bar",
       });
-      rect.append(s("title", {}, `window ${w.id}: ${label} ${percent(share)}`));
+      rect.append(s("title", {}, `${tag(w)}: ${label} ${percent(share)}`));
       chart.svg.append(rect);
       acc += share;
     });
@@ -209,7 +219,7 @@ export async function monitorPanel(view, name, root) {
   const summary = h("p", { className: "monitor-summary", "data-slot": "monitor-summary" });
   if (!latest) {
     summary.textContent = state.production_model
-      ? `${state.production_model} is in production; ${number(state.pending_predictions)} predictions wait for the first window (it closes at ${number(state.min_predictions)}).`
+      ? `${state.production_model} is in production; ${number(state.pending_predictions)} of its predictions wait for its first window (it closes at ${number(state.min_predictions)}).`
       : "No model in production yet: nothing to watch.";
     section.append(summary, panel("triggers-title", "Triggers", triggerTable(state.triggers)));
     root.append(section);
@@ -218,7 +228,7 @@ export async function monitorPanel(view, name, root) {
   const blamed = latest.blamed.length ? `; blamed: ${latest.blamed.join(", ")}` : "";
   summary.textContent =
     `${state.production_model || "no model"} in production · ${state.windows.length} windows, ` +
-    `${state.alarms} with a drift alarm · latest window ${latest.alarm ? "DRIFT" : "no drift"}${blamed}`;
+    `${state.alarms} with a drift alarm · latest window (${latest.model_version}) ${latest.alarm ? "DRIFT" : "no drift"}${blamed}`;
   if (latest.alarm) summary.classList.add("alarm");
   const ws = state.windows;
   section.append(

@@ -1,0 +1,140 @@
+"""A monitor window holds one model version's predictions: a promotion never blends two."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from typer.testing import CliRunner
+
+from looplab import jobs, monitor, projects, registry
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import MonitorWindow, Prediction, TriggerDecision, utcnow
+from tests.api.conftest import Api
+from tests.api.test_monitor import BASE, rows, served_project
+from tests.api.test_monitor import monitor as run_monitor
+from tests.api.test_monitor_feedback import judge, predict
+
+
+def promote_v2(api: Api, tmp_path) -> None:
+    """Train v2 on the same labels, promote it, and wait until the server answers with it."""
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        jobs.enqueue(session, "train", project_id=project.id)
+    jobs.drain(api.store, Settings(home=tmp_path))
+    with api.store.write() as session:
+        project = projects.get_project(session, "shop")
+        registry.promote(
+            session, project, registry.get_version(session, project, "v2"), actor="test"
+        )
+    deadline = time.monotonic() + 30
+    probe = {"records": rows(np.random.default_rng(0), 1)}
+    while True:
+        answer = api.client.post(f"{BASE}/predict", json=probe, headers=api.as_("annotator"))
+        if answer.json()["model_version"] == "v2":
+            break
+        assert time.monotonic() < deadline, "the server never switched to v2"
+        time.sleep(0.1)
+    api.client.app.state.prediction_log.flush()  # type: ignore[attr-defined]
+
+
+def served(api: Api, version: int) -> int:
+    with api.store.read() as session:
+        return session.scalar(select(func.count()).where(Prediction.model_version == version)) or 0
+
+
+def test_a_window_after_a_promotion_holds_only_the_new_versions_predictions(
+    api: Api, tmp_path, monkeypatch
+) -> None:
+    served_project(api, tmp_path)  # v1 in production; windows close at 150 predictions
+    rng = np.random.default_rng(31)
+    # v1 answers drifted traffic just before the promotion: 120 predictions, no window yet.
+    old = predict(api, rows(rng, 120, shift=1.5))
+    assert "waiting" in run_monitor(api, tmp_path)
+    promote_v2(api, tmp_path)
+    new = predict(api, rows(rng, 200))
+    judge(api, old[:10], wrong=10)  # feedback on v1's answers: not about v2
+    judge(api, new[:8], wrong=2)
+
+    result = run_monitor(api, tmp_path)
+    state = api.client.get(f"{BASE}/monitor", headers=api.as_("reviewer")).json()
+    [window] = state["windows"]
+    assert window["id"] == result["window"] and window["model_version"] == "v2"
+    # Only v2's answers (200, plus the probes that saw it switch), and only v2's drift: the
+    # shifted traffic v1 answered is not blamed on v2.
+    assert window["n"] == served(api, 2) and served(api, 1) >= 120
+    assert result["alarm"] is False and window["blamed"] == []
+    assert window["feedback"]["n"] == 8 and window["feedback"]["accepted"] == 6
+    assert state["production_model"] == "v2" and state["pending_predictions"] == 0
+
+    # The command line says which version the latest window's figures belong to.
+    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("LOOPLAB_DATABASE_URL", api.store.url)
+    from looplab.cli import app
+
+    printed = CliRunner().invoke(app, ["monitor", "shop"])
+    assert printed.exit_code == 0, printed.output
+    assert f"latest window #{window['id']} (v2: {window['n']:,} predictions" in printed.stdout
+    as_json = json.loads(CliRunner().invoke(app, ["monitor", "shop", "--json"]).stdout)
+    assert as_json["latest"]["model_version"] == "v2"
+
+
+def test_a_drift_streak_does_not_run_across_versions(api: Api, tmp_path) -> None:
+    """v1 alarmed once, then v2's first window alarms: 1 of 2 windows for v2, not 2 in a row."""
+    served_project(api, tmp_path)  # persistent-drift fires after 2 alarmed windows
+    rng = np.random.default_rng(32)
+    predict(api, rows(rng, 200, shift=1.5))
+    assert run_monitor(api, tmp_path)["alarm"] is True
+    promote_v2(api, tmp_path)
+    predict(api, rows(rng, 200, shift=1.5))
+    second = run_monitor(api, tmp_path)
+    assert second["alarm"] is True and second["fired"] == []
+    with api.store.read() as session:
+        decision = session.scalars(
+            select(TriggerDecision)
+            .where(TriggerDecision.trigger == "persistent-drift")
+            .order_by(TriggerDecision.id.desc())
+        ).first()
+    assert decision is not None and decision.reason == "1 of 2 consecutive drift windows"
+    state = api.client.get(f"{BASE}/monitor", headers=api.as_("reviewer")).json()
+    assert [w["model_version"] for w in state["windows"]] == ["v1", "v2"]
+    assert state["alarms"] == 2 and state["alarm_streak"] == 1
+
+
+def test_a_window_never_splits_the_rows_of_one_instant(store: Store) -> None:
+    """Rows logged at one time (one predict call) all fall in one window, even at the limit."""
+    with store.write() as session:
+        project = projects.create_project(
+            session, "p", task="tabular", labels=["a", "b"], fields=["x"], actor="test"
+        )
+        t0 = utcnow()
+        times = [t0] * 3 + [t0 + dt.timedelta(seconds=1)] * 4  # two calls: 3 rows, then 4
+        session.execute(
+            insert(Prediction),
+            [
+                {
+                    "id": uuid.uuid4().hex,
+                    "project_id": project.id,
+                    "model_version": 1,
+                    "input": {"x": i},
+                    "label": "a",
+                    "confidence": 0.9,
+                    "proba": {"a": 0.9, "b": 0.1},
+                    "latency_ms": 1.0,
+                    "created_at": at,
+                }
+                for i, at in enumerate(times)
+            ],
+        )
+        session.flush()
+        first = monitor.window_predictions(session, project, 1, None, limit=5)
+        assert len(first) == 3  # not 3 + 2 of the second call's 4
+        rest = monitor.window_predictions(session, project, 1, first[-1].created_at, limit=5)
+        assert len(rest) == 4
+        assert monitor.window_predictions(session, project, 2, None) == []
+        assert session.scalar(select(func.count()).select_from(MonitorWindow)) == 0
