@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from looplab import audit, jobs, projects, registry, triggers
@@ -34,6 +35,7 @@ from looplab.tables import (
     MonitorWindow,
     Prediction,
     Project,
+    ReferenceProfile,
     TriggerDecision,
 )
 
@@ -77,9 +79,17 @@ def mix(predicted: Sequence[str]) -> dict[str, float]:
 
 
 def measure(
-    session: Session, project: Project, model: ModelVersion, predictions: list[Prediction]
+    session: Session,
+    project: Project,
+    model: ModelVersion,
+    predictions: list[Prediction],
+    *,
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a window stores; drift and the estimate come from ``looplab.watch``."""
+    """Everything a window stores; drift and the estimate come from ``looplab.watch``.
+
+    Reads only, given the version's stored ``reference`` (else it is built if missing).
+    """
     from looplab import watch
 
     report: dict[str, Any] = {
@@ -87,32 +97,40 @@ def measure(
         "latency": latency_summary([p.latency_ms for p in predictions]),
         "mix": mix([p.label for p in predictions]),
     }
-    report.update(watch.window_drift(session, project, model, predictions))
+    report.update(watch.window_drift(session, project, model, predictions, ref=reference))
     return report
 
 
 def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """Close the project's next window if it is full, and run the triggers on it."""
+    """Close the project's next window if it is full, and run the triggers on it.
+
+    Measuring a window (up to 200,000 predictions through the drift tests) takes seconds, so it
+    is done on a read session, holding no lock: annotators' submits and the prediction log never
+    wait for it (on SQLite a write transaction holds the whole database's write lock). Only the
+    window, its audit event and the trigger decisions are written, in one short transaction that
+    first checks that the version's last window is still the one the measured predictions
+    follow. Two workers may measure the same predictions at once (two monitor jobs for one
+    project, on two workers); the second to write finds the window closed and writes nothing.
+    """
     from looplab import watch
 
-    if job.project_id is not None:
-        watch.ensure_reference(store, job.project_id)
-    with store.write() as session:
+    if job.project_id is None:
+        return {"skipped": "the job names no project"}
+    watch.ensure_reference(store, job.project_id)
+    with store.read() as session:
         project = session.get(Project, job.project_id)
         if project is None:
             return {"skipped": "project no longer exists"}
         model = registry.production(session, project)
         if model is None:
             return {"skipped": "no production model"}
+        reference = session.get(ReferenceProfile, model.id)
+        if reference is None:  # promoted since ensure_reference() ran: the next run measures it
+            return {"skipped": f"{model.name} was promoted while the monitor started"}
         # Windows are per version: one never blends two versions' drift or accuracy (right
         # after a promotion, replicas answer with both for a moment). Predictions of a version
         # no longer in production wait for it to return and are otherwise left out.
-        last_end = session.scalar(
-            select(func.max(MonitorWindow.end)).where(
-                MonitorWindow.project_id == project.id,
-                MonitorWindow.model_version == model.version,
-            )
-        )
+        last_end = _last_end(session, project.id, model.version)
         predictions = window_predictions(session, project, model.version, last_end)
         minimum = int(
             job.params.get("min_predictions")
@@ -123,14 +141,33 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
                 "waiting": f"{len(predictions)} of {minimum} predictions of {model.name} "
                 "for a window"
             }
-        report = measure(session, project, model, predictions)
+        report = measure(session, project, model, predictions, reference=reference.profile)
+        version = model.version
+        start, end, n = predictions[0].created_at, predictions[-1].created_at, len(predictions)
+    del predictions
+    with store.write() as session:
+        _serialise(session, job.project_id)
+        if _last_end(session, job.project_id, version) != last_end:
+            latest = session.scalar(
+                select(MonitorWindow.id)
+                .where(
+                    MonitorWindow.project_id == job.project_id,
+                    MonitorWindow.model_version == version,
+                )
+                .order_by(MonitorWindow.end.desc())
+                .limit(1)
+            )
+            return {"skipped": f"window #{latest} was closed by another worker"}
+        project = session.get(Project, job.project_id)
+        if project is None:
+            return {"skipped": "project no longer exists"}
         window = MonitorWindow(
             project_id=project.id,
-            model_version=model.version,
+            model_version=version,
             # Its first prediction's time, inclusive: feedback is matched to windows by range.
-            start=predictions[0].created_at,
-            end=predictions[-1].created_at,
-            n_predictions=len(predictions),
+            start=start,
+            end=end,
+            n_predictions=n,
             alarm=bool(report.get("drift", {}).get("alarm")),
             report=report,
         )
@@ -146,7 +183,22 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
             details={"n": window.n_predictions, "alarm": window.alarm},
         )
         fired = run_triggers(session, project, window, settings)
-    return {"window": window.id, "n": len(predictions), "alarm": window.alarm, "fired": fired}
+    return {"window": window.id, "n": n, "alarm": window.alarm, "fired": fired}
+
+
+def _last_end(session: Session, project_id: int, version: int) -> dt.datetime | None:
+    return session.scalar(
+        select(func.max(MonitorWindow.end)).where(
+            MonitorWindow.project_id == project_id, MonitorWindow.model_version == version
+        )
+    )
+
+
+def _serialise(session: Session, project_id: int) -> None:
+    """Let one transaction at a time close a window of the project (SQLite: its write lock)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        key = zlib.crc32(f"looplab.monitor.{project_id}".encode())
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def run_triggers(

@@ -246,10 +246,20 @@ def test_window(
 
 
 def window_drift(
-    session: Session, project: Project, model: ModelVersion, predictions: list[Prediction]
+    session: Session,
+    project: Project,
+    model: ModelVersion,
+    predictions: list[Prediction],
+    *,
+    ref: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"drift": {..., "alarm"}, "estimate": {"accuracy", "n", ...}}`` of a monitor window."""
-    ref = reference(session, project, model)
+    """``{"drift": {..., "alarm"}, "estimate": {"accuracy", "n", ...}}`` of a monitor window.
+
+    ``ref`` is the version's stored reference; without it, it is read (or built and added to
+    ``session``, which must then be a write session).
+    """
+    if ref is None:
+        ref = reference(session, project, model)
     schema = drift_schema(project, model)
     seed = _seed(predictions[0].id if predictions else "")
     batches = (
