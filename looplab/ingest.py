@@ -1,14 +1,15 @@
-"""Import records from CSV, JSONL, Parquet and Label Studio JSON: streamed, deduped, all or nothing.
+"""Import a file's rows into the store as records: normalised, hashed, deduped, all or nothing.
 
-How an import runs, and why:
+:mod:`looplab.readers` reads the file (CSV, JSONL, Parquet, Label Studio JSON) as rows; this module
+normalises and hashes each row, writes the records and their imported labels, and keeps the
+provenance (the import batch, each record's line, the audit event). How an import runs, and why:
 
 * **One transaction.** Everything (the batch row, records, imported labels, the audit event) is
   written in the caller's session; any error raises and the caller's ``with store.write()`` rolls
   all of it back. A bad row on line 900,000 leaves the store exactly as it was.
-* **Streaming.** Rows are read one at a time (``csv`` over decoded lines, JSONL line by line,
-  Parquet with ``iter_batches``) and written in batches of :data:`BATCH_ROWS`, so memory does not
-  grow with the file. Reading lines ourselves, rather than through a text-mode file, gives exact
-  physical line numbers for provenance and errors, including the line of a bad byte.
+* **Streaming.** The reader yields rows one at a time (Parquet reads :data:`BATCH_ROWS` at a
+  time) and they are written in batches of :data:`BATCH_ROWS`, so memory does not grow with the
+  file.
 * **Dedupe through the index.** Each record's ``content_hash`` is 16 bytes of BLAKE2b over the
   canonical JSON (sorted keys, no spaces, UTF-8) of its *normalised* input fields; meta and label
   are not part of it. Rows go in with ``INSERT ... ON CONFLICT DO NOTHING`` against the unique
@@ -36,23 +37,20 @@ message that names all three and says how to fix it.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import math
 import operator
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
@@ -60,25 +58,13 @@ from sqlalchemy.orm import Session
 from looplab import audit
 from looplab.errors import Invalid
 from looplab.projects import setting
+from looplab.readers import Source, Spec, open_source, resolve_spec
 from looplab.tables import ImportBatch, Project, utcnow
 
-FORMATS = ("csv", "jsonl", "parquet", "label-studio")
-EXTENSIONS = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".json": "label-studio",
-}
 #: Rows per ``executemany``: large enough to amortise the round trip, small enough to stay flat.
 BATCH_ROWS = 20_000
-#: CSV fields may hold whole documents; the csv module's default limit is 128 KiB.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 Progress = Callable[[int, int | None], None]
-#: What a reader yields: (line, input values, [(label, seconds)] or None, meta dict or None).
-Row = tuple[int, list[Any], list[tuple[Any, float | None]] | None, dict[str, Any] | None]
 
 _NUMBER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[+-]?\.[0-9]+")
 _INTEGER = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
@@ -101,28 +87,6 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Which source columns feed the record: validated once, trusted by the readers."""
-
-    file: str
-    task: str
-    inputs: list[str]  # source columns, in payload order
-    keys: list[str]  # payload keys ("text" for text tasks, else the field names)
-    label: str | None
-    meta: list[str] | None  # None: every other column (Label Studio only); else these
-    encoding: str
-
-    def where(self, line: int | None, field: str | None = None) -> dict[str, Any]:
-        return {"file": self.file, "line": line, "field": field}
-
-    def invalid(self, line: int | None, field: str | None, problem: str) -> Invalid:
-        at = f"{self.file}: " + (f"line {line}" if line is not None else "")
-        if field is not None:
-            at += (", " if line is not None else "") + f"field {field!r}"
-        return Invalid(f"{at.rstrip(': ')}: {problem}", details=self.where(line, field))
 
 
 # -- normalisation --------------------------------------------------------------------------------
@@ -217,369 +181,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-# -- sources --------------------------------------------------------------------------------------
-
-
-class Lines:
-    """Decoded physical lines of a text file, with exact line numbers and bytes read.
-
-    ASCII-compatible encodings are split on ``b"\\n"`` and decoded line by line, so a bad byte is
-    reported on its own line; UTF-16/32 go through a text wrapper (their lines are approximate).
-    """
-
-    def __init__(self, handle: BinaryIO, spec: Spec) -> None:
-        self.handle = handle
-        self.spec = spec
-        self.line = 0
-        self.done = 0
-        info = codecs.lookup(spec.encoding)  # checked in _resolve
-        self.encoding = info.name
-        self.ascii_compatible = "a\n".encode(info.name) == b"a\n"
-
-    def __iter__(self) -> Iterator[str]:
-        if not self.ascii_compatible:
-            yield from self._wrapped()
-            return
-        encoding = self.encoding
-        handle = self.handle
-        first = handle.readline()
-        if not first:
-            return
-        self.line = 1
-        try:
-            text = first.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise self._decode_error(exc) from None
-        yield text.removeprefix("\ufeff") if encoding == "utf-8" else text
-        line = 1
-        try:  # the hot loop: locals only; one try around it costs nothing per line
-            for raw in handle:
-                line += 1
-                yield raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            self.line = line
-            raise self._decode_error(exc) from None
-        self.line = line
-
-    def position(self) -> int:
-        """Bytes read so far."""
-        return self.handle.tell() if self.ascii_compatible else self.done
-
-    def _wrapped(self) -> Iterator[str]:
-        wrapper = io.TextIOWrapper(self.handle, encoding=self.encoding, newline="")  # type: ignore[arg-type]
-        try:
-            for text in wrapper:
-                self.line += 1
-                self.done = self.handle.tell()
-                yield text.removeprefix("\ufeff") if self.line == 1 else text
-        except UnicodeDecodeError as exc:
-            raise self._decode_error(exc, approximate=True) from None
-        finally:
-            wrapper.detach()
-
-    def _decode_error(self, exc: UnicodeDecodeError, *, approximate: bool = False) -> Invalid:
-        line = self.line + (1 if approximate else 0)
-        bad = exc.object[exc.start : exc.start + 1].hex()
-        self.problem = (
-            f"not valid {self.spec.encoding} (byte 0x{bad} at byte {exc.start + 1} of the line"
-            + (", counted from the last good line" if approximate else "")
-            + "); if the file uses another encoding, pass it with --encoding "
-            "(for example --encoding latin-1 or --encoding cp1252)"
-        )
-        self.bad_line = None if approximate else bytes(exc.object)
-        return self.spec.invalid(line, None, self.problem)
-
-    def bad_text(self) -> str | None:
-        """The line that failed to decode, with the bad bytes replaced (to find its field)."""
-        bad = getattr(self, "bad_line", None)
-        return None if bad is None else bad.decode(self.encoding, "replace")
-
-
-class Source(Protocol):
-    """A reader: validates the file's columns when made, then yields :data:`Row` tuples."""
-
-    @property
-    def format(self) -> str: ...
-
-    @property
-    def total(self) -> int | None:
-        """The file's size in bytes, or its number of rows (Parquet)."""
-        ...
-
-    def rows(self) -> Iterator[Row]: ...
-
-    def position(self) -> int:
-        """How far reading has come, in the unit of ``total`` (bytes or rows)."""
-        ...
-
-
-def missing_columns(
-    spec: Spec,
-    found: list[str],
-    line: int | None,
-    what: str = "column",
-    *,
-    inputs_only: bool = False,
-) -> None:
-    """Raise if a mapped column is absent, listing what the file has."""
-    wanted = list(spec.inputs)
-    if not inputs_only:
-        wanted += [*([spec.label] if spec.label else []), *(spec.meta or [])]
-    missing = [c for c in dict.fromkeys(wanted) if c not in found]
-    if missing:
-        shown = ", ".join(repr(c) for c in found[:50]) + (" ..." if len(found) > 50 else "")
-        raise Invalid(
-            f"{spec.file}: "
-            + (f"line {line}: " if line is not None else "")
-            + f"{what} {', '.join(repr(c) for c in missing)} not found; "
-            f"the file has: {shown or '(nothing)'}. Map columns with --text/--fields/--label/"
-            "--meta",
-            details={**spec.where(line, missing[0]), "columns": found},
-        )
-
-
-class CsvSource:
-    format = "csv"
-
-    def __init__(self, handle: BinaryIO, spec: Spec, size: int) -> None:
-        self.spec = spec
-        self.total = size
-        self.lines = Lines(handle, spec)
-        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-        self.reader = csv.reader(self.lines, strict=True)
-        try:
-            header = next(self.reader)
-        except StopIteration:
-            raise spec.invalid(1, None, "the file is empty: no header line") from None
-        except csv.Error as exc:
-            raise _csv_error(spec, exc, 1) from None
-        self.header = [name.strip() for name in header]
-        missing_columns(spec, self.header, 1)
-        for column in dict.fromkeys([*spec.inputs, *([spec.label] if spec.label else [])]):
-            if self.header.count(column) > 1:
-                raise spec.invalid(1, column, "the header names this column twice")
-
-    def position(self) -> int:
-        return self.lines.position()
-
-    def rows(self) -> Iterator[Row]:
-        spec, header, reader = self.spec, self.header, self.reader
-        width = len(header)
-        inputs = [header.index(c) for c in spec.inputs]
-        label = header.index(spec.label) if spec.label else None
-        meta = [(c, header.index(c)) for c in spec.meta or []]
-        single = inputs[0] if len(inputs) == 1 else None
-        prev = reader.line_num
-        try:
-            for row in reader:
-                line = prev + 1
-                prev = reader.line_num
-                if len(row) != width:
-                    if not row:  # a blank line
-                        continue
-                    field = header[len(row)] if len(row) < width else None
-                    raise spec.invalid(
-                        line,
-                        field,
-                        f"expected {width} fields as in the header, found {len(row)}"
-                        " (a stray comma, or a quote that is not closed?)",
-                    )
-                values = [row[single]] if single is not None else [row[i] for i in inputs]
-                labels: list[tuple[Any, float | None]] | None = None
-                if label is not None and row[label]:
-                    labels = [(row[label], None)]
-                yield (
-                    line,
-                    values,
-                    labels,
-                    {name: row[i] for name, i in meta} if meta else None,
-                )
-        except Invalid as error:
-            raise self._with_field(error) from None
-        except csv.Error as exc:
-            if "unexpected end of data" in str(exc):
-                raise spec.invalid(
-                    prev + 1, None, "a quoted field that starts on this line is never closed"
-                ) from None
-            raise _csv_error(spec, exc, reader.line_num) from None
-
-    def _with_field(self, error: Invalid) -> Invalid:
-        """Name the column of a decoding error when the bad line is one whole row."""
-        text = self.lines.bad_text()
-        if text is None or error.details.get("field") is not None:
-            return error
-        try:
-            cells = next(csv.reader([text]))
-        except (csv.Error, StopIteration):
-            return error
-        for name, cell in zip(self.header, cells, strict=False):
-            if "\ufffd" in cell:
-                return self.spec.invalid(error.details["line"], name, self.lines.problem)
-        return error
-
-
-def _csv_error(spec: Spec, exc: csv.Error, line: int) -> Invalid:
-    if "new-line character" in str(exc):
-        return spec.invalid(
-            line,
-            None,
-            "a carriage return (\\r) outside quotes: the file seems to use old Mac line endings;"
-            " convert them to \\n or \\r\\n",
-        )
-    return spec.invalid(line, None, f"not valid CSV ({exc})")
-
-
-class JsonlSource:
-    format = "jsonl"
-
-    def __init__(self, handle: BinaryIO, spec: Spec, size: int) -> None:
-        self.spec = spec
-        self.total = size
-        self.lines = Lines(handle, spec)
-        self.optional = [c for c in [spec.label, *(spec.meta or [])] if c]
-        self.seen: set[str] = set()
-
-    def position(self) -> int:
-        return self.lines.position()
-
-    def _object(self, text: str, line: int) -> dict[str, Any]:
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self.spec.invalid(
-                line, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting too deep
-            raise self.spec.invalid(line, None, f"not valid JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise self.spec.invalid(
-                line, None, f"each line must be a JSON object, found {type(obj).__name__}"
-            )
-        return obj
-
-    def rows(self) -> Iterator[Row]:
-        spec, lines = self.spec, self.lines
-        inputs, label, meta = spec.inputs, spec.label, spec.meta or []
-        try:
-            yield from self._rows(spec, lines, inputs, label, meta)
-        except Invalid as error:
-            # A decoding error: name the key whose value holds the bad bytes, when we can.
-            text = lines.bad_text()
-            if text is None or error.details.get("field") is not None:
-                raise
-            try:
-                obj = json.loads(text)
-            except (ValueError, RecursionError):
-                raise error from None
-            if not isinstance(obj, dict):
-                raise
-            keys = [k for k, v in obj.items() if "\ufffd" in json.dumps(v, ensure_ascii=False)]
-            if not keys:
-                raise
-            raise spec.invalid(error.details["line"], keys[0], lines.problem) from None
-
-    def _rows(
-        self, spec: Spec, lines: Lines, inputs: list[str], label: str | None, meta: list[str]
-    ) -> Iterator[Row]:
-        first = True
-        for line, text in enumerate(lines, 1):
-            if not text.strip():
-                continue
-            obj = self._object(text, line)
-            if first:
-                missing_columns(spec, list(obj), line, what="key", inputs_only=True)
-                first = False
-            try:
-                values = [obj[c] for c in inputs]
-            except KeyError as exc:
-                raise spec.invalid(
-                    line, exc.args[0], f"the object has no key {exc.args[0]!r}"
-                ) from None
-            labels: list[tuple[Any, float | None]] | None = None
-            if label is not None and label in obj:
-                self.seen.add(label)
-                if obj[label] is not None and obj[label] != "":
-                    labels = [(obj[label], None)]
-            row_meta: dict[str, Any] | None = None
-            if meta:
-                row_meta = {}
-                for c in meta:
-                    if c in obj:
-                        self.seen.add(c)
-                    row_meta[c] = obj.get(c)
-            yield line, values, labels, row_meta
-        if first:
-            raise spec.invalid(None, None, "the file has no records (no JSON objects)")
-        never = [c for c in self.optional if c not in self.seen]
-        if never:
-            raise spec.invalid(
-                None, never[0], "no object in the file has this key; check --label/--meta"
-            )
-
-
-class ParquetSource:
-    format = "parquet"
-
-    def __init__(self, path: Path, spec: Spec) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.spec = spec
-        try:
-            self.file = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise spec.invalid(None, None, f"not a readable Parquet file ({exc})") from None
-        schema = self.file.schema_arrow
-        missing_columns(spec, list(schema.names), None)
-        if spec.task == "text":
-            kind = schema.field(spec.inputs[0]).type
-            if pa.types.is_dictionary(kind):  # pandas categoricals
-                kind = kind.value_type
-            if not (
-                pa.types.is_string(kind)
-                or pa.types.is_large_string(kind)
-                or getattr(pa.types, "is_string_view", lambda _: False)(kind)
-            ):
-                raise spec.invalid(
-                    None, spec.inputs[0], f"a text column must hold strings, this one is {kind}"
-                )
-        self.total = self.file.metadata.num_rows
-        if not self.total:
-            raise spec.invalid(None, None, "the file has no rows")
-        self.columns = list(
-            dict.fromkeys([*spec.inputs, *([spec.label] if spec.label else []), *(spec.meta or [])])
-        )
-        self.number = 0
-
-    def position(self) -> int:
-        return self.number
-
-    def rows(self) -> Iterator[Row]:
-        import pyarrow as pa
-
-        spec = self.spec
-        number = 0
-        try:
-            batches = self.file.iter_batches(batch_size=BATCH_ROWS, columns=self.columns)
-            for batch in batches:
-                data = {c: batch.column(c).to_pylist() for c in self.columns}
-                inputs = [data[c] for c in spec.inputs]
-                labels = data[spec.label] if spec.label else None
-                meta = [(c, data[c]) for c in spec.meta or []]
-                for i in range(batch.num_rows):
-                    number += 1
-                    self.number = number
-                    label = labels[i] if labels is not None else None
-                    yield (
-                        number,
-                        [column[i] for column in inputs],
-                        [(label, None)] if label is not None and label != "" else None,
-                        {c: values[i] for c, values in meta} if meta else None,
-                    )
-        except pa.ArrowException as exc:
-            raise spec.invalid(number + 1, None, f"cannot read this row group ({exc})") from None
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -688,79 +289,6 @@ class _Writer:
         )
 
 
-def _resolve(
-    project: Project,
-    path: Path,
-    fmt: str | None,
-    text: str | None,
-    fields: list[str] | None,
-    label: str | None,
-    meta: list[str] | None,
-    encoding: str,
-) -> tuple[str, Spec, bool]:
-    """Check the format and mapping against the project; returns (format, spec, sets_fields)."""
-    file = str(path)
-
-    def fail(field: str | None, problem: str, **extra: Any) -> Invalid:
-        at = f"{file}: " + (f"field {field!r}: " if field else "")
-        return Invalid(at + problem, details={"file": file, "line": None, "field": field, **extra})
-
-    if fmt is None:
-        fmt = EXTENSIONS.get(path.suffix.lower())
-        if fmt is None:
-            raise fail(
-                None,
-                f"cannot tell the format from the extension {path.suffix or '(none)'!r}; use one"
-                f" of {', '.join(EXTENSIONS)} or pass --format ({', '.join(FORMATS)})",
-            )
-    elif fmt not in FORMATS:
-        raise fail("format", f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise fail(
-            "encoding", f"unknown encoding {encoding!r}; try utf-8, latin-1 or cp1252"
-        ) from None
-    sets_fields = False
-    if project.task == "text":
-        if fields:
-            raise fail(
-                "fields",
-                f"project {project.name!r} is a text project: name the text column with --text,"
-                " not --fields",
-            )
-        inputs, keys = [text or "text"], ["text"]
-    else:
-        if text:
-            raise fail(
-                "text",
-                f"project {project.name!r} is tabular: name its input columns with --fields,"
-                " not --text",
-            )
-        known = list(project.fields or [])
-        if not fields and not known:
-            raise fail(
-                "fields",
-                f"project {project.name!r} has no input fields yet: name them with --fields",
-            )
-        if fields and len(set(fields)) != len(fields):
-            raise fail("fields", "--fields names a column twice")
-        if fields and known and sorted(fields) != sorted(known):
-            raise fail(
-                "fields",
-                f"project {project.name!r} takes the fields {', '.join(known)}; this import names"
-                f" {', '.join(fields)}. Every import must name the same fields",
-                expected=known,
-            )
-        sets_fields = not known
-        inputs = list(known or fields or [])
-        keys = inputs
-    if label is not None and label in inputs:
-        raise fail(label, "the label column is also an input column; pick another --label")
-    spec = Spec(file, project.task, inputs, keys, label or None, meta, encoding)
-    return fmt, spec, sets_fields
-
-
 def _sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -826,26 +354,16 @@ def import_file(
     Invalid
         Bad mapping or bad input, with ``details={"file", "line", "field"}``.
     """
-    from looplab import labelstudio
-
     started = time.perf_counter()
     path = Path(path)
-    fmt, spec, sets_fields = _resolve(project, path, fmt, text, fields, label, meta, encoding)
+    fmt, spec, sets_fields = resolve_spec(project, path, fmt, text, fields, label, meta, encoding)
     if not path.is_file():
         raise Invalid(f"{path}: no such file", details=spec.where(None, None))
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
     with path.open("rb") as handle:
-        source: Source
-        if fmt == "csv":
-            source = CsvSource(handle, spec, size)
-        elif fmt == "jsonl":
-            source = JsonlSource(handle, spec, size)
-        elif fmt == "parquet":
-            source = ParquetSource(path, spec)
-        else:
-            source = labelstudio.TaskSource(handle, spec, size)
+        source = open_source(fmt, path, handle, spec, size, batch_rows=BATCH_ROWS)
         mapping = {
             ("text" if project.task == "text" else "fields"): (
                 spec.inputs[0] if project.task == "text" else spec.inputs

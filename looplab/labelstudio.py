@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
-    from looplab.ingest import Row, Spec
+    from looplab.readers import Row, Spec
 
 #: Bytes read at a time; a task larger than this just takes a few more reads.
 CHUNK = 1 << 20
@@ -39,7 +39,7 @@ _TASK_KEYS = ("id", "annotations", "predictions", "drafts", "data")
 
 
 class TaskSource:
-    """A :class:`looplab.ingest.Source` over a Label Studio JSON export."""
+    """A :class:`looplab.readers.Source` over a Label Studio JSON export."""
 
     format = "label-studio"
 
