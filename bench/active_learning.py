@@ -195,7 +195,10 @@ def dataset_bbc() -> dict[str, Any]:
             texts.append(path.read_text(errors="replace"))
             labels.append(topic)
     X, make_model = precompute_features("text", ["text"], [{"text": t} for t in texts])
-    # k-means diversity in a 100-dim LSA space rather than on 232k sparse columns.
+    # k-means diversity in a 100-dim LSA space rather than on 232k sparse columns, to keep the
+    # run short. The labeling server clusters the shortlist's TF-IDF rows directly: on seeds
+    # 100-105 the default strategy gained +7.9 AUC points this way and +7.7 that way, in 130 s
+    # against 235 s.
     lsa = normalize(TruncatedSVD(n_components=100, random_state=0).fit_transform(X))
     return {"X": X, "y": np.array(labels), "budget": 200, "model": make_model, "div": lsa}
 
