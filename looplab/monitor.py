@@ -1,7 +1,8 @@
 """Monitoring: close windows of served predictions, measure them, and let the triggers decide.
 
 A ``monitor`` job reads only the production version's predictions logged since that version's
-last window ended (so it never re-reads history), and closes a window once it holds
+last window (by ``seq``, the log's commit order, so a replica's late rows are never skipped; see
+:func:`window_predictions`), never re-reading history, and closes a window once it holds
 ``monitor_min_predictions``. A window holds one version's predictions, so after a promotion no
 figure blends two models; the triggers, too, read the windows of the version that just closed
 one. For each window it stores: input drift against the production model's reference profile
@@ -15,7 +16,6 @@ and its decision is stored and audited.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import zlib
 from collections.abc import Sequence
@@ -46,26 +46,30 @@ def window_predictions(
     session: Session,
     project: Project,
     version: int,
-    after: dt.datetime | None,
+    after: int,
     limit: int = 200_000,
 ) -> list[Prediction]:
-    """The next predictions of one model version, logged after ``after``, oldest first.
+    """The next predictions of one model version: ``seq`` above ``after``, in ``seq`` order.
 
-    At most ``limit``, and never only part of the rows logged at one instant (one predict call's
-    rows share a time): the next window starts after this one's last time, so the rest of a cut
-    group would be in no window.
+    At most ``limit``. Cut on ``seq``, not on time: a replica flushes its buffered rows every
+    ``LOOPLAB_PREDICTION_FLUSH_SECONDS`` (longer while the store is away or SQLite's write lock
+    is busy), so rows answered before a window's last prediction may be committed after the
+    window closed. By time they would fall before the next window's start and never be
+    monitored, nor their feedback counted; by ``seq``, numbered in commit order
+    (:func:`looplab.predlog.append`), they are the next window's. No grace period would do: no
+    delay bounds how late a buffered row can be committed, nor how far replicas' clocks differ.
     """
-    query = select(Prediction).where(
-        Prediction.project_id == project.id, Prediction.model_version == version
+    query = (
+        select(Prediction)
+        .where(
+            Prediction.project_id == project.id,
+            Prediction.model_version == version,
+            Prediction.seq > after,
+        )
+        .order_by(Prediction.seq)
+        .limit(limit)
     )
-    if after is not None:
-        query = query.where(Prediction.created_at > after)
-    rows = list(session.scalars(query.order_by(Prediction.created_at).limit(limit)))
-    if len(rows) == limit and rows[0].created_at != rows[-1].created_at:
-        last = rows[-1].created_at
-        while rows[-1].created_at == last:
-            rows.pop()
-    return rows
+    return list(session.scalars(query))
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
@@ -130,8 +134,9 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
         # Windows are per version: one never blends two versions' drift or accuracy (right
         # after a promotion, replicas answer with both for a moment). Predictions of a version
         # no longer in production wait for it to return and are otherwise left out.
-        last_end = _last_end(session, project.id, model.version)
-        predictions = window_predictions(session, project, model.version, last_end)
+        last = _last_window(session, project.id, model.version)
+        after = last[1] if last is not None else 0
+        predictions = window_predictions(session, project, model.version, after)
         minimum = int(
             job.params.get("min_predictions")
             or projects.setting(project, "monitor_min_predictions")
@@ -142,31 +147,27 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
                 "for a window"
             }
         report = measure(session, project, model, predictions, reference=reference.profile)
-        version = model.version
-        start, end, n = predictions[0].created_at, predictions[-1].created_at, len(predictions)
+        version, n = model.version, len(predictions)
+        times = [p.created_at for p in predictions]
+        first_seq, last_seq = predictions[0].seq, predictions[-1].seq
     del predictions
     with store.write() as session:
         _serialise(session, job.project_id)
-        if _last_end(session, job.project_id, version) != last_end:
-            latest = session.scalar(
-                select(MonitorWindow.id)
-                .where(
-                    MonitorWindow.project_id == job.project_id,
-                    MonitorWindow.model_version == version,
-                )
-                .order_by(MonitorWindow.end.desc())
-                .limit(1)
-            )
-            return {"skipped": f"window #{latest} was closed by another worker"}
+        now = _last_window(session, job.project_id, version)
+        if now != last:
+            return {"skipped": f"window #{now[0] if now else None} was closed by another worker"}
         project = session.get(Project, job.project_id)
         if project is None:
             return {"skipped": "project no longer exists"}
         window = MonitorWindow(
             project_id=project.id,
             model_version=version,
-            # Its first prediction's time, inclusive: feedback is matched to windows by range.
-            start=start,
-            end=end,
+            # Feedback is matched to windows by seq; the times are for people. A late row from
+            # another replica may be older than the previous window's end.
+            first_seq=first_seq,
+            last_seq=last_seq,
+            start=min(times),
+            end=max(times),
             n_predictions=n,
             alarm=bool(report.get("drift", {}).get("alarm")),
             report=report,
@@ -186,12 +187,15 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
     return {"window": window.id, "n": n, "alarm": window.alarm, "fired": fired}
 
 
-def _last_end(session: Session, project_id: int, version: int) -> dt.datetime | None:
-    return session.scalar(
-        select(func.max(MonitorWindow.end)).where(
-            MonitorWindow.project_id == project_id, MonitorWindow.model_version == version
-        )
-    )
+def _last_window(session: Session, project_id: int, version: int) -> tuple[int, int] | None:
+    """``(id, last_seq)`` of the version's latest window; windows close in ``seq`` order."""
+    row = session.execute(
+        select(MonitorWindow.id, MonitorWindow.last_seq)
+        .where(MonitorWindow.project_id == project_id, MonitorWindow.model_version == version)
+        .order_by(MonitorWindow.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def _serialise(session: Session, project_id: int) -> None:
@@ -225,7 +229,7 @@ def run_triggers(
                 MonitorWindow.project_id == project.id,
                 MonitorWindow.model_version == window.model_version,
             )
-            .order_by(MonitorWindow.end)
+            .order_by(MonitorWindow.id)
         )
     )
     feedback = overview.window_feedback(session, project.id, version=window.model_version)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -40,7 +41,7 @@ def window_feedback(
     project_id: int,
     *,
     version: int | None = None,
-    since: dt.datetime | None = None,
+    ids: Collection[int] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Accuracy from feedback of the project's windows, by window id, as of now.
 
@@ -52,9 +53,9 @@ def window_feedback(
     to run, and what people read is never staler than the store.
 
     One statement: each window's feedback is a range scan of ``ix_feedback_window`` (project,
-    version, ``prediction_at``), so the cost grows with the windows asked for and their feedback,
-    not with the predictions logged. ``version`` limits it to one version's windows, ``since``
-    to windows ending at or after that time. Windows without feedback get ``n == 0``.
+    version, ``prediction_seq``), so the cost grows with the windows asked for and their
+    feedback, not with the predictions logged. ``version`` limits it to one version's windows,
+    ``ids`` to those windows. Windows without feedback get ``n == 0``.
     """
     from looplab.performance import wilson_interval
 
@@ -65,8 +66,8 @@ def window_feedback(
             and_(
                 Feedback.project_id == MonitorWindow.project_id,
                 Feedback.model_version == MonitorWindow.model_version,
-                Feedback.prediction_at >= MonitorWindow.start,
-                Feedback.prediction_at <= MonitorWindow.end,
+                Feedback.prediction_seq >= MonitorWindow.first_seq,
+                Feedback.prediction_seq <= MonitorWindow.last_seq,
             ),
         )
         .where(MonitorWindow.project_id == project_id)
@@ -74,8 +75,8 @@ def window_feedback(
     )
     if version is not None:
         query = query.where(MonitorWindow.model_version == version)
-    if since is not None:
-        query = query.where(MonitorWindow.end >= since)
+    if ids is not None:
+        query = query.where(MonitorWindow.id.in_(list(ids)))
     counts: dict[int, dict[bool, int]] = {}
     for window_id, accepted, n in session.execute(query).tuples():
         counts.setdefault(window_id, {})[bool(accepted)] = n
@@ -225,26 +226,33 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
         session.scalars(
             select(MonitorWindow)
             .where(MonitorWindow.project_id == project.id)
-            .order_by(MonitorWindow.end.desc())
+            .order_by(MonitorWindow.id.desc())
             .limit(limit)
         )
     )[::-1]
-    feedback = window_feedback(session, project.id, since=rows[0].end) if rows else {}
+    feedback = window_feedback(session, project.id, ids=[w.id for w in rows]) if rows else {}
     windows = [window_summary(w, feedback.get(w.id)) for w in rows]
     pending = 0
     if model is not None:  # the production version's predictions since its last window
-        last_end = session.scalar(
-            select(func.max(MonitorWindow.end)).where(
+        last_seq = session.scalar(
+            select(MonitorWindow.last_seq)
+            .where(
                 MonitorWindow.project_id == project.id,
                 MonitorWindow.model_version == model.version,
             )
+            .order_by(MonitorWindow.id.desc())
+            .limit(1)
         )
-        pending_query = select(func.count()).where(
-            Prediction.project_id == project.id, Prediction.model_version == model.version
+        pending = (
+            session.scalar(
+                select(func.count()).where(
+                    Prediction.project_id == project.id,
+                    Prediction.model_version == model.version,
+                    Prediction.seq > (last_seq or 0),
+                )
+            )
+            or 0
         )
-        if last_end is not None:
-            pending_query = pending_query.where(Prediction.created_at > last_end)
-        pending = session.scalar(pending_query) or 0
     # The streak is the latest window's version's, as the drift trigger counts it.
     streak = 0
     for w in reversed(rows):

@@ -15,6 +15,13 @@ waiting. What each kind of stop may lose:
   wait, predict answers 503 rather than answer predictions it cannot log.
 
 Feedback is written synchronously in its own transaction and is never buffered.
+
+Each row is numbered (``seq``) when it is written, in commit order within its model version
+(:func:`append`). Buffering means a row's ``created_at``, the time it was answered, can be older
+than rows another replica has already committed, by the flush period normally, by the whole
+outage when the store was away, by however long SQLite's write lock was busy. Monitor windows
+are therefore cut on ``seq``, which only grows in the order rows become visible: a late row lands
+in the next window instead of before the last one's end, where no window would ever read it.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
 
 from looplab.errors import Unavailable
 from looplab.store import Store
@@ -34,6 +43,42 @@ from looplab.tables import Prediction
 log = logging.getLogger("looplab.predlog")
 
 MAX_BACKOFF_SECONDS = 5.0
+
+
+def append(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert prediction rows, numbering each model version's (``seq``) in commit order.
+
+    A version's rows get the numbers after the highest it has, in the order given. The numbers
+    follow commit order because no two transactions number one project's rows at once: on SQLite
+    the write lock is held from ``BEGIN IMMEDIATE`` to the commit, on PostgreSQL a
+    transaction-scoped advisory lock per project (taken in key order, so two writers never wait
+    on each other in a cycle). So a reader that sees a row sees every row of lower ``seq``, and
+    a monitor window that ends at ``seq`` n can never have a row below n committed after it.
+    A database sequence would not do: its numbers are taken at insert, not at commit, and on
+    PostgreSQL a writer holding lower numbers may commit after one holding higher ones.
+    """
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["project_id"], row["model_version"]), []).append(row)
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    if postgres:
+        keys = sorted({_lock_key(project_id) for project_id, _ in groups})
+        for key in keys:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    numbered: list[dict[str, Any]] = []
+    for (project_id, version), group in groups.items():
+        last = session.scalar(
+            select(func.max(Prediction.seq)).where(
+                Prediction.project_id == project_id, Prediction.model_version == version
+            )
+        )
+        start = (last or 0) + 1
+        numbered.extend({**row, "seq": start + i} for i, row in enumerate(group))
+    session.execute(insert(Prediction), numbered)
+
+
+def _lock_key(project_id: int) -> int:
+    return zlib.crc32(f"looplab.predlog.{project_id}".encode())
 
 
 class PredictionLog:
@@ -117,7 +162,7 @@ class PredictionLog:
                     return written
                 try:
                     with self.store.write() as session:
-                        session.execute(insert(Prediction), rows)
+                        append(session, rows)
                 except BaseException:
                     with self._lock:
                         self._rows.extendleft(reversed(rows))

@@ -318,7 +318,9 @@ def give_feedback(
         project_id=project.id,
         prediction_id=prediction_id,
         model_version=prediction.model_version,
-        prediction_at=prediction.created_at,  # its monitor window's clock, not the verdict's
+        # Its monitor window's place (windows hold a range of seq), not the verdict's time.
+        prediction_at=prediction.created_at,
+        prediction_seq=prediction.seq,
         user_id=user.id,
         accepted=final == prediction.label,
         label=final,

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -266,16 +267,21 @@ class Prediction(Base):
     """One served prediction. The id is made by the server (UUID) so logging can be batched."""
 
     __tablename__ = "predictions"
-    # Monitor windows, their targeted labeling and ``looplab drift`` read one version's
-    # predictions in a time range: per version, so a new version's first window does not walk
-    # the project's whole history.
+    # ``looplab drift`` reads one version's predictions in a time range; monitor windows and
+    # their targeted labeling read a range of one version's ``seq``. Per version, so a new
+    # version's first window does not walk the project's whole history.
     __table_args__ = (
         Index("ix_predictions_project_version_time", "project_id", "model_version", "created_at"),
+        Index("ix_predictions_version_seq", "project_id", "model_version", "seq", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     model_version: Mapped[int] = mapped_column(Integer)
+    # The row's place in its version's log, in commit order (1, 2, ...): numbered by
+    # :func:`looplab.predlog.append`. Monitor windows are cut on it, not on ``created_at``,
+    # which a replica's buffered rows carry from before they were committed.
+    seq: Mapped[int] = mapped_column(BigInteger)
     input: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
@@ -292,7 +298,7 @@ class Feedback(Base):
         Index("ix_feedback_project_time", "project_id", "created_at"),
         # A window's accuracy from feedback is a range scan here: feedback counts in the window
         # (and version) of the prediction it judges, not in the window it arrived in.
-        Index("ix_feedback_window", "project_id", "model_version", "prediction_at"),
+        Index("ix_feedback_window", "project_id", "model_version", "prediction_seq"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -302,8 +308,10 @@ class Feedback(Base):
         ForeignKey("predictions.id", ondelete="CASCADE"), index=True
     )
     model_version: Mapped[int] = mapped_column(Integer)
-    # The judged prediction's ``created_at``, copied so a window's feedback needs no join.
+    # The judged prediction's ``created_at`` and ``seq``, copied so a window's feedback needs no
+    # join: windows hold a range of ``seq``.
     prediction_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    prediction_seq: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     accepted: Mapped[bool] = mapped_column()
     label: Mapped[str] = mapped_column(String(200))
@@ -328,19 +336,27 @@ class ReferenceProfile(Base):
 class MonitorWindow(Base):
     """One monitored window of one version's served predictions: drift and estimated accuracy.
 
-    It holds the predictions of ``model_version`` with ``start <= created_at <= end`` (``start``
-    is its first prediction's time). Accuracy from feedback is not stored here: it is counted
-    when read, from the feedback on those predictions (:func:`looplab.overview.window_feedback`).
+    It holds the predictions of ``model_version`` with ``first_seq <= seq <= last_seq``;
+    ``start`` and ``end`` are the earliest and latest of their times, for people (a replica's
+    late rows may make two windows' times overlap, never their predictions). Accuracy from
+    feedback is not stored here: it is counted when read, from the feedback on those predictions
+    (:func:`looplab.overview.window_feedback`).
     """
 
     __tablename__ = "monitor_windows"
-    __table_args__ = (Index("ix_monitor_windows_project_end", "project_id", "end"),)
+    __table_args__ = (
+        Index("ix_monitor_windows_project_end", "project_id", "end"),
+        # A version's windows, latest first (ids follow closing order, which follows ``seq``).
+        Index("ix_monitor_windows_version", "project_id", "model_version", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     end: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
     n_predictions: Mapped[int] = mapped_column(Integer, default=0)
     alarm: Mapped[bool] = mapped_column(default=False)
     report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

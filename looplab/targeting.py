@@ -91,8 +91,8 @@ def plan_targets(
             .where(
                 Prediction.project_id == project.id,
                 Prediction.model_version == window.model_version,  # a window is one version's
-                Prediction.created_at >= window.start,
-                Prediction.created_at <= window.end,
+                Prediction.seq >= window.first_seq,
+                Prediction.seq <= window.last_seq,
             )
             .order_by(func.random())
             .limit(WINDOW_SAMPLE)

@@ -150,3 +150,139 @@ def test_0006_counts_old_feedback_in_its_predictions_window(kind: str, tmp_path:
         assert "ix_predictions_project_time" not in indexes["predictions"]
         columns = {c["name"]: c for c in inspect(store.read_engine).get_columns("feedback")}
         assert columns["prediction_at"]["nullable"] is False
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0007_numbers_old_predictions_and_keeps_windows_and_feedback(
+    kind: str, tmp_path: Path
+) -> None:
+    with store_at(kind, tmp_path, "0006") as store:
+        with store.write() as session:
+            run = session.execute
+            run(
+                sql(
+                    "INSERT INTO projects (id, name, task, annotation_type, labels, fields, "
+                    "guidelines, settings, labels_since_model, created_at) VALUES (1, 'p', "
+                    "'tabular', 'single_label', '[\"a\", \"b\"]', '[\"x\"]', '', '{}', 0, :t)",
+                    "t",
+                ),
+                {"t": T0},
+            )
+            run(
+                sql(
+                    "INSERT INTO users (id, name, role, token_hash, active, created_at) "
+                    "VALUES (1, 'u', 'annotator', 'h', true, :t)",
+                    "t",
+                ),
+                {"t": T0},
+            )
+            # v1 at minutes 1, 2, 2, 3, 4 (two rows of one call share a time), v2 at minute 3.
+            for pid, version, minute in (
+                ("p1", 1, 1),
+                ("p2b", 1, 2),
+                ("p2a", 1, 2),
+                ("p3", 1, 3),
+                ("p4", 1, 4),
+                ("q1", 2, 3),
+            ):
+                run(
+                    sql(
+                        "INSERT INTO predictions (id, project_id, model_version, input, label, "
+                        "confidence, proba, latency_ms, created_at) VALUES (:id, 1, :v, '{}', "
+                        "'a', 0.9, '{}', 1.0, :t)",
+                        "t",
+                    ),
+                    {"id": pid, "v": version, "t": at(minute)},
+                )
+            # Windows of v1 over minutes 1-2 and 3-4, and an old one closed while v2 served
+            # but holding only v1's predictions (before windows were per version).
+            for wid, version, start, end in ((1, 1, 1, 2), (2, 1, 3, 4), (3, 2, 1, 2)):
+                run(
+                    sql(
+                        'INSERT INTO monitor_windows (id, project_id, model_version, start, "end",'
+                        " n_predictions, alarm, report, created_at) VALUES (:id, 1, :v, :s, :e,"
+                        " 2, false, '{}', :e)",
+                        "s",
+                        "e",
+                    ),
+                    {"id": wid, "v": version, "s": at(start), "e": at(end)},
+                )
+            run(
+                sql(
+                    "INSERT INTO trigger_decisions (id, project_id, trigger, window_id, fired, "
+                    "reason, actions, created_at) VALUES (1, 1, 'd', 2, true, 'r', '{}', :t)",
+                    "t",
+                ),
+                {"t": at(5)},
+            )
+            for fid, pid, version, minute, accepted in (
+                (1, "p2a", 1, 2, False),
+                (2, "p3", 1, 3, True),
+                (3, "q1", 2, 3, True),
+            ):
+                run(
+                    sql(
+                        "INSERT INTO feedback (id, project_id, prediction_id, model_version, "
+                        "prediction_at, user_id, accepted, label, created_at) VALUES (:id, 1, "
+                        ":p, :v, :pt, 1, :ok, 'a', :t)",
+                        "pt",
+                        "t",
+                    ),
+                    {
+                        "id": fid,
+                        "p": pid,
+                        "v": version,
+                        "pt": at(minute),
+                        "ok": accepted,
+                        "t": at(10),
+                    },
+                )
+
+        store.upgrade()
+
+        with store.read() as session:
+            seq = dict(session.execute(text("SELECT id, seq FROM predictions")).tuples().all())
+            ranges = {
+                wid: (first, last)
+                for wid, first, last in session.execute(
+                    text("SELECT id, first_seq, last_seq FROM monitor_windows")
+                ).tuples()
+            }
+            judged = dict(
+                session.execute(text("SELECT prediction_id, prediction_seq FROM feedback"))
+                .tuples()
+                .all()
+            )
+            decision = session.scalar(text("SELECT window_id FROM trigger_decisions"))
+            feedback = overview.window_feedback(session, 1)
+        # Each version's rows in time order, ties by id.
+        assert seq == {"p1": 1, "p2a": 2, "p2b": 3, "p3": 4, "p4": 5, "q1": 1}
+        # Window 3 (v2) held none of v2's predictions: an empty range where it stood.
+        assert ranges == {1: (1, 3), 2: (4, 5), 3: (1, 0)}
+        # No feedback row or trigger decision was lost to the upgrade.
+        assert judged == {"p2a": 2, "p3": 4, "q1": 1} and decision == 2
+        assert {w: (f["n"], f["accepted"]) for w, f in feedback.items()} == {1: (1, 0), 2: (1, 1)}
+
+        inspector = inspect(store.read_engine)
+        indexes = {
+            table: {ix["name"]: ix for ix in inspector.get_indexes(table)}
+            for table in ("predictions", "feedback", "monitor_windows")
+        }
+        assert indexes["predictions"]["ix_predictions_version_seq"]["unique"]
+        assert indexes["feedback"]["ix_feedback_window"]["column_names"] == [
+            "project_id",
+            "model_version",
+            "prediction_seq",
+        ]
+        assert "ix_monitor_windows_version" in indexes["monitor_windows"]
+        for table, column in (
+            ("predictions", "seq"),
+            ("feedback", "prediction_seq"),
+            ("monitor_windows", "first_seq"),
+            ("monitor_windows", "last_seq"),
+        ):
+            info = {c["name"]: c for c in inspector.get_columns(table)}[column]
+            assert info["nullable"] is False
+            # PostgreSQL refuses a row without its number; SQLite keeps the default it was
+            # added with (dropping it would copy the table).
+            assert (info["default"] is None) == (kind == "postgresql")

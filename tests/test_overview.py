@@ -50,6 +50,8 @@ def decided_project(store: Store) -> None:
                 model_version=1,
                 start=t0 + dt.timedelta(hours=i),
                 end=t0 + dt.timedelta(hours=i, minutes=59),
+                first_seq=200 * i + 1,
+                last_seq=200 * (i + 1),
                 n_predictions=200,
                 alarm=i > 0,
                 report={},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from looplab import projects
 from looplab.errors import Unavailable
-from looplab.predlog import PredictionLog
+from looplab.predlog import PredictionLog, append
 from looplab.store import Store
 from looplab.tables import Prediction, Project, utcnow
 
@@ -119,3 +120,57 @@ def test_a_full_buffer_refuses_instead_of_losing(store: Store) -> None:
     log.flush()
     log.add(batch[4:6])
     assert log.pending == 2
+
+
+def seqs(store: Store) -> dict[str, int]:
+    with store.read() as session:
+        return dict(session.execute(select(Prediction.id, Prediction.seq)).tuples().all())
+
+
+def test_rows_are_numbered_per_version_in_commit_order(store: Store) -> None:
+    """``seq`` counts each version's rows 1, 2, ... in the order they are committed."""
+    first, second = rows(store, 3), rows(store, 2)
+    other = [{**row, "model_version": 2} for row in rows(store, 2)]
+    older = [{**row, "created_at": first[0]["created_at"]} for row in rows(store, 2)]
+    with store.write() as session:
+        append(session, first)
+    with store.write() as session:
+        append(session, [*second, *other])
+    with store.write() as session:
+        append(session, older)  # answered earlier, committed last: numbered last
+    numbers = seqs(store)
+    assert [numbers[r["id"]] for r in [*first, *second, *older]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [numbers[r["id"]] for r in other] == [1, 2]
+
+
+def test_concurrent_writers_number_in_commit_order(store: Store) -> None:
+    """A writer that started numbering first commits first; the other waits for its numbers.
+
+    On PostgreSQL this is the per-project advisory lock (without it both would take 1 and 2,
+    and the second insert would fail on the unique index); on SQLite, the write lock.
+    """
+    first, second = rows(store, 2), rows(store, 2)
+    numbered = threading.Event()
+    done: list[str] = []
+
+    def slow_writer() -> None:
+        with store.write() as session:
+            append(session, first)
+            numbered.set()
+            time.sleep(0.5)  # still uncommitted
+        done.append("first")
+
+    def fast_writer() -> None:
+        assert numbered.wait(10)
+        with store.write() as session:
+            append(session, second)
+        done.append("second")
+
+    threads = [threading.Thread(target=slow_writer), threading.Thread(target=fast_writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert done == ["first", "second"]
+    numbers = seqs(store)
+    assert [numbers[r["id"]] for r in [*first, *second]] == [1, 2, 3, 4]

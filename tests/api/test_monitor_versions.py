@@ -8,10 +8,10 @@ import time
 import uuid
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from looplab import jobs, monitor, projects, registry
+from looplab import jobs, monitor, predlog, projects, registry
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import MonitorWindow, Prediction, TriggerDecision, utcnow
@@ -106,35 +106,35 @@ def test_a_drift_streak_does_not_run_across_versions(api: Api, tmp_path) -> None
     assert state["alarms"] == 2 and state["alarm_streak"] == 1
 
 
-def test_a_window_never_splits_the_rows_of_one_instant(store: Store) -> None:
-    """Rows logged at one time (one predict call) all fall in one window, even at the limit."""
+def test_windows_are_cut_in_the_logs_order_not_by_time(store: Store) -> None:
+    """A row committed later is read after the rows before it, whatever its time says."""
     with store.write() as session:
         project = projects.create_project(
             session, "p", task="tabular", labels=["a", "b"], fields=["x"], actor="test"
         )
         t0 = utcnow()
-        times = [t0] * 3 + [t0 + dt.timedelta(seconds=1)] * 4  # two calls: 3 rows, then 4
-        session.execute(
-            insert(Prediction),
-            [
-                {
-                    "id": uuid.uuid4().hex,
-                    "project_id": project.id,
-                    "model_version": 1,
-                    "input": {"x": i},
-                    "label": "a",
-                    "confidence": 0.9,
-                    "proba": {"a": 0.9, "b": 0.1},
-                    "latency_ms": 1.0,
-                    "created_at": at,
-                }
-                for i, at in enumerate(times)
-            ],
-        )
+        times = [t0 + dt.timedelta(seconds=s) for s in (1, 1, 1, 2, 2, 0, 0)]  # 2 late rows
+
+        def row(i: int, at: dt.datetime) -> dict:
+            return {
+                "id": uuid.uuid4().hex,
+                "project_id": project.id,
+                "model_version": 1,
+                "input": {"x": i},
+                "label": "a",
+                "confidence": 0.9,
+                "proba": {"a": 0.9, "b": 0.1},
+                "latency_ms": 1.0,
+                "created_at": at,
+            }
+
+        for i, at in enumerate(times):  # one flush each, in this order
+            predlog.append(session, [row(i, at)])
         session.flush()
-        first = monitor.window_predictions(session, project, 1, None, limit=5)
-        assert len(first) == 3  # not 3 + 2 of the second call's 4
-        rest = monitor.window_predictions(session, project, 1, first[-1].created_at, limit=5)
-        assert len(rest) == 4
-        assert monitor.window_predictions(session, project, 2, None) == []
+        first = monitor.window_predictions(session, project, 1, 0, limit=4)
+        assert [p.input["x"] for p in first] == [0, 1, 2, 3]
+        rest = monitor.window_predictions(session, project, 1, first[-1].seq, limit=4)
+        assert [p.input["x"] for p in rest] == [4, 5, 6]  # the late rows are not skipped
+        assert [p.seq for p in [*first, *rest]] == [1, 2, 3, 4, 5, 6, 7]
+        assert monitor.window_predictions(session, project, 2, 0) == []
         assert session.scalar(select(func.count()).select_from(MonitorWindow)) == 0

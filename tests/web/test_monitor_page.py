@@ -68,6 +68,8 @@ def watched(site: Site) -> str:
                 model_version=version,
                 start=start + dt.timedelta(hours=i),
                 end=start + dt.timedelta(hours=i + 1),
+                first_seq=500 * i + 1,
+                last_seq=500 * (i + 1),
                 n_predictions=500,
                 alarm=alarm,
                 report=report(alarm, shift),
