@@ -22,6 +22,7 @@ from looplab.store import Store
 from looplab.tables import (
     Feedback,
     Job,
+    ModelVersion,
     MonitorWindow,
     Prediction,
     Project,
@@ -103,7 +104,7 @@ class StoreCollector(Collector):
             yield from self._extra(session, project)
 
     def _extra(self, session: Any, project: Callable[[int], str]) -> Iterator[GaugeMetricFamily]:
-        """Monitoring gauges: the last window's alarm, windows closed, triggers fired."""
+        """Monitoring gauges: the production version's last window, windows, triggers fired."""
         yield _counts(
             session,
             "looplab_monitor_windows",
@@ -113,32 +114,44 @@ class StoreCollector(Collector):
                 "alarm": (MonitorWindow.alarm, _flag("true", "false")),
             },
         )
+        # Windows are per version: the gauges describe the production version's latest window.
+        # Right after a promotion (or a rollback) the project's latest window is the previous
+        # version's, whose alarm says nothing about the model now answering; until the
+        # production version closes a window, the project has no sample.
         latest = (
-            select(MonitorWindow.project_id, func.max(MonitorWindow.end).label("end"))
+            select(func.max(MonitorWindow.id).label("id"))
+            .join(
+                ModelVersion,
+                (ModelVersion.project_id == MonitorWindow.project_id)
+                & (ModelVersion.version == MonitorWindow.model_version)
+                & (ModelVersion.stage == "production"),
+            )
             .group_by(MonitorWindow.project_id)
             .subquery()
         )
         alarm_now = GaugeMetricFamily(
             "looplab_drift_alarm",
-            "1 when the project's last monitor window raised the drift alarm.",
-            labels=["project"],
+            "1 when the production version's last monitor window raised the drift alarm.",
+            labels=["project", "version"],
         )
         estimate = GaugeMetricFamily(
             "looplab_estimated_accuracy",
-            "Label-free (CBPE) accuracy estimate of the last monitor window.",
-            labels=["project"],
+            "Label-free (CBPE) accuracy estimate of the production version's last monitor window.",
+            labels=["project", "version"],
         )
-        for pid, alarm, report in session.execute(
-            select(MonitorWindow.project_id, MonitorWindow.alarm, MonitorWindow.report).join(
-                latest,
-                (latest.c.project_id == MonitorWindow.project_id)
-                & (latest.c.end == MonitorWindow.end),
-            )
+        for pid, version, alarm, report in session.execute(
+            select(
+                MonitorWindow.project_id,
+                MonitorWindow.model_version,
+                MonitorWindow.alarm,
+                MonitorWindow.report,
+            ).join(latest, latest.c.id == MonitorWindow.id)
         ).tuples():
-            alarm_now.add_metric([project(pid)], float(bool(alarm)))
+            labels = [project(pid), f"v{version}"]
+            alarm_now.add_metric(labels, float(bool(alarm)))
             accuracy = ((report or {}).get("estimate") or {}).get("accuracy")
             if accuracy is not None:
-                estimate.add_metric([project(pid)], float(accuracy))
+                estimate.add_metric(labels, float(accuracy))
         yield alarm_now
         yield estimate
         yield _counts(
