@@ -214,6 +214,10 @@ def run_triggers(
     (:func:`looplab.overview.window_feedback`), so labels that arrived late for earlier windows
     count. A decision is stored against the window it judged: ``window`` itself, except for
     ``accuracy_below``, which judges the latest window with ``min_n`` observations.
+
+    It runs in the monitor's write transaction, so it reads only the windows the rules decide
+    on (:func:`_windows_to_judge`), a handful whatever the version's history: reading every
+    window's report took 0.3 s at 2,000 windows and 3.8 s at 20,000, holding SQLite's lock.
     """
     from looplab import overview
 
@@ -222,17 +226,13 @@ def run_triggers(
         return []
     # A new version starts a new history: a drift streak or an accuracy crossing of the old
     # version, measured against the old reference, says nothing about the new one.
+    ids = _windows_to_judge(session, project.id, window, rules)
     history = list(
         session.scalars(
-            select(MonitorWindow)
-            .where(
-                MonitorWindow.project_id == project.id,
-                MonitorWindow.model_version == window.model_version,
-            )
-            .order_by(MonitorWindow.id)
+            select(MonitorWindow).where(MonitorWindow.id.in_(ids)).order_by(MonitorWindow.id)
         )
     )
-    feedback = overview.window_feedback(session, project.id, version=window.model_version)
+    feedback = overview.window_feedback(session, project.id, version=window.model_version, ids=ids)
     alarms = [w.alarm for w in history]
     reports = [
         {**w.report, "feedback": feedback.get(w.id, overview.NO_FEEDBACK), "window": w.id}
@@ -293,6 +293,61 @@ def run_triggers(
             details={"trigger": rule.name, "fired": decision, "reason": reason, "actions": actions},
         )
     return fired
+
+
+def _windows_to_judge(
+    session: Session, project_id: int, window: MonitorWindow, rules: list[triggers.Rule]
+) -> set[int]:
+    """Ids of the windows of ``window``'s version the rules decide on: a few, not the history.
+
+    ``drift`` with ``windows`` k needs the last k + 1 (a streak of k fires, a longer one is
+    already known); ``accuracy_below`` the two latest windows with ``min_n`` observations (the
+    one it judges and the one before it, for "still below"), or, when there is none, the window
+    with the most, which the decision's reason quotes. ``window``, just closed, is the latest.
+    Each is one statement returning at most a few ids; feedback is counted in the database.
+    """
+    of_version = (
+        MonitorWindow.project_id == project_id,
+        MonitorWindow.model_version == window.model_version,
+    )
+    recent = max((int(r.params["windows"]) + 1 for r in rules if r.when == "drift"), default=1)
+    ids = {window.id}
+    ids.update(
+        session.scalars(
+            select(MonitorWindow.id)
+            .where(*of_version)
+            .order_by(MonitorWindow.id.desc())
+            .limit(recent)
+        )
+    )
+    for rule in rules:
+        if rule.when != "accuracy_below":
+            continue
+        min_n = int(rule.params["min_n"])
+        if rule.params["source"] == "feedback":
+            n: Any = func.count(Feedback.id)
+            counted = (
+                select(MonitorWindow.id)
+                .join(
+                    Feedback,
+                    (Feedback.project_id == MonitorWindow.project_id)
+                    & (Feedback.model_version == MonitorWindow.model_version)
+                    & (Feedback.prediction_seq >= MonitorWindow.first_seq)
+                    & (Feedback.prediction_seq <= MonitorWindow.last_seq),
+                )
+                .where(*of_version)
+                .group_by(MonitorWindow.id)
+            )
+            enough = counted.having(n >= min_n)
+        else:  # the estimate's n is the window's number of predictions
+            n = MonitorWindow.n_predictions
+            counted = select(MonitorWindow.id).where(*of_version)
+            enough = counted.where(n >= min_n)
+        found = list(session.scalars(enough.order_by(MonitorWindow.id.desc()).limit(2)))
+        if not found:
+            found = list(session.scalars(counted.order_by(n.desc()).limit(1)))
+        ids.update(found)
+    return ids
 
 
 def act(

@@ -128,18 +128,22 @@ def decide(
 
     ``reports`` may carry their window's id under ``"window"``; ``last_fired_window`` is the id
     of the window the rule last fired on, which ``accuracy_below`` never fires on again.
+
+    Only some windows matter, so callers may pass just those, in order: ``drift`` with
+    ``windows`` k reads the last k + 1 alarms; ``accuracy_below`` the two latest reports with
+    ``min_n`` observations or, when none has, the one with the most.
     """
     if rule.when == "drift":
         k = int(rule.params["windows"])
         streak = 0
-        for alarm in reversed(alarms):
+        for alarm in reversed(alarms[-(k + 1) :]):  # only the last k + 1 decide
             if not alarm:
                 break
             streak += 1
         if streak == k:
             return True, f"drift alarm in each of the last {k} windows"
         if streak > k:
-            return False, f"drift persists ({streak} windows); already fired at {k}"
+            return False, f"drift persists (more than {k} windows); already fired at {k}"
         return False, f"{streak} of {k} consecutive drift windows"
     if rule.when == "accuracy_below":
         threshold, source = float(rule.params["threshold"]), rule.params["source"]

@@ -78,3 +78,15 @@ def test_corrections_rule() -> None:
 def test_bad_rules_name_the_entry(raw: dict, message: str) -> None:
     with pytest.raises(Invalid, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_rules([raw])
+
+
+def test_drift_reads_only_the_last_k_plus_one_alarms() -> None:
+    """A caller may pass only the last k + 1 windows: the decision is the same."""
+    [rule] = parse_rules([{"name": "d", "when": "drift", "windows": 3, "actions": ["label"]}])
+    long_streak = [False] + [True] * 40
+    assert decide(rule, long_streak, [], 0) == decide(rule, long_streak[-4:], [], 0)
+    assert decide(rule, long_streak, [], 0) == (
+        False,
+        "drift persists (more than 3 windows); already fired at 3",
+    )
+    assert decide(rule, [True, False, True, True, True], [], 0)[0] is True
