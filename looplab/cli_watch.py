@@ -103,6 +103,8 @@ def drift(
         f"[{_pct(est['ci_low'])}, {_pct(est['ci_high'])}]"
         f"{'' if est['trusted'] else ' (not trusted: ' + est['reason'] + ')'}"
     )
+    if est.get("calibration_note"):
+        out.print(f"  [dim]{est['calibration_note']}[/]", highlight=False)
 
 
 @app.command()

@@ -4,7 +4,9 @@
   on (its lineage in ``training_labels``), and stored in ``reference_profiles``: a
   :class:`~looplab.drift.Profile` of its input fields plus the labels the model itself predicts
   on them (the reference for prediction drift), and the calibration of its confidences on its
-  held-out records (which decides whether the label-free accuracy estimate is trusted).
+  held-out records (which decides whether the label-free accuracy estimate is trusted), scored
+  as its held-out metrics were: cross-fitted, so no record's confidence comes from a calibrator
+  fitted on it (:func:`looplab.assess.gate_proba`).
 * **A window** (:func:`window_drift`) is summarised batch by batch into a profile built from the
   reference, so a window of any size is one pass over its predictions, and tested with
   :func:`~looplab.drift.drift_report`: per feature by type (KS + Welch for numbers, chi-square for
@@ -26,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from looplab import audit, train
+from looplab import assess, audit, train
 from looplab.drift import Profile, drift_report
 from looplab.drift.sketch import CategoryCounts
 from looplab.monitor import latency_summary, mix
@@ -90,10 +92,10 @@ def frame_of(
     return frame
 
 
-def training_rows(
+def training_records(
     session: Session, model: ModelVersion, split: str, limit: int | None = None
-) -> list[tuple[dict[str, Any], str]]:
-    """(payload, label) of the records a version was trained (or tested) on."""
+) -> list[tuple[int, dict[str, Any], str]]:
+    """(record id, payload, label) of the records a version was trained (or tested) on."""
     query = (
         select(Record.id, Record.payload, Annotation.label)
         .join(Annotation, Annotation.record_id == Record.id)
@@ -103,11 +105,18 @@ def training_rows(
     )
     # One row per record (the last of its annotations), in record order.
     by_record = {rid: (payload, str(label)) for rid, payload, label in session.execute(query)}
-    rows = list(by_record.values())
+    rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
     if limit is not None and len(rows) > limit:
         pick = np.random.default_rng(model.id).choice(len(rows), limit, replace=False)
         rows = [rows[i] for i in np.sort(pick)]
     return rows
+
+
+def training_rows(
+    session: Session, model: ModelVersion, split: str, limit: int | None = None
+) -> list[tuple[dict[str, Any], str]]:
+    """(payload, label) of the records a version was trained (or tested) on."""
+    return [(p, y) for _, p, y in training_records(session, model, split, limit)]
 
 
 def _pick(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -119,6 +128,40 @@ def _proba(model: Any, payloads: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.vstack(
         [model.predict_proba(list(payloads[s : s + CHUNK])) for s in range(0, len(payloads), CHUNK)]
     )
+
+
+def _held_out_calibration(
+    model: ModelVersion,
+    fitted: Any,
+    classes: np.ndarray,
+    held: Sequence[tuple[int, dict[str, Any], str]],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The calibration check on held-out records, and a note when it is optimistic.
+
+    Scored as the version's held-out metrics were (:func:`looplab.assess.gate_proba`): a
+    calibrator kept in the artifact was fitted on half of the test records, so those records go
+    through the one fitted on the other half, and no record's confidence comes from a calibrator
+    that saw it. A calibrated version trained before cross calibrators were stored is checked
+    with its artifact's own probabilities, and the note says so.
+    """
+    known_classes = set(classes.tolist())
+    known = [(rid, p, y) for rid, p, y in held if y in known_classes]
+    if not known:
+        return None, None
+    proba, honest = assess.gate_proba(
+        fitted,
+        [p for _, p, _ in known],
+        [rid for rid, _, _ in known],
+        (model.config or {}).get("calibration"),
+    )
+    calibration = check_calibration(proba, [y for _, _, y in known], classes=classes).to_dict()
+    note = (
+        None
+        if honest
+        else f"{model.name} was trained before calibrators were cross-fitted: its reference "
+        "calibration includes test records its calibrator was fitted on, so it is optimistic."
+    )
+    return calibration, note
 
 
 def build_reference(session: Session, project: Project, model: ModelVersion) -> dict[str, Any]:
@@ -140,21 +183,14 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     profile.categorical[PREDICTION] = CategoryCounts.reference(
         np.asarray(predicted.tolist(), dtype=object), max_categories=200
     )
-    test_rows = training_rows(session, model, "test")
+    test_rows = training_records(session, model, "test")
     held = [test_rows[i] for i in _pick(len(test_rows), CALIBRATION_SAMPLE, rng)]
-    calibration = None
-    if held:
-        proba = _proba(fitted, [p for p, _ in held])
-        known_classes = set(classes.tolist())
-        known = [i for i, (_, y) in enumerate(held) if y in known_classes]
-        if known:
-            calibration = check_calibration(
-                proba[known], [held[i][1] for i in known], classes=classes
-            ).to_dict()
+    calibration, note = _held_out_calibration(model, fitted, classes, held)
     return {
         "model_version": model.version,
         "profile": profile.to_dict(),
         "calibration": calibration,
+        "calibration_note": note,
         "n_train": len(payloads),
         "n_predicted": len(sample),
         "n_test": len(held),
@@ -242,6 +278,8 @@ def test_window(
     drift = report.to_dict()
     calibration = Calibration.from_dict(ref["calibration"]) if ref.get("calibration") else None
     estimate = estimate_accuracy(confidence, calibration=calibration).to_dict()
+    # Set for a version older than cross-fitted calibrators: its check is optimistic.
+    estimate["calibration_note"] = ref.get("calibration_note")
     return {"drift": drift, "estimate": estimate, "reference_n": profile.n}
 
 
@@ -280,12 +318,16 @@ def drift_since(
     model: ModelVersion,
     since: dt.datetime,
     until: dt.datetime | None = None,
+    *,
+    ref: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An ad-hoc window: every prediction of the production version in ``(since, until]``.
 
-    Read in batches, so the window may be any size; nothing is stored.
+    Read in batches, so the window may be any size; nothing is stored. ``ref`` is the version's
+    stored reference; without it, it is read (or built and added to ``session``, which must then
+    be a write session).
     """
-    ref = reference(session, project, model)
+    ref = reference(session, project, model) if ref is None else ref
     schema = drift_schema(project, model)
     query = (
         select(Prediction.input, Prediction.label, Prediction.confidence, Prediction.latency_ms)

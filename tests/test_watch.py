@@ -1,0 +1,87 @@
+"""The drift reference of a version: its calibration is checked on records no calibrator saw."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from looplab import dataset, projects, promotion, registry, tasks, watch
+from looplab.calibration import FITTERS, CalibratedClassifier, Calibrator
+from looplab.performance import check_calibration
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import Job, ModelVersion
+from tests.textdata import add_text_project
+
+
+def in_fit_half(record_id: int) -> bool:
+    """The half a kept calibrator is fitted on, spelled out here independently of looplab."""
+    return hashlib.blake2b(str(record_id).encode(), digest_size=1).digest()[0] % 2 == 0
+
+
+def trained(store: Store, tmp_path: Path) -> None:
+    with store.write() as session:
+        project_id = add_text_project(session).id
+    job = Job(kind="train", project_id=project_id, params={"actor": "test"})
+    tasks.train_project(store, Settings(home=tmp_path), job)
+
+
+def reference_ece(session: Any, row: ModelVersion, *, cross_fitted: bool) -> float:
+    """ECE of the version on its test records, as the reference's check bins it."""
+    project = projects.get_project(session, "news")
+    test = dataset.labeled_set(session, project).subset("test")
+    order = np.argsort(test.record_ids)  # the reference reads its records in id order
+    ids = np.asarray(test.record_ids)[order]
+    payloads = [test.payloads[i] for i in order]
+    y = np.asarray(test.labels)[order]
+    artifact = promotion.load_version(row)
+    last = artifact[-1]
+    assert isinstance(last, CalibratedClassifier)
+    raw = last.estimator_.predict_proba(artifact[:-1].transform(payloads))
+    proba = Calibrator.from_dict(last.calibration).apply(raw)
+    if cross_fitted:
+        fit = np.array([in_fit_half(int(r)) for r in ids])
+        method = row.config["calibration"]["method"]
+        classes = row.config["classes"]
+        proba[fit] = FITTERS[method](y[~fit], raw[~fit], classes).apply(raw[fit])
+    return check_calibration(proba, y, classes=row.config["classes"]).ece
+
+
+def test_reference_calibration_leaves_out_what_the_calibrator_saw(
+    store: Store, tmp_path: Path
+) -> None:
+    trained(store, tmp_path)
+    with store.read() as session:
+        project = projects.get_project(session, "news")
+        row = registry.get_version(session, project, "v1")
+        assert row.config["calibration"]["method"] == "temperature"
+        ref = watch.build_reference(session, project, row)
+        honest = reference_ece(session, row, cross_fitted=True)
+        in_sample = reference_ece(session, row, cross_fitted=False)
+    assert ref["n_test"] == ref["calibration"]["n"]
+    assert ref["calibration"]["ece"] == pytest.approx(honest, abs=1e-12)
+    assert honest != pytest.approx(in_sample, abs=1e-9)
+    assert ref["calibration_note"] is None
+
+
+def test_a_reference_without_a_cross_calibrator_is_flagged_as_optimistic(
+    store: Store, tmp_path: Path
+) -> None:
+    trained(store, tmp_path)
+    with store.write() as session:  # as a version trained before cross-fitting was stored
+        project = projects.get_project(session, "news")
+        row = registry.get_version(session, project, "v1")
+        calibration = dict(row.config["calibration"])
+        del calibration["cross_calibrator"]
+        row.config = {**row.config, "calibration": calibration}
+    with store.read() as session:
+        project = projects.get_project(session, "news")
+        row = registry.get_version(session, project, "v1")
+        ref = watch.build_reference(session, project, row)
+        in_sample = reference_ece(session, row, cross_fitted=False)
+    assert ref["calibration"]["ece"] == pytest.approx(in_sample, abs=1e-12)
+    assert "v1 was trained before calibrators were cross-fitted" in ref["calibration_note"]
