@@ -1,10 +1,11 @@
 """What monitoring knows, read back for people: the CLI (`looplab monitor`, `looplab triggers`,
 `looplab drift`), the ``/monitor`` API route and the dashboard all print these dictionaries.
 
-Nothing here writes: windows are closed by the ``monitor`` job (:mod:`looplab.monitor`), drift is
-measured by :mod:`looplab.watch`. A window's accuracy from feedback is the one figure counted
-when read rather than stored (:func:`window_feedback`), because its labels keep arriving after the
-window closed.
+Nothing here writes on a read session: windows are closed by the ``monitor`` job
+(:mod:`looplab.monitor`), drift is measured by :mod:`looplab.watch`, and the one write,
+:func:`drift_now` having a missing reference built, is a transaction of its own. A window's
+accuracy from feedback is the one figure counted when read rather than stored
+(:func:`window_feedback`), because its labels keep arriving after the window closed.
 """
 
 from __future__ import annotations
@@ -276,29 +277,51 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
     }
 
 
+#: Promotions drift_now builds a new production version's reference for before answering that
+#: it is not ready (each is a race: a promotion landed between building and reading).
+REFERENCE_ATTEMPTS = 3
+
+
 def drift_now(store: Any, project_name: str, span: str) -> dict[str, Any]:
     """The production model's training data against its predictions of the last ``span``.
 
-    Builds and stores the reference first if the version has none (outside any read).
+    Reads only. The production version's reference is built first if it has none, in a short
+    write of its own (:func:`looplab.watch.ensure_reference`), as the monitor job does. A version
+    promoted between that and the read has no reference yet: it is built in turn, and after
+    :data:`REFERENCE_ATTEMPTS` such races :class:`Conflict` ``reference_not_ready`` (HTTP 409)
+    says to ask again. Never builds on the read session.
     """
     from looplab import watch
     from looplab.errors import Conflict
+    from looplab.tables import ReferenceProfile
 
     delta = parse_span(span)
     with store.read() as session:
-        project = projects.get_project(session, project_name)
-        project_id = project.id
-    watch.ensure_reference(store, project_id)
-    with store.read() as session:
-        project = projects.get_project(session, project_name)
-        model = registry.production(session, project)
-        if model is None:
-            raise Conflict(
-                f"project {project_name!r} has no production model, so nothing is served to "
-                "watch; train one and promote it",
-                details={"project": project_name},
+        project_id = projects.get_project(session, project_name).id
+    for _ in range(REFERENCE_ATTEMPTS):
+        watch.ensure_reference(store, project_id)
+        with store.read() as session:
+            project = projects.get_project(session, project_name)
+            model = registry.production(session, project)
+            if model is None:
+                raise Conflict(
+                    f"project {project_name!r} has no production model, so nothing is served to "
+                    "watch; train one and promote it",
+                    details={"project": project_name},
+                )
+            stored = session.get(ReferenceProfile, model.id)
+            if stored is None:  # promoted since ensure_reference() ran: build the new one's
+                name = model.name
+                continue
+            until = utcnow()
+            result = watch.drift_since(
+                session, project, model, until - delta, until, ref=stored.profile
             )
-        until = utcnow()
-        result = watch.drift_since(session, project, model, until - delta, until)
-    result["window"] = span
-    return result
+        result["window"] = span
+        return result
+    raise Conflict(
+        f"the drift reference of {name}, in production in {project_name!r}, is not built yet: "
+        "production changed while it was being built; ask again in a moment",
+        code="reference_not_ready",
+        details={"project": project_name, "model": name},
+    )
