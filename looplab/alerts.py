@@ -3,7 +3,9 @@
 The receiver checks ``X-Looplab-Signature: sha256=<hex>``, the HMAC-SHA256 of
 ``<X-Looplab-Timestamp>.<raw body>`` under the shared secret, and should refuse old timestamps so
 a captured request cannot be replayed. Every alert is also written to the log, so an unreachable
-webhook never hides one.
+webhook never hides one. :func:`send_alert` is the ``alert`` job's handler: a fired trigger
+queues the job (:func:`looplab.triggers.act`), a worker delivers it to the project's
+``webhook_url``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from looplab import projects
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import Job, Project
 
 log = logging.getLogger("looplab.alerts")
 
@@ -96,3 +103,19 @@ def send(
     finally:
         if owned:
             client.close()
+
+
+def send_alert(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
+    """Job handler: deliver one alert to the project's webhook (always also to the log)."""
+    with store.read() as session:
+        project = session.get(Project, job.project_id)
+        url = projects.setting(project, "webhook_url") if project is not None else None
+    if not url:
+        log.warning("alert (no webhook_url set): %s", job.params)
+        return {"logged_only": True}
+    delivery = send(url, dict(job.params), secret=settings.webhook_secret)
+    if not delivery.ok:
+        raise RuntimeError(
+            f"webhook delivery failed after {delivery.attempts} attempts: {delivery.error}"
+        )
+    return delivery.to_dict()

@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from looplab import (
+    alerts,
     assess,
     dataset,
     diversity,
@@ -261,6 +262,6 @@ HANDLERS: dict[str, jobs.Handler] = {
     "train": train_project,
     "score": score_pool,
     "monitor": monitor.monitor_project,
-    "alert": monitor.send_alert,
+    "alert": alerts.send_alert,
     "label_drifted": targeting.label_drifted,
 }

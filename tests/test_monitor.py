@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from looplab import access, monitor, predlog, projects
+from looplab import access, predlog, projects, triggers
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Feedback, MonitorWindow, Project, TriggerDecision
@@ -121,7 +121,7 @@ def decide_on_latest(store: Store, tmp_path) -> tuple[dict[str, int], dict[str, 
         assert project is not None and window is not None
         session.expunge(window)  # so that every window run_triggers reads is counted
         with reads(store) as seen:
-            monitor.run_triggers(session, project, window, Settings(home=tmp_path))
+            triggers.run_triggers(session, project, window, Settings(home=tmp_path))
         decisions = {
             d.trigger: (d.fired, d.reason, d.window_id)
             for d in session.scalars(select(TriggerDecision).order_by(TriggerDecision.id))
