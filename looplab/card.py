@@ -8,6 +8,7 @@ metrics, calibration, slices, label counts) or when it changed stage (who, when,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +16,24 @@ from sqlalchemy.orm import Session
 
 from looplab import dataset, registry
 from looplab.tables import Annotation, ModelVersion, Project, StageChange, TrainingLabel, User
+
+#: The footnote for a version whose stored ECE is optimistic (:func:`optimistic_calibration`);
+#: the CLI's ``models`` table marks its ECE with ``*``, the HTML report its ECE and Brier score.
+OPTIMISTIC_NOTE = (
+    "* trained before calibrators were cross-fitted: a figure marked * includes test records "
+    "its calibrator was fitted on, so it is optimistic."
+)
+
+
+def optimistic_calibration(calibration: Mapping[str, Any] | None) -> bool:
+    """Whether a version's stored ECE and Brier score are optimistic, given its ``calibration``.
+
+    True for a version that kept a calibrator but has no ``cross_calibrator``
+    (:func:`looplab.assess.calibrate`): trained before calibrators were cross-fitted, its held-out
+    figures include the half of the test split its calibrator was fitted on.
+    """
+    calibration = calibration or {}
+    return calibration.get("method", "none") != "none" and not calibration.get("cross_calibrator")
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -149,7 +168,7 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
             " The held-out metrics above are cross-fitted: each test record's calibrated "
             "probabilities come from a calibrator fitted on the other half of the test split."
         )
-    elif calibration.get("method", "none") != "none":
+    elif optimistic_calibration(calibration):
         lines[-1] += (
             " This version was trained before calibrators were cross-fitted: the ECE and Brier "
             "score above include the half of the test split its calibrator was fitted on, so they "

@@ -389,8 +389,12 @@ def train(
 def models(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
 ) -> None:
-    """Model versions: stage, held-out metrics, how many labels each saw."""
-    from looplab import registry
+    """Model versions: stage, held-out metrics, how many labels each saw.
+
+    An ECE marked ``*`` is optimistic (:func:`looplab.card.optimistic_calibration`); a footnote
+    says why.
+    """
+    from looplab import card, registry
 
     with opened() as store, store.read() as session:
         project = projects.get_project(session, project_name)
@@ -403,6 +407,7 @@ def models(
                 "accuracy": m.metrics.get("accuracy"),
                 "macro_f1": m.metrics.get("macro_f1"),
                 "ece": m.metrics.get("ece"),
+                "ece_optimistic": card.optimistic_calibration(m.config.get("calibration")),
                 "calibration": (m.config.get("calibration") or {}).get("method", "none"),
                 "train_label_counts": m.config.get("train_label_counts"),
                 "sha256": m.sha256,
@@ -417,16 +422,23 @@ def models(
     table.add_column("calibration")
     table.add_column("created")
     for r in rows:
+        figures = [
+            f"{r[k]:.3f}" if r[k] is not None else "-" for k in ("accuracy", "macro_f1", "ece")
+        ]
+        if r["ece_optimistic"] and r["ece"] is not None:
+            figures[-1] += "*"
         table.add_row(
             str(r["version"]),
             str(r["stage"]),
             f"{r['n_train']:,}",
             f"{r['n_test']:,}",
-            *(f"{r[k]:.3f}" if r[k] is not None else "-" for k in ("accuracy", "macro_f1", "ece")),
+            *figures,
             str(r["calibration"]),
             str(r["created_at"])[:16],
         )
     out.print(table)
+    if any(r["ece_optimistic"] and r["ece"] is not None for r in rows):
+        out.print(card.OPTIMISTIC_NOTE, highlight=False)
 
 
 def _print_gate(data: dict[str, Any]) -> None:

@@ -3,7 +3,9 @@
 :func:`render_html` draws what the registry stored for a version (:mod:`looplab.assess`) and,
 when given, the gate's verdict against production:
 
-- headline metrics with 95% bootstrap intervals, and the gate's checks and reasons;
+- headline metrics with 95% bootstrap intervals (ECE and Brier score marked ``*``, with a
+  footnote, for a version trained before calibrators were cross-fitted), and the gate's
+  checks and reasons;
 - a reliability diagram (confidence vs accuracy per bin, with the record count per bin);
 - the confusion matrix (row-normalised colours, counts written in the cells);
 - per-class precision, recall and F1;
@@ -25,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from looplab import card
 from looplab.tables import ModelVersion, Project
 
 _CSS = """
@@ -45,8 +48,13 @@ def _svg(fig: Figure) -> str:
     return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
 
 
-def reliability_svg(reliability: dict[str, Any], ece: float | None) -> str:
-    """Reliability diagram: the diagonal is perfect calibration; bars are records per bin."""
+def reliability_svg(
+    reliability: dict[str, Any], ece: float | None, *, optimistic: bool = False
+) -> str:
+    """Reliability diagram: the diagonal is perfect calibration; bars are records per bin.
+
+    ``optimistic`` marks the ECE with ``*`` (:func:`looplab.card.optimistic_calibration`).
+    """
     edges = np.asarray(reliability["edges"], dtype=float)
     conf = np.array([np.nan if v is None else v for v in reliability["confidence"]], dtype=float)
     acc = np.array([np.nan if v is None else v for v in reliability["accuracy"]], dtype=float)
@@ -62,7 +70,8 @@ def reliability_svg(reliability: dict[str, Any], ece: float | None) -> str:
     top.set_ylabel("accuracy")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
-    top.set_title(f"Reliability (ECE {ece:.3f})" if ece is not None else "Reliability")
+    star = "*" if optimistic else ""
+    top.set_title(f"Reliability (ECE {ece:.3f}{star})" if ece is not None else "Reliability")
     top.legend(loc="upper left", fontsize=8)
     widths = np.diff(edges)
     bottom.bar(edges[:-1], counts, width=widths, align="edge", color="#9bb7e0", edgecolor="white")
@@ -205,6 +214,8 @@ def render_html(
     """The whole report as one HTML string (see the module docstring)."""
     m = model.metrics or {}
     calibration = (model.config or {}).get("calibration") or {}
+    optimistic = card.optimistic_calibration(calibration)
+    star = "*" if optimistic else ""
     title = f"{project.name} {model.name}: evaluation"
     body = [f"<h1>{_e(title)}</h1>"]
     method = _e(calibration.get("method", "none"))
@@ -219,14 +230,17 @@ def render_html(
             ci = m.get(f"{key}_ci")
             span = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
             rows.append(f"<tr><td>{label}</td><td>{_fmt(m.get(key))}{span}</td></tr>")
-        rows.append(f"<tr><td>ECE</td><td>{_fmt(m.get('ece'))}</td></tr>")
-        rows.append(f"<tr><td>Brier</td><td>{_fmt(m.get('brier'))}</td></tr>")
+        rows.append(f"<tr><td>ECE</td><td>{_fmt(m.get('ece'))}{star}</td></tr>")
+        rows.append(f"<tr><td>Brier</td><td>{_fmt(m.get('brier'))}{star}</td></tr>")
         body.append("<table><tr><th>metric</th><th>value [95% CI]</th></tr>" + "".join(rows))
         body.append("</table>")
+        if optimistic:
+            body.append(f"<p class=note>{_e(card.OPTIMISTIC_NOTE)}</p>")
     body.append("<h2>Promotion gate</h2>" + _gate_html(gate))
     if m.get("n"):
         body.append("<h2>Calibration and errors</h2><div class=grid>")
-        body.append(f"<figure>{reliability_svg(m['reliability'], m.get('ece'))}</figure>")
+        reliability = reliability_svg(m["reliability"], m.get("ece"), optimistic=optimistic)
+        body.append(f"<figure>{reliability}</figure>")
         body.append(f"<figure>{confusion_svg(m['confusion'])}</figure></div>")
         body.append(f"<h2>Per class</h2><figure>{per_class_svg(m['per_class'])}</figure>")
         slices = m.get("slices") or []

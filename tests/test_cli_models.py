@@ -128,3 +128,44 @@ def test_report_and_card(news: Path) -> None:
         assert section in out
     assert "| candidate | production | cli:" in out
     assert "(import)" in out  # who taught it: imported labels
+
+
+def test_an_old_versions_ece_is_marked_optimistic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calibrated version without a cross calibrator: its ECE is marked, a footnote says why."""
+    from looplab import card, projects, registry, tasks
+    from looplab.cli import opened
+    from looplab.settings import Settings
+    from looplab.tables import Job
+    from tests.textdata import add_text_project
+
+    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
+    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
+    with opened() as store:
+        with store.write() as session:
+            project_id = add_text_project(session).id
+        job = Job(kind="train", project_id=project_id, params={"actor": "test"})
+        assert tasks.train_project(store, Settings(), job)["model"] == "v1"
+    code, out, _ = run("models", "news")
+    assert code == 0 and "optimistic" not in out and "*" not in out
+    assert json.loads(run("models", "news", "--json")[1])[0]["ece_optimistic"] is False
+    report = tmp_path / "report.html"
+    assert run("report", "news", "--html", str(report))[0] == 0
+    assert "optimistic" not in report.read_text()
+    with opened() as store, store.write() as session:  # as trained before cross-fitting
+        row = registry.get_version(session, projects.get_project(session, "news"), "v1")
+        calibration = dict(row.config["calibration"])
+        del calibration["cross_calibrator"]
+        row.config = {**row.config, "calibration": calibration}
+        ece, brier = row.metrics["ece"], row.metrics["brier"]
+
+    code, out, _ = run("models", "news")
+    assert code == 0 and f"{ece:.3f}*" in out
+    assert card.OPTIMISTIC_NOTE in " ".join(out.split())
+    assert json.loads(run("models", "news", "--json")[1])[0]["ece_optimistic"] is True
+    assert run("report", "news", "--html", str(report))[0] == 0
+    page = report.read_text()
+    assert f"<td>ECE</td><td>{ece:.3f}*</td>" in page
+    assert f"<td>Brier</td><td>{brier:.3f}*</td>" in page
+    assert f"<p class=note>{card.OPTIMISTIC_NOTE}</p>" in page
