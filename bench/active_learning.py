@@ -32,8 +32,8 @@ Batch size: margin and margin+diversity also run with batches of 100 on digits (
 grid: the batch-100 label counts (20, 120, ..., 500), where the batch-10 curves are read at those
 counts. Measured on their own grids instead, the batch-10 AUC also credits the fine steps between
 20 and 120 labels, where active learning gains most and which a batch-100 curve cannot show: that
-ratio would read only ~80% even if batch 100 matched batch 10 at every one of its points. Both
-ratios are printed; the goal is judged on the same-grid one.
+ratio would read only ~77% (measured) even if batch 100 matched batch 10 at every one of its
+points. Both ratios are printed; the goal is judged on the same-grid one.
 
 Selection time: the top 100 of 1,000,000 x 10 precomputed probabilities (softmax of Gaussian
 logits, seeded), median of 21 runs of ``top_k(margin(P), 100)`` including input validation, timed
