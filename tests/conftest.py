@@ -61,17 +61,26 @@ def fresh_store(kind: str, tmp_path: Path) -> Iterator[Store]:
         finally:
             store.dispose()
         return
+    with pg_schema() as url:
+        store = Store(url)
+        try:
+            store.upgrade()
+            yield store
+        finally:
+            store.dispose()
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL schema of its own, dropped afterwards."""
     require_pg()
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
     try:
-        store.upgrade()
-        yield store
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
-        store.dispose()
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()

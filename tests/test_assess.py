@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,10 @@ from looplab.evaluate import brier_score, expected_calibration_error
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, ModelVersion
+from tests.calibrated import cross_fitted, forget_cross_calibrator, in_fit_half
 from tests.textdata import add_text_project
 
 CLASSES = ["a", "b", "c"]
-
-
-def in_fit_half(record_id: int) -> bool:
-    """The half a kept calibrator is fitted on, spelled out here independently of looplab."""
-    return hashlib.blake2b(str(record_id).encode(), digest_size=1).digest()[0] % 2 == 0
 
 
 def overconfident(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,11 +90,8 @@ def honest_figures(session: Any, row: ModelVersion, artifact: Pipeline) -> dict[
     assert isinstance(last, CalibratedClassifier)
     raw = last.estimator_.predict_proba(artifact[:-1].transform(test.payloads))
     y = np.asarray(test.labels)
-    fit = np.array([in_fit_half(r) for r in test.record_ids])
     classes = row.config["classes"]
-    method = row.config["calibration"]["method"]
-    proba = Calibrator.from_dict(last.calibration).apply(raw)
-    proba[fit] = FITTERS[method](y[~fit], raw[~fit], classes).apply(raw[fit])
+    proba = cross_fitted(row, last.calibration, raw, y, test.record_ids)
     return {
         "ece": expected_calibration_error(y, proba, classes),
         "brier": brier_score(y, proba, classes),
@@ -137,12 +129,7 @@ def test_a_version_without_a_cross_calibrator_is_flagged_as_optimistic(
     with store.write() as session:
         add_text_project(session)
     train(store, tmp_path)
-    with store.write() as session:  # as a version trained before cross-fitting was stored
-        project = projects.get_project(session, "news")
-        row = registry.get_version(session, project, "v1")
-        calibration = dict(row.config["calibration"])
-        del calibration["cross_calibrator"]
-        row.config = {**row.config, "calibration": calibration}
+    forget_cross_calibrator(store)
     with store.read() as session:
         project = projects.get_project(session, "news")
         row = registry.get_version(session, project, "v1")

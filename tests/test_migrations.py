@@ -3,49 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, bindparam, create_engine, inspect, text
+from sqlalchemy import DateTime, bindparam, inspect, text
 from sqlalchemy.sql.elements import TextClause
 
 from looplab import overview
 from looplab.store import MIGRATIONS_DIR, Store
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import pg_schema
 
 
 @contextmanager
 def store_at(kind: str, tmp_path: Path, revision: str) -> Iterator[Store]:
     """A store of ``kind`` migrated only up to ``revision`` (an older release's schema)."""
-    admin = None
-    if kind == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'old.db'}")
-    else:
-        require_pg()
-        schema = "t_" + uuid.uuid4().hex[:12]
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with store.write_engine.connect() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-            connection.commit()
-        yield store
-    finally:
-        store.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+        else:
+            store = Store(stack.enter_context(pg_schema()))
+        try:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            with store.write_engine.connect() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                connection.commit()
+            yield store
+        finally:
+            store.dispose()
 
 
 T0 = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -62,39 +53,53 @@ def sql(statement: str, *times: str) -> TextClause:
     )
 
 
+def add_project_and_user(run: Callable[..., Any], *, typed_time: bool = True) -> None:
+    """Project 1 ("p", tabular, labels a and b) and annotator 1 ("u"), both made at ``T0``.
+
+    ``typed_time=False`` binds the project's time untyped, as the 0006 test always has.
+    """
+    run(
+        sql(
+            "INSERT INTO projects (id, name, task, annotation_type, labels, fields, "
+            "guidelines, settings, labels_since_model, created_at) VALUES (1, 'p', "
+            "'tabular', 'single_label', '[\"a\", \"b\"]', '[\"x\"]', '', '{}', 0, :t)",
+            *(["t"] if typed_time else []),
+        ),
+        {"t": T0},
+    )
+    run(
+        sql(
+            "INSERT INTO users (id, name, role, token_hash, active, created_at) "
+            "VALUES (1, 'u', 'annotator', 'h', true, :t)",
+            "t",
+        ),
+        {"t": T0},
+    )
+
+
+def add_prediction(run: Callable[..., Any], pid: str, version: int, when: dt.datetime) -> None:
+    """Prediction ``pid`` of project 1 by model ``version``, made at ``when``."""
+    run(
+        sql(
+            "INSERT INTO predictions (id, project_id, model_version, input, label, "
+            "confidence, proba, latency_ms, created_at) VALUES (:id, 1, :v, '{}', "
+            "'a', 0.9, '{}', 1.0, :t)",
+            "t",
+        ),
+        {"id": pid, "v": version, "t": when},
+    )
+
+
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_0006_counts_old_feedback_in_its_predictions_window(kind: str, tmp_path: Path) -> None:
     with store_at(kind, tmp_path, "0005") as store:
         with store.write() as session:
             run = session.execute
-            run(
-                sql(
-                    "INSERT INTO projects (id, name, task, annotation_type, labels, fields, "
-                    "guidelines, settings, labels_since_model, created_at) VALUES (1, 'p', "
-                    "'tabular', 'single_label', '[\"a\", \"b\"]', '[\"x\"]', '', '{}', 0, :t)"
-                ),
-                {"t": T0},
-            )
-            run(
-                sql(
-                    "INSERT INTO users (id, name, role, token_hash, active, created_at) "
-                    "VALUES (1, 'u', 'annotator', 'h', true, :t)",
-                    "t",
-                ),
-                {"t": T0},
-            )
+            add_project_and_user(run, typed_time=False)
             # Four predictions of v1 at minutes 1 to 4; windows of the old kind: the first
             # starts at its first prediction, the second at the first one's end (exclusive).
             for i in range(1, 5):
-                run(
-                    sql(
-                        "INSERT INTO predictions (id, project_id, model_version, input, label, "
-                        "confidence, proba, latency_ms, created_at) VALUES (:id, 1, 1, '{}', "
-                        "'a', 0.9, '{}', 1.0, :t)",
-                        "t",
-                    ),
-                    {"id": f"p{i}", "t": at(i)},
-                )
+                add_prediction(run, f"p{i}", 1, at(i))
             for wid, start, end in ((1, at(1), at(2)), (2, at(2), at(4))):
                 run(
                     sql(
@@ -159,23 +164,7 @@ def test_0007_numbers_old_predictions_and_keeps_windows_and_feedback(
     with store_at(kind, tmp_path, "0006") as store:
         with store.write() as session:
             run = session.execute
-            run(
-                sql(
-                    "INSERT INTO projects (id, name, task, annotation_type, labels, fields, "
-                    "guidelines, settings, labels_since_model, created_at) VALUES (1, 'p', "
-                    "'tabular', 'single_label', '[\"a\", \"b\"]', '[\"x\"]', '', '{}', 0, :t)",
-                    "t",
-                ),
-                {"t": T0},
-            )
-            run(
-                sql(
-                    "INSERT INTO users (id, name, role, token_hash, active, created_at) "
-                    "VALUES (1, 'u', 'annotator', 'h', true, :t)",
-                    "t",
-                ),
-                {"t": T0},
-            )
+            add_project_and_user(run)
             # v1 at minutes 1, 2, 2, 3, 4 (two rows of one call share a time), v2 at minute 3.
             for pid, version, minute in (
                 ("p1", 1, 1),
@@ -185,15 +174,7 @@ def test_0007_numbers_old_predictions_and_keeps_windows_and_feedback(
                 ("p4", 1, 4),
                 ("q1", 2, 3),
             ):
-                run(
-                    sql(
-                        "INSERT INTO predictions (id, project_id, model_version, input, label, "
-                        "confidence, proba, latency_ms, created_at) VALUES (:id, 1, :v, '{}', "
-                        "'a', 0.9, '{}', 1.0, :t)",
-                        "t",
-                    ),
-                    {"id": pid, "v": version, "t": at(minute)},
-                )
+                add_prediction(run, pid, version, at(minute))
             # Windows of v1 over minutes 1-2 and 3-4, and an old one closed while v2 served
             # but holding only v1's predictions (before windows were per version).
             for wid, version, start, end in ((1, 1, 1, 2), (2, 1, 3, 4), (3, 2, 1, 2)):

@@ -14,6 +14,7 @@ from looplab import access, predlog, projects, triggers
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Feedback, MonitorWindow, Project, TriggerDecision
+from tests.predictions import prediction_row
 
 PER_WINDOW = 10
 RULES = [
@@ -45,17 +46,7 @@ def history(store: Store, n: int, judged: dict[int, tuple[int, int]]) -> list[in
         predlog.append(
             session,
             [
-                {
-                    "id": pid,
-                    "project_id": project.id,
-                    "model_version": 1,
-                    "input": {"x": i},
-                    "label": "a",
-                    "confidence": 0.9,
-                    "proba": {"a": 0.9, "b": 0.1},
-                    "latency_ms": 1.0,
-                    "created_at": t0 + dt.timedelta(seconds=i),
-                }
+                prediction_row(project.id, i, t0 + dt.timedelta(seconds=i), pid=pid)
                 for i, pid in enumerate(ids)
             ],
         )

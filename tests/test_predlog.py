@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +17,7 @@ from looplab.errors import Unavailable
 from looplab.predlog import PredictionLog, append
 from looplab.store import Store
 from looplab.tables import Prediction, Project, utcnow
+from tests.predictions import prediction_row
 
 
 def rows(store: Store, n: int) -> list[dict[str, Any]]:
@@ -28,20 +28,7 @@ def rows(store: Store, n: int) -> list[dict[str, Any]]:
             project_id = projects.create_project(
                 session, "p", task="tabular", labels=["a", "b"], fields=["x"], actor="test"
             ).id
-    return [
-        {
-            "id": uuid.uuid4().hex,
-            "project_id": project_id,
-            "model_version": 1,
-            "input": {"x": i},
-            "label": "a",
-            "confidence": 0.9,
-            "proba": {"a": 0.9, "b": 0.1},
-            "latency_ms": 1.0,
-            "created_at": utcnow(),
-        }
-        for i in range(n)
-    ]
+    return [prediction_row(project_id, i, utcnow()) for i in range(n)]
 
 
 def logged(store: Store) -> list[str]:

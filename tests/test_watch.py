@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +9,14 @@ import numpy as np
 import pytest
 
 from looplab import dataset, projects, promotion, registry, tasks, watch
-from looplab.calibration import FITTERS, CalibratedClassifier, Calibrator
+from looplab.calibration import CalibratedClassifier, Calibrator
 from looplab.performance import check_calibration
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, ModelVersion
+from tests.calibrated import cross_fitted as cross_fitted_proba
+from tests.calibrated import forget_cross_calibrator
 from tests.textdata import add_text_project
-
-
-def in_fit_half(record_id: int) -> bool:
-    """The half a kept calibrator is fitted on, spelled out here independently of looplab."""
-    return hashlib.blake2b(str(record_id).encode(), digest_size=1).digest()[0] % 2 == 0
 
 
 def trained(store: Store, tmp_path: Path) -> None:
@@ -42,12 +38,10 @@ def reference_ece(session: Any, row: ModelVersion, *, cross_fitted: bool) -> flo
     last = artifact[-1]
     assert isinstance(last, CalibratedClassifier)
     raw = last.estimator_.predict_proba(artifact[:-1].transform(payloads))
-    proba = Calibrator.from_dict(last.calibration).apply(raw)
     if cross_fitted:
-        fit = np.array([in_fit_half(int(r)) for r in ids])
-        method = row.config["calibration"]["method"]
-        classes = row.config["classes"]
-        proba[fit] = FITTERS[method](y[~fit], raw[~fit], classes).apply(raw[fit])
+        proba = cross_fitted_proba(row, last.calibration, raw, y, ids.tolist())
+    else:
+        proba = Calibrator.from_dict(last.calibration).apply(raw)
     return check_calibration(proba, y, classes=row.config["classes"]).ece
 
 
@@ -72,12 +66,7 @@ def test_a_reference_without_a_cross_calibrator_is_flagged_as_optimistic(
     store: Store, tmp_path: Path
 ) -> None:
     trained(store, tmp_path)
-    with store.write() as session:  # as a version trained before cross-fitting was stored
-        project = projects.get_project(session, "news")
-        row = registry.get_version(session, project, "v1")
-        calibration = dict(row.config["calibration"])
-        del calibration["cross_calibrator"]
-        row.config = {**row.config, "calibration": calibration}
+    forget_cross_calibrator(store)
     with store.read() as session:
         project = projects.get_project(session, "news")
         row = registry.get_version(session, project, "v1")

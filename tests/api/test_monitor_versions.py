@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import uuid
 
 import numpy as np
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, rows, served_project
 from tests.api.test_monitor import monitor as run_monitor
 from tests.api.test_monitor_feedback import judge, predict
+from tests.predictions import prediction_row
 
 
 def promote_v2(api: Api, tmp_path) -> None:
@@ -115,21 +115,8 @@ def test_windows_are_cut_in_the_logs_order_not_by_time(store: Store) -> None:
         t0 = utcnow()
         times = [t0 + dt.timedelta(seconds=s) for s in (1, 1, 1, 2, 2, 0, 0)]  # 2 late rows
 
-        def row(i: int, at: dt.datetime) -> dict:
-            return {
-                "id": uuid.uuid4().hex,
-                "project_id": project.id,
-                "model_version": 1,
-                "input": {"x": i},
-                "label": "a",
-                "confidence": 0.9,
-                "proba": {"a": 0.9, "b": 0.1},
-                "latency_ms": 1.0,
-                "created_at": at,
-            }
-
         for i, at in enumerate(times):  # one flush each, in this order
-            predlog.append(session, [row(i, at)])
+            predlog.append(session, [prediction_row(project.id, i, at)])
         session.flush()
         first = monitor.window_predictions(session, project, 1, 0, limit=4)
         assert [p.input["x"] for p in first] == [0, 1, 2, 3]
