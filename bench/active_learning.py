@@ -79,6 +79,7 @@ from sklearn.preprocessing import StandardScaler, normalize  # noqa: E402
 
 from looplab.simulate import (  # noqa: E402
     Comparison,
+    LearningCurve,
     compare,
     format_table,
     plot_curves,
@@ -327,12 +328,12 @@ def single_draw_gains(result: Comparison, strategy: str) -> list[float]:
     ]
 
 
-def auc_on_grid(curve: Any, grid: np.ndarray) -> float:
+def auc_on_grid(curve: LearningCurve, grid: np.ndarray) -> float:
     """AUC of ``curve`` read only at the label counts ``grid`` (all must be on its grid)."""
     at = np.searchsorted(curve.n_labels, grid)
     if not np.array_equal(curve.n_labels[at], grid):
         raise ValueError("the grid is not a subset of the curve's label counts")
-    return float(np.trapezoid(curve.accuracy[at], grid) / (grid[-1] - grid[0]))
+    return LearningCurve(grid, curve.accuracy[at], curve.balanced_accuracy[at]).auc()
 
 
 def kept_gain(small: Comparison, big: Comparison, strategy: str) -> dict[str, float]:

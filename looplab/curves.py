@@ -87,10 +87,14 @@ class Comparison:
     full_balanced_accuracy: list[float]
     curves: dict[str, list[LearningCurve]]
     summaries: dict[str, StrategySummary] = field(default_factory=dict)
-    # Runs averaged into each seed's random curve (see looplab.simulate.compare), and those
-    # runs, one list per draw, when there is more than one.
-    random_draws: int = 1
+    # The random runs averaged into each seed's random curve, one list per draw, when there is
+    # more than one (see looplab.simulate.compare).
     random_runs: list[list[LearningCurve]] = field(default_factory=list)
+
+    @property
+    def random_draws(self) -> int:
+        """Random runs per seed behind the random curve."""
+        return max(1, len(self.random_runs))
 
 
 def _mean_labels(values: list[int | None], budget: int) -> str:

@@ -451,6 +451,5 @@ def compare(
         full_balanced_accuracy=full_bal,
         curves=curves,
         summaries=summaries,
-        random_draws=random_draws,
         random_runs=draws,
     )

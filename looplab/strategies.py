@@ -111,16 +111,16 @@ def _scan_kernel(proba: Any, mode: int, out: Any, tol: float) -> int:  # pragma:
             t = v if v < hi else hi
             second = t if t > second else second
             hi = v if v > hi else hi
-            if mode == 3 and v > 0:
+            if mode == _ENTROPY and v > 0:
                 ent -= v * np.log(np.float64(v))
         # NaN and inf make the sum fail this test too.
         if not (abs(total - 1.0) <= tol and low >= 0):
             return i
-        if mode == 2:
+        if mode == _MARGIN:
             out[i] = 1.0 - (hi - (second if c > 1 else 0.0))
-        elif mode == 1:
+        elif mode == _LEAST_CONFIDENCE:
             out[i] = 1.0 - hi
-        elif mode == 3:
+        elif mode == _ENTROPY:
             out[i] = min(max(ent / log_c, 0.0), 1.0) if c > 1 else 0.0
     return -1
 
