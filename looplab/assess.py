@@ -83,9 +83,10 @@ def cross_fitted(
     reports ``kept`` on exactly that half. Pooling both out-of-fold halves keeps every test record
     and every figure honest; what it measures is "this method, fitted on half the test split", of
     which the shipped calibrator is one draw. (The method itself was chosen on the judging half,
-    a choice among at most three that biases those figures only slightly; the fit half's figures
-    come from a calibrator fitted on, and a choice made on, other records.) Temperature scaling
-    never changes the predicted class, so accuracy, macro-F1 and slices stay the raw model's.
+    a choice among at most three that flatters those figures by an amount not measured; the fit
+    half's figures come from a calibrator fitted on, and a choice made on, other records.)
+    Temperature scaling never changes the predicted class, so accuracy, macro-F1 and slices stay
+    the raw model's.
     """
     out = kept.apply(proba)
     if in_fit_half.any():

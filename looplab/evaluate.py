@@ -130,6 +130,15 @@ def predicted_labels(proba: ArrayLike, classes: list[str]) -> NDArray[Any]:
     return np.asarray(classes)[np.asarray(proba, dtype=float).argmax(axis=1)]
 
 
+def confidence_bins(confidence: NDArray[np.float64], n_bins: int) -> NDArray[np.intp]:
+    """The equal-width bin of each top-label confidence; a confidence of exactly 1 is in the last.
+
+    Same binning as looplab has always stored ECE with, so old and new numbers compare; the
+    gate's bootstrap of the ECE (:mod:`looplab.gate`) bins with it too.
+    """
+    return np.minimum((confidence * n_bins).astype(np.intp), n_bins - 1)
+
+
 def reliability_curve(
     y_true: ArrayLike, proba: ArrayLike, classes: list[str], n_bins: int = 10
 ) -> ReliabilityCurve:
@@ -153,8 +162,7 @@ def reliability_curve(
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     confidence = proba.max(axis=1) if len(y) else np.zeros(0)
     correct = (predicted_labels(proba, classes) == y).astype(float) if len(y) else np.zeros(0)
-    # Same binning as looplab has always stored ECE with, so old and new numbers compare.
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    bins = confidence_bins(confidence, n_bins)
     counts = np.bincount(bins, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.bincount(bins, weights=confidence, minlength=n_bins) / counts

@@ -53,6 +53,7 @@ from looplab.evaluate import (
     RngLike,
     bootstrap_metric,
     check_proba,
+    confidence_bins,
     expected_calibration_error,
     metric_value,
     predicted_labels,
@@ -263,9 +264,7 @@ def gate(
         )
 
     if max_ece is not None:
-        lower = _ece_lower_bound(
-            y, pc, classes_candidate, alpha, n_boot, np.random.default_rng(rng)
-        )
+        lower = _ece_lower_bound(y, pc, pred_c, alpha, n_boot, np.random.default_rng(rng))
         checks.append(_ece_check(cand, max_ece, lower, alpha))
     if min_accuracy is not None:
         ok = cand["accuracy"] >= min_accuracy
@@ -388,7 +387,7 @@ def _slice_checks(
 def _ece_lower_bound(
     y: NDArray[Any],
     proba: NDArray[np.float64],
-    classes: list[str],
+    pred: NDArray[Any],
     alpha: float,
     n_boot: int,
     rng: np.random.Generator,
@@ -402,11 +401,9 @@ def _ece_lower_bound(
     """
     n = len(y)
     confidence = proba.max(axis=1)
-    gap = confidence - (predicted_labels(proba, classes) == y)
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    onehot = np.zeros((n, n_bins))
-    onehot[np.arange(n), bins] = gap
-    eces = [np.abs(w @ onehot).sum(axis=1) / n for w in resample_weights(n, n_boot, rng)]
+    gaps = np.zeros((n, n_bins))  # each record's confidence-minus-correct, in its bin's column
+    gaps[np.arange(n), confidence_bins(confidence, n_bins)] = confidence - (pred == y)
+    eces = [np.abs(w @ gaps).sum(axis=1) / n for w in resample_weights(n, n_boot, rng)]
     return float(np.quantile(np.concatenate(eces), alpha))
 
 

@@ -11,14 +11,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from looplab import assess, dataset, projects, promotion, registry, tasks
+from looplab import assess, dataset, projects, promotion, registry
 from looplab.calibration import FITTERS, CalibratedClassifier, Calibrator
 from looplab.dataset import LabeledSet
 from looplab.evaluate import brier_score, expected_calibration_error
-from looplab.settings import Settings
 from looplab.store import Store
-from looplab.tables import Job, ModelVersion
+from looplab.tables import ModelVersion
 from tests.calibrated import cross_fitted, forget_cross_calibrator, in_fit_half
+from tests.test_promotion import train
 from tests.textdata import add_text_project
 
 CLASSES = ["a", "b", "c"]
@@ -70,16 +70,6 @@ def test_kept_calibration_is_measured_only_on_records_it_was_not_fitted_on() -> 
     # Nothing kept: the raw probabilities are the honest ones.
     _, off, same = assess.calibrate(model, test, proba, "none")
     assert off["method"] == "none" and same is proba
-
-
-def train(store: Store, tmp_path: Path, **changes: object) -> dict[str, Any]:
-    with store.write() as session:
-        project = projects.get_project(session, "news")
-        if changes:
-            projects.update_settings(session, project, dict(changes), actor="test")
-        project_id = project.id
-    job = Job(kind="train", project_id=project_id, params={"actor": "test"})
-    return tasks.train_project(store, Settings(home=tmp_path), job)
 
 
 def honest_figures(session: Any, row: ModelVersion, artifact: Pipeline) -> dict[str, float]:
