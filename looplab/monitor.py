@@ -129,7 +129,7 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
         # Windows are per version: one never blends two versions' drift or accuracy (right
         # after a promotion, replicas answer with both for a moment). Predictions of a version
         # no longer in production wait for it to return and are otherwise left out.
-        last = _last_window(session, project.id, model.version)
+        last = last_window(session, project.id, model.version)
         after = last[1] if last is not None else 0
         predictions = window_predictions(session, project, model.version, after)
         minimum = int(
@@ -148,7 +148,7 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
     del predictions
     with store.write() as session:
         _serialise(session, job.project_id)
-        now = _last_window(session, job.project_id, version)
+        now = last_window(session, job.project_id, version)
         if now != last:
             return {"skipped": f"window #{now[0] if now else None} was closed by another worker"}
         project = session.get(Project, job.project_id)
@@ -182,7 +182,7 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
     return {"window": window.id, "n": n, "alarm": window.alarm, "fired": fired}
 
 
-def _last_window(session: Session, project_id: int, version: int) -> tuple[int, int] | None:
+def last_window(session: Session, project_id: int, version: int) -> tuple[int, int] | None:
     """``(id, last_seq)`` of the version's latest window; windows close in ``seq`` order."""
     row = session.execute(
         select(MonitorWindow.id, MonitorWindow.last_seq)

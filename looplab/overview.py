@@ -19,8 +19,16 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from looplab import projects, registry, triggers
-from looplab.errors import Invalid
-from looplab.tables import Feedback, MonitorWindow, Prediction, Project, TriggerDecision, utcnow
+from looplab.errors import Conflict, Invalid
+from looplab.tables import (
+    Feedback,
+    MonitorWindow,
+    Prediction,
+    Project,
+    ReferenceProfile,
+    TriggerDecision,
+    utcnow,
+)
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -35,6 +43,15 @@ def parse_span(text: str) -> dt.timedelta:
             details={"field": "window"},
         )
     return dt.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+
+
+#: Join condition: feedback belongs to the window, and version, of the prediction it judges.
+FEEDBACK_OF_WINDOW = and_(
+    Feedback.project_id == MonitorWindow.project_id,
+    Feedback.model_version == MonitorWindow.model_version,
+    Feedback.prediction_seq >= MonitorWindow.first_seq,
+    Feedback.prediction_seq <= MonitorWindow.last_seq,
+)
 
 
 def window_feedback(
@@ -62,15 +79,7 @@ def window_feedback(
 
     query = (
         select(MonitorWindow.id, Feedback.accepted, func.count())
-        .join(
-            Feedback,
-            and_(
-                Feedback.project_id == MonitorWindow.project_id,
-                Feedback.model_version == MonitorWindow.model_version,
-                Feedback.prediction_seq >= MonitorWindow.first_seq,
-                Feedback.prediction_seq <= MonitorWindow.last_seq,
-            ),
-        )
+        .join(Feedback, FEEDBACK_OF_WINDOW)
         .where(MonitorWindow.project_id == project_id)
         .group_by(MonitorWindow.id, Feedback.accepted)
     )
@@ -220,7 +229,7 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
     Every window holds one model version's predictions and says which (``model_version``);
     ``pending_predictions`` are the production version's, logged since its last window.
     """
-    from looplab import serving  # serving pulls pandas; deferred so the CLI starts fast
+    from looplab import monitor, serving  # serving pulls pandas; deferred so the CLI starts fast
 
     model = registry.production(session, project)
     rows = list(
@@ -235,21 +244,13 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
     windows = [window_summary(w, feedback.get(w.id)) for w in rows]
     pending = 0
     if model is not None:  # the production version's predictions since its last window
-        last_seq = session.scalar(
-            select(MonitorWindow.last_seq)
-            .where(
-                MonitorWindow.project_id == project.id,
-                MonitorWindow.model_version == model.version,
-            )
-            .order_by(MonitorWindow.id.desc())
-            .limit(1)
-        )
+        last = monitor.last_window(session, project.id, model.version)
         pending = (
             session.scalar(
                 select(func.count()).where(
                     Prediction.project_id == project.id,
                     Prediction.model_version == model.version,
-                    Prediction.seq > (last_seq or 0),
+                    Prediction.seq > (last[1] if last is not None else 0),
                 )
             )
             or 0
@@ -292,8 +293,6 @@ def drift_now(store: Any, project_name: str, span: str) -> dict[str, Any]:
     says to ask again. Never builds on the read session.
     """
     from looplab import watch
-    from looplab.errors import Conflict
-    from looplab.tables import ReferenceProfile
 
     delta = parse_span(span)
     with store.read() as session:

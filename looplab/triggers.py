@@ -121,11 +121,7 @@ def judged(rule: Rule, reports: list[dict[str, Any]]) -> int | None:
     """
     if rule.when != "accuracy_below":
         return None
-    source, min_n = rule.params["source"], int(rule.params["min_n"])
-    for i in range(len(reports) - 1, -1, -1):
-        if window_accuracy(reports[i], source)[1] >= min_n:
-            return i
-    return None
+    return next((i for i in reversed(range(len(reports))) if _enough(reports[i], rule)), None)
 
 
 def decide(
@@ -228,16 +224,22 @@ def run_triggers(
     here = next(i for i, w in enumerate(history) if w.id == window.id)
     fired = []
     for rule in rules:
-        last_fired = session.execute(
-            select(TriggerDecision.created_at, TriggerDecision.window_id)
-            .where(
-                TriggerDecision.project_id == project.id,
-                TriggerDecision.trigger == rule.name,
-                TriggerDecision.fired.is_(True),
-            )
-            .order_by(TriggerDecision.id.desc())
-            .limit(1)
-        ).first()
+        # When it last fired: corrections count from then, accuracy_below never refires on
+        # that window; a drift streak needs neither.
+        last_fired = (
+            session.execute(
+                select(TriggerDecision.created_at, TriggerDecision.window_id)
+                .where(
+                    TriggerDecision.project_id == project.id,
+                    TriggerDecision.trigger == rule.name,
+                    TriggerDecision.fired.is_(True),
+                )
+                .order_by(TriggerDecision.id.desc())
+                .limit(1)
+            ).first()
+            if rule.when != "drift"
+            else None
+        )
         corrections = 0
         if rule.when == "corrections":
             corrections_query = select(func.count()).where(
@@ -294,6 +296,8 @@ def _windows_to_judge(
     with the most, which the decision's reason quotes. ``window``, just closed, is the latest.
     Each is one statement returning at most a few ids; feedback is counted in the database.
     """
+    from looplab import overview
+
     of_version = (
         MonitorWindow.project_id == project_id,
         MonitorWindow.model_version == window.model_version,
@@ -316,13 +320,7 @@ def _windows_to_judge(
             n: Any = func.count(Feedback.id)
             counted = (
                 select(MonitorWindow.id)
-                .join(
-                    Feedback,
-                    (Feedback.project_id == MonitorWindow.project_id)
-                    & (Feedback.model_version == MonitorWindow.model_version)
-                    & (Feedback.prediction_seq >= MonitorWindow.first_seq)
-                    & (Feedback.prediction_seq <= MonitorWindow.last_seq),
-                )
+                .join(Feedback, overview.FEEDBACK_OF_WINDOW)
                 .where(*of_version)
                 .group_by(MonitorWindow.id)
             )
