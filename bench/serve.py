@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -184,14 +183,19 @@ def build_workspace(home: Path) -> Workspace:
     """A digits project with TRAIN_ROWS imported labels, v1 trained and promoted, one annotator."""
     from sklearn.datasets import load_digits
 
-    from looplab import access, jobs, projects, registry
+    from looplab import access, ingest, jobs, projects, registry
     from looplab.settings import Settings
     from looplab.store import Store
-    from looplab.tables import Annotation, Record
 
     x, y = load_digits(return_X_y=True)
     fields = [f"p{i}" for i in range(x.shape[1])]
     records = [dict(zip(fields, row.tolist(), strict=True)) for row in x]
+    # The training rows go in as a user's would: a JSONL file with a label column.
+    labeled = home / "digits-train.jsonl"
+    labeled.parent.mkdir(parents=True, exist_ok=True)
+    with labeled.open("w") as handle:
+        for i in range(TRAIN_ROWS):
+            handle.write(json.dumps({**records[i], "label": str(y[i])}) + "\n")
     settings = Settings(home=home)
     store = Store.from_settings(settings)
     store.upgrade()
@@ -204,25 +208,10 @@ def build_workspace(home: Path) -> Workspace:
             fields=fields,
             actor="bench",
         )
-        for i in range(TRAIN_ROWS):
-            record = Record(
-                project_id=project.id,
-                content_hash=hashlib.blake2b(str(i).encode(), digest_size=16).digest(),
-                payload=records[i],
-                meta={},
-                score=0.0,
-            )
-            session.add(record)
-            session.flush()
-            session.add(
-                Annotation(
-                    project_id=project.id,
-                    record_id=record.id,
-                    origin="import",
-                    value={"label": str(y[i])},
-                    label=str(y[i]),
-                )
-            )
+        report = ingest.import_file(
+            session, project, labeled, fields=fields, label="label", actor="bench"
+        )
+        assert report.imported == report.labels == TRAIN_ROWS, report
         jobs.enqueue(session, "train", project_id=project.id)
         _, token = access.create_user(session, "bench", "annotator", actor="bench")
     jobs.drain(store, settings)

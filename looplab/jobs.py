@@ -80,11 +80,18 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
         session.expunge(job)
     handler = handlers.get(job.kind)
     started = time.monotonic()
+    error: str | None = None
     try:
         if handler is None:
             raise ValueError(f"no handler for job kind {job.kind!r}")
         result = handler(store, settings, job)
-        status, error = "done", None
+    except Exception as exc:  # a failed job is recorded, never fatal to the worker
+        log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
+        result, status = {}, "failed"
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        log.debug("%s", traceback.format_exc())
+    else:
+        status = "done"
         # The periodic monitor job runs every minute per project: not worth a line each time.
         log.log(
             logging.DEBUG if job.kind == "monitor" else logging.INFO,
@@ -94,11 +101,6 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             job.project_id,
             time.monotonic() - started,
         )
-    except Exception as exc:  # a failed job is recorded, never fatal to the worker
-        log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
-        result, status = {}, "failed"
-        error = "".join(traceback.format_exception_only(exc)).strip()
-        log.debug("%s", traceback.format_exc())
     with store.write() as session:
         session.execute(
             update(Job)

@@ -27,7 +27,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if request.method in ("POST", "PUT", "PATCH") and media != "application/json":
+        is_json = media == "application/json" or media.endswith("+json")  # as FastAPI reads it
+        about_body = any(err.get("loc", ("",))[0] == "body" for err in exc.errors())
+        if about_body and not is_json:
             # FastAPI reads a non-JSON body as a string and then says it is "not a valid
             # dictionary", which hides the real mistake (curl -d sends a form content type).
             return JSONResponse(

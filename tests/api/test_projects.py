@@ -134,3 +134,11 @@ def test_ids_beyond_what_the_store_holds_are_422_not_500(api: Api) -> None:
     ]
     assert [c.status_code for c in calls] == [422] * len(calls)
     assert all(c.json()["error"]["code"] == "invalid" for c in calls)
+
+
+def test_a_json_body_with_a_bad_field_is_told_about_the_field(api: Api) -> None:
+    # A +json media type is JSON to FastAPI too: the answer names the field, not the content type.
+    headers = {**api.as_("admin"), "Content-Type": "application/merge-patch+json"}
+    answer = api.client.post("/api/v1/projects", content='{"name": "news"}', headers=headers)
+    assert answer.status_code == 422
+    assert "content-type" not in answer.text.lower()
