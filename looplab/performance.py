@@ -23,6 +23,7 @@ and the sum of ``c (1 - c)``), so a monitor updates them from the prediction log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,7 @@ def wilson_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
     """
     if n <= 0:
         return 0.0, 1.0
-    from scipy import stats  # ~1 s to import; deferred so `looplab monitor` can skip it
-
-    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
+    z = _z(confidence)
     p = k / n
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -308,9 +307,7 @@ def estimate_accuracy(
     if n == 0:
         return AccuracyEstimate(float("nan"), 0.0, 1.0, 0, False, "empty window", ece)
     acc = summary.total / n
-    from scipy import stats  # deferred as in wilson_interval
-
-    z = float(stats.norm.isf((1.0 - confidence) / 2.0))
+    z = _z(confidence)
     half = z * np.sqrt(summary.variance) / n
     return AccuracyEstimate(
         float(acc),
@@ -321,6 +318,14 @@ def estimate_accuracy(
         reason,
         ece,
     )
+
+
+def _z(confidence: float) -> float:
+    """The two-sided normal quantile of ``confidence`` (1.96 at 0.95), from the standard library.
+
+    Not scipy: ``looplab monitor`` would import all of it for this one quantile.
+    """
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def _proba(proba: Any) -> np.ndarray:

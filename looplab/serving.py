@@ -24,10 +24,9 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -38,6 +37,9 @@ from looplab.performance import wilson_interval
 from looplab.predlog import PredictionLog
 from looplab.store import Store
 from looplab.tables import Feedback, Prediction, Project, Record, User, utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("looplab.serving")
 
@@ -78,6 +80,10 @@ def input_frame(served: Served, records: list[dict[str, Any]]) -> pd.DataFrame:
     so the pipeline has nothing to parse; other fields keep their values and pandas infers the
     column type, exactly as :func:`looplab.train.records_to_frame` did in training.
     """
+    # Imported here, not at start-up: only a request's model input needs pandas (and loading
+    # that model, in ModelCache._refresh, has imported it already).
+    import pandas as pd
+
     fields = served.fields
     numeric = served.numeric
     if all(numeric):

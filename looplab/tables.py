@@ -308,8 +308,9 @@ class Feedback(Base):
         ForeignKey("predictions.id", ondelete="CASCADE"), index=True
     )
     model_version: Mapped[int] = mapped_column(Integer)
-    # The judged prediction's ``created_at`` and ``seq``, copied so a window's feedback needs no
-    # join: windows hold a range of ``seq``.
+    # The judged prediction's ``seq``, copied so a window's feedback needs no join: windows hold
+    # a range of ``seq``. ``prediction_at`` (its ``created_at``) is written but read by nothing
+    # since windows moved to ``seq`` (0007); it stays NOT NULL until a migration drops it.
     prediction_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     prediction_seq: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -345,6 +346,7 @@ class MonitorWindow(Base):
 
     __tablename__ = "monitor_windows"
     __table_args__ = (
+        # No query reads this one since windows became per version; a migration may drop it.
         Index("ix_monitor_windows_project_end", "project_id", "end"),
         # A version's windows, latest first (ids follow closing order, which follows ``seq``).
         Index("ix_monitor_windows_version", "project_id", "model_version", "id"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -106,9 +107,8 @@ def training_records(
     # One row per record (the last of its annotations), in record order.
     by_record = {rid: (payload, str(label)) for rid, payload, label in session.execute(query)}
     rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
-    if limit is not None and len(rows) > limit:
-        pick = np.random.default_rng(model.id).choice(len(rows), limit, replace=False)
-        rows = [rows[i] for i in np.sort(pick)]
+    if limit is not None:
+        rows = [rows[i] for i in _pick(len(rows), limit, np.random.default_rng(model.id))]
     return rows
 
 
@@ -181,7 +181,7 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     predicted = classes[_proba(fitted, sample).argmax(axis=1)]
     profile.schema[PREDICTION] = "categorical"
     profile.categorical[PREDICTION] = CategoryCounts.reference(
-        np.asarray(predicted.tolist(), dtype=object), max_categories=200
+        predicted.astype(object), max_categories=200
     )
     test_rows = training_records(session, model, "test")
     held = [test_rows[i] for i in _pick(len(test_rows), CALIBRATION_SAMPLE, rng)]
@@ -296,8 +296,7 @@ def window_drift(
     ``ref`` is the version's stored reference; without it, it is read (or built and added to
     ``session``, which must then be a write session).
     """
-    if ref is None:
-        ref = reference(session, project, model)
+    ref = reference(session, project, model) if ref is None else ref
     schema = drift_schema(project, model)
     seed = _seed(predictions[0].id if predictions else "")
     batches = (
@@ -372,6 +371,4 @@ def drift_since(
 
 
 def _seed(text: str) -> int:
-    import zlib
-
     return zlib.crc32(text.encode())

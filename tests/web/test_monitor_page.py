@@ -109,6 +109,9 @@ def test_dashboard_shows_monitoring_charts(page: Any, site: Site, watched: str) 
     expect(drift.locator("circle.point title").nth(2)).to_contain_text("drift")
     # Each chart marks where v2's windows begin: their figures are v2's, not a blend.
     expect(page.locator("line.version-change")).to_have_count(4)
+    # ...and each feature's line breaks there: v1's points and v2's are not one series.
+    paths = drift.locator("path").evaluate_all("ps => ps.map((p) => p.getAttribute('d'))")
+    assert [d.count("M") for d in paths] == [2, 2]
     expect(page.locator("svg[aria-label^='Prediction mix'] rect.mix-bar")).to_have_count(6)
     row = page.locator("table.triggers tbody tr")
     expect(row).to_have_count(1)

@@ -58,10 +58,10 @@ function frame(label, windows, yMax, yFormat, yLabel) {
   svg.append(s("line", { x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom, stroke: "#6b7280" }));
   svg.append(s("text", { x: (M.left + W - M.right) / 2, y: H - 8, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, "Window end (UTC)"));
   svg.append(s("text", { transform: `translate(12 ${(M.top + H - M.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, yLabel));
-  return { svg, x, y };
+  return { svg, x, y, windows };
 }
 
-/** Lines with optional interval whiskers; `points` hold {i, v, lo, hi, hollow, tip, version}.
+/** Lines with optional interval whiskers; `points` hold {i, v, lo, hi, hollow, tip}.
  * A line breaks where the model version changes: two versions' figures are not one series. */
 function lines(chart, series) {
   const legend = h("ul", { className: "monitor-legend" });
@@ -69,7 +69,8 @@ function lines(chart, series) {
     const color = ser.color || COLORS[k % COLORS.length];
     const pts = ser.points.filter((p) => typeof p.v === "number");
     if (!pts.length) return;
-    const d = pts.map((p, j) => `${j && p.version === pts[j - 1].version ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
+    const version = (p) => chart.windows[p.i].model_version;
+    const d = pts.map((p, j) => `${j && version(p) === version(pts[j - 1]) ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
     chart.svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": ser.dash || "" }));
     for (const p of pts) {
       if (typeof p.lo === "number" && typeof p.hi === "number") {
@@ -108,7 +109,7 @@ function driftChart(windows) {
       const f = w.features[name];
       if (!f) return { i, v: null };
       return {
-        i, v: f.effect_size, hollow: !f.drift, version: w.model_version,
+        i, v: f.effect_size, hollow: !f.drift,
         tip: `${name}, ${tag(w)}: ${f.test} Holm p ${Number(f.p_holm).toPrecision(2)}, ${f.effect_name} ${Number(f.effect_size).toFixed(3)}${f.drift ? " — drift" : ""}`,
       };
     }),
@@ -121,14 +122,14 @@ function accuracyChart(windows) {
   const fb = windows.map((w, i) => {
     const f = w.feedback || {};
     return {
-      i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high, version: w.model_version,
+      i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high,
       tip: f.n ? `${tag(w)}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)})` : "",
     };
   });
   const est = windows.map((w, i) => {
     const e = w.estimate || {};
     return {
-      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted, version: w.model_version,
+      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted,
       tip: `${tag(w)}: estimated ${percent(e.accuracy || 0)} (CBPE${e.trusted ? "" : ", not trusted: " + e.reason})`,
     };
   });
@@ -144,7 +145,7 @@ function latencyChart(windows) {
   const series = ["p50_ms", "p95_ms", "p99_ms"].map((key, k) => ({
     name: key.replace("_ms", ""),
     color: COLORS[[2, 3, 1][k]],
-    points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, version: w.model_version, tip: `${tag(w)}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
+    points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, tip: `${tag(w)}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
   }));
   return [chart.svg, lines(chart, series)];
 }
