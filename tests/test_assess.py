@@ -18,8 +18,7 @@ from looplab.evaluate import brier_score, expected_calibration_error
 from looplab.store import Store
 from looplab.tables import ModelVersion
 from tests.calibrated import cross_fitted, forget_cross_calibrator, in_fit_half
-from tests.test_promotion import train
-from tests.textdata import add_text_project
+from tests.textdata import add_text_project, train
 
 CLASSES = ["a", "b", "c"]
 

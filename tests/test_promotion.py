@@ -17,24 +17,9 @@ from looplab.errors import Conflict, Invalid, NotFound
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import AuditEvent, Job
-from tests.textdata import add_labeled, add_text_project
+from tests.textdata import add_labeled, add_text_project, train
 
 DUMMY = "sklearn.dummy.DummyClassifier"  # predicts the prior: a much worse model
-
-
-def train(store: Store, tmp_path: Path, **changes: object) -> dict:
-    """Run the training job's handler (after applying setting ``changes``); return its result.
-
-    The handler is called directly, so the pool-scoring job it queues is left alone (the CLI and
-    API tests run the whole job path).
-    """
-    with store.write() as session:
-        project = projects.get_project(session, "news")
-        if changes:
-            projects.update_settings(session, project, dict(changes), actor="test")
-        project_id = project.id
-    job = Job(kind="train", project_id=project_id, params={"actor": "test"})
-    return tasks.train_project(store, Settings(home=tmp_path), job)
 
 
 @pytest.fixture

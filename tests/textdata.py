@@ -1,19 +1,22 @@
 """A small synthetic text project (three topics, two sources) that trains in well under a second.
 
 ``add_labeled`` adds one record with an imported label to any project, for tests that build their
-own training data.
+own training data; ``train`` runs the training job's handler on the project ``news``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from looplab import projects
-from looplab.tables import Annotation, Project, Record
+from looplab import projects, tasks
+from looplab.settings import Settings
+from looplab.store import Store
+from looplab.tables import Annotation, Job, Project, Record
 
 LABELS = ["business", "sport", "tech"]
 VOCAB = {
@@ -74,3 +77,18 @@ def add_text_project(session: Session, name: str = "news", n: int = 300) -> Proj
         add_labeled(session, project, text, {"text": text}, label, meta={"source": source})
     session.flush()
     return project
+
+
+def train(store: Store, tmp_path: Path, **changes: object) -> dict:
+    """Run the training job's handler (after applying setting ``changes``); return its result.
+
+    The handler is called directly, so the pool-scoring job it queues is left alone (the CLI and
+    API tests run the whole job path).
+    """
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        if changes:
+            projects.update_settings(session, project, dict(changes), actor="test")
+        project_id = project.id
+    job = Job(kind="train", project_id=project_id, params={"actor": "test"})
+    return tasks.train_project(store, Settings(home=tmp_path), job)
