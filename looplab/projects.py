@@ -20,6 +20,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "overlap_fraction": 0.0,  # share of records that get `overlap` annotators
     "retrain_every": 50,  # new human labels between background retrains
     "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
+    # ...only from a version tested on this many records whose held-out accuracy's 95% interval
+    # starts at or above this (see looplab.suggestions)
+    "suggest_min_test": 30,
+    "suggest_min_accuracy": 0.5,
     "strategy": "margin",
     "estimator": None,  # dotted path of a scikit-learn classifier, or the default pipeline
     "triggers": [],  # monitoring rules: see looplab.triggers
@@ -143,7 +147,7 @@ def _check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
             train.resolve_estimator(changes["estimator"])
         except ValueError as exc:
             raise Invalid(str(exc), details={"field": "estimator"}) from None
-    for key, low in (("overlap", 1), ("retrain_every", 1)):
+    for key, low in (("overlap", 1), ("retrain_every", 1), ("suggest_min_test", 1)):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < low):
             raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
     if "triggers" in changes:
@@ -153,6 +157,14 @@ def _check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
     from looplab.promotion import check_settings as check_gate_settings
 
     check_gate_settings(changes, current)
+    floor = changes.get("suggest_min_accuracy")
+    if "suggest_min_accuracy" in changes and not (
+        isinstance(floor, int | float) and not isinstance(floor, bool) and 0 <= floor <= 1
+    ):
+        raise Invalid(
+            "suggest_min_accuracy must be a number from 0 to 1",
+            details={"field": "suggest_min_accuracy"},
+        )
     fraction = changes.get("overlap_fraction")
     if fraction is not None and not (0 <= float(fraction) <= 1):
         raise Invalid(

@@ -15,6 +15,7 @@ MODULES = [
     "looplab.gate",
     "looplab.neardup",
     "looplab.slices",
+    "looplab.suggestions",
 ]
 
 

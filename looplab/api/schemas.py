@@ -53,6 +53,8 @@ class SettingsPatch(Request):
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
     show_suggestions: bool | None = None
+    suggest_min_test: int | None = Field(None, ge=1, le=10**9)
+    suggest_min_accuracy: float | None = Field(None, ge=0, le=1)
     strategy: str | None = None
     estimator: str | None = None
     triggers: list[dict[str, Any]] | None = None
@@ -88,11 +90,26 @@ class Suggestion(BaseModel):
     label: str
     confidence: float
     model_version: str
+    right_rate: float | None = Field(
+        None, description="Held-out accuracy on test records like this one (see right_scope)."
+    )
+    right_low: float | None = Field(None, description="Lower end of its 95% interval.")
+    right_high: float | None = Field(None, description="Upper end of its 95% interval.")
+    right_n: int | None = Field(None, description="Test records behind right_rate.")
+    right_scope: Literal["similar", "all"] | None = Field(
+        None,
+        description="similar: test records in the same confidence bin; all: the whole test split.",
+    )
+    words: str = Field("", description="The suggestion and how sure the model is, as a sentence.")
 
 
 class QueueItem(BaseModel):
     record: RecordOut | None
     suggestion: Suggestion | None = None
+    suggestion_note: str = Field(
+        "", description="Why no suggestion is shown (below the project's floor, or turned off)."
+    )
+    source: str | None = Field(None, description="Import file name and line, e.g. news.csv:201.")
 
 
 class AnnotationIn(Request):

@@ -98,8 +98,18 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
     scores = np.array([s for *_, s in open_rows])
     assert (scores >= 2.0).sum() == 40  # the next diverse batch, then the rest by margin
 
+    # 16 test records are below the floor (30): no suggestion yet, and the queue says why.
+    item = api.client.get("/api/v1/projects/digits/queue/next", headers=h).json()
+    assert item["suggestion"] is None
+    assert f"it was tested on {model.n_test}" in item["suggestion_note"]
+    api.client.patch(
+        "/api/v1/projects/digits/settings",
+        json={"suggest_min_test": 10, "suggest_min_accuracy": 0.3},
+        headers=api.as_("admin"),
+    )
     item = api.client.get("/api/v1/projects/digits/queue/next", headers=h).json()
     assert item["suggestion"]["model_version"] == "v1"
+    assert item["suggestion"]["words"].startswith("The model guesses ")
 
     # Label Studio export carries the suggestion people were shown as a prediction.
     out = io.StringIO()

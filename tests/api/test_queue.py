@@ -119,7 +119,8 @@ def test_queue_runs_dry(news: Api) -> None:
     for _ in range(12):
         rid = news.client.get(NEXT, headers=h).json()["record"]["id"]
         news.client.post(ANNOTATE, json={"record_id": rid, "label": "tech"}, headers=h)
-    assert news.client.get(NEXT, headers=h).json() == {"record": None, "suggestion": None}
+    empty = {"record": None, "suggestion": None, "suggestion_note": "", "source": None}
+    assert news.client.get(NEXT, headers=h).json() == empty
 
 
 def test_concurrent_annotators_never_share_a_record(news: Api) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from looplab import access, projects, queue
+from looplab import access, projects, queue, suggestions
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import (
     AnnotationIn,
@@ -40,14 +40,13 @@ def next_record(
         )
         if record is None:
             return QueueItem(record=None)
-        suggestion = None
-        if record.pred_label is not None and projects.setting(project, "show_suggestions"):
-            suggestion = Suggestion(
-                label=record.pred_label,
-                confidence=record.pred_confidence or 0.0,
-                model_version=f"v{record.pred_model}",
-            )
-        return QueueItem(record=RecordOut.model_validate(record), suggestion=suggestion)
+        suggestion, note = suggestions.suggestion_for(session, project, record)
+        return QueueItem(
+            record=RecordOut.model_validate(record),
+            suggestion=Suggestion(**suggestion) if suggestion else None,
+            suggestion_note=note,
+            source=suggestions.source_of(session, record),
+        )
 
 
 @router.post("/annotations", response_model=AnnotationOut, status_code=201)
