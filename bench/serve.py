@@ -42,6 +42,7 @@ feedback and zero lost prediction log rows after a graceful stop.
 Usage::
 
     python bench/serve.py [--duration 20] [--no-peer] [--no-crash] [--profile DIR] [--json]
+                          [--quick] [--crash-only] [--crash-runs N]
 
 ``--profile DIR`` records the looplab server with py-spy during its throughput run (raw collapsed
 stacks and an SVG flame graph in DIR). The last line is ``RESULT name=value ...``.
@@ -82,6 +83,9 @@ LATENCY_ROUNDS = 10
 SLICE_SECONDS = 5.0
 FEEDBACK_PAIRS = 200
 CRASH_AFTER_SECONDS = 3.0
+CRASH_RUNS = 3
+ANNOTATORS = 8  # labeling the same SQLite store during the crash rounds
+POOL_ROWS = 20_000  # unlabeled records for them
 
 GOAL_VS_BARE = 0.9
 GOAL_VS_MLFLOW = 1.5
@@ -177,6 +181,7 @@ class Workspace:
     sha256: str
     rows: list[dict[str, float]]  # held-out digits, as records
     labels: list[str]  # their true labels
+    annotator_tokens: list[str] = field(default_factory=list)
 
 
 def build_workspace(home: Path) -> Workspace:
@@ -226,7 +231,22 @@ def build_workspace(home: Path) -> Workspace:
         )
         prod = registry.production(session, project)
         assert prod is not None, row
-        artifact, sha = str(Path(prod.artifact).resolve()), prod.sha256
+        artifact, sha = str(registry.artifact_file(session, prod).resolve()), prod.sha256
+    # An unlabeled pool (jittered digits, so no two share a content hash) for the annotators
+    # who label during the crash rounds, each with an account of their own.
+    rng = np.random.default_rng(0)
+    pool = home / "digits-pool.jsonl"
+    with pool.open("w") as handle:
+        for i in range(POOL_ROWS):
+            row = x[i % len(x)] + rng.uniform(0, 0.5, size=x.shape[1]).round(3)
+            handle.write(json.dumps(dict(zip(fields, row.tolist(), strict=True))) + "\n")
+    with store.write() as session:
+        project = projects.get_project(session, PROJECT)
+        ingest.import_file(session, project, pool, fields=fields, actor="bench")
+        annotators = [
+            access.create_user(session, f"annotator{k}", "annotator", actor="bench")[1]
+            for k in range(ANNOTATORS)
+        ]
     store.dispose()
     return Workspace(
         home=home,
@@ -235,6 +255,7 @@ def build_workspace(home: Path) -> Workspace:
         sha256=sha,
         rows=records[TRAIN_ROWS:],
         labels=[str(v) for v in y[TRAIN_ROWS:]],
+        annotator_tokens=annotators,
     )
 
 
@@ -464,7 +485,11 @@ def load_slice(
 
 
 def measure_all(
-    sides: list[Side], rows: list[dict[str, float]], duration: float, profile: Path | None
+    sides: list[Side],
+    rows: list[dict[str, float]],
+    duration: float,
+    profile: Path | None,
+    latency_calls: int = LATENCY_CALLS,
 ) -> dict[str, dict[str, Any]]:
     """Latency, then throughput, interleaved across the servers.
 
@@ -477,9 +502,9 @@ def measure_all(
     clients = {s.name: client_for(s) for s in sides}
     warm = {s.name: call_loop(s, clients[s.name], bodies[s.name], 0, calls=WARMUP) for s in sides}
     latency = {s.name: Tally() for s in sides}
-    per_round = LATENCY_CALLS // LATENCY_ROUNDS
+    per_round = latency_calls // LATENCY_ROUNDS
     print(
-        f"  latency: {LATENCY_CALLS} sequential calls per server, in {LATENCY_ROUNDS} rounds ...",
+        f"  latency: {latency_calls} sequential calls per server, in {LATENCY_ROUNDS} rounds ...",
         file=sys.stderr,
         flush=True,
     )
@@ -636,29 +661,59 @@ def feedback_round(side: Side, ws: Workspace) -> dict[str, Any]:
     }
 
 
-def crash_round(ws: Workspace, tmp: Path, seconds: float = CRASH_AFTER_SECONDS) -> dict[str, Any]:
-    """Start looplab again, load it with CLIENTS clients, SIGKILL it, count answered-but-unlogged.
+def annotate_loop(base: str, token: str, stop: threading.Event, done: list[int]) -> None:
+    """One annotator: next record, answer it, again, until ``stop`` or the server is gone."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        while not stop.is_set():
+            try:
+                response = client.get(f"/api/v1/projects/{PROJECT}/queue/next")
+                record = response.json().get("record") if response.status_code == 200 else None
+                if record is None:
+                    return
+                response = client.post(
+                    f"/api/v1/projects/{PROJECT}/annotations",
+                    json={"record_id": record["id"], "label": str(record["id"] % 10)},
+                )
+            except httpx.HTTPError:
+                return  # the server is gone
+            if response.status_code == 201:
+                done.append(1)
 
-    The README's crash statement, measured: a hard crash loses the prediction log rows buffered
-    at that moment, i.e. predictions answered in about the last flush interval.
-    """
+
+def logged_ids(home: Path) -> set[str]:
     from sqlalchemy import select
 
     from looplab.settings import Settings
     from looplab.store import Store
     from looplab.tables import Prediction
 
-    flush_seconds = Settings().prediction_flush_seconds
-    print(
-        f"  looplab: crash round: {CLIENTS} clients for {seconds:.0f} s, then SIGKILL ...",
-        file=sys.stderr,
-        flush=True,
-    )
+    store = Store.from_settings(Settings(home=home))
+    try:
+        with store.read() as session:
+            return set(session.scalars(select(Prediction.id)))
+    finally:
+        store.dispose()
+
+
+def crash_once(
+    ws: Workspace, tmp: Path, labeling: Side, run: int, seconds: float
+) -> dict[str, Any]:
+    """Predict clients on looplab, annotators on it and on a labeling replica; SIGKILL it.
+
+    Counted right after the kill (``unlogged``: what feedback would answer 404 on) and again
+    after looplab has been started and stopped once more on the same workspace (``lost``: what
+    no server will ever write).
+    """
     answered: list[tuple[float, str]] = []  # (monotonic time of the answer, prediction id)
+    labeled: list[int] = []
     with contextlib.ExitStack() as stack:
-        side, proc = start_looplab(stack, ws, tmp, log_name="looplab-crash.log")
+        side, proc = start_looplab(stack, ws, tmp, log_name=f"looplab-crash-{run}.log")
         bodies = [json.dumps(side.body(r)).encode() for r in ws.rows]
+        with client_for(side) as client:  # the model is loaded on the first call
+            client.post(side.path, content=bodies[0], timeout=300).raise_for_status()
         stop_at = time.monotonic() + seconds + 30
+        stop_labeling = threading.Event()
 
         def work(k: int) -> None:
             with client_for(side) as client:
@@ -674,29 +729,70 @@ def crash_round(ws: Workspace, tmp: Path, seconds: float = CRASH_AFTER_SECONDS) 
                         answered.append((time.monotonic(), pid))
 
         threads = [threading.Thread(target=work, args=(k,)) for k in range(CLIENTS)]
+        threads += [
+            threading.Thread(
+                target=annotate_loop,
+                args=((side if k % 2 else labeling).base_url, token, stop_labeling, labeled),
+            )
+            for k, token in enumerate(ws.annotator_tokens)
+        ]
         for thread in threads:
             thread.start()
         time.sleep(seconds)
         killed_at = time.monotonic()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        stop_labeling.set()
         for thread in threads:
             thread.join(timeout=60)
-    store = Store.from_settings(Settings(home=ws.home))
-    try:
-        with store.read() as session:
-            logged = set(session.scalars(select(Prediction.id)))
-    finally:
-        store.dispose()
-    lost = [(t, pid) for t, pid in answered if pid not in logged]
-    last_interval = sum(1 for t, _ in answered if t > killed_at - flush_seconds)
+    at_kill = logged_ids(ws.home)
+    with contextlib.ExitStack() as stack:  # a restart on the same workspace, then a clean stop
+        start_looplab(stack, ws, tmp, log_name=f"looplab-crash-{run}-restart.log")
+    after = logged_ids(ws.home)
+    unlogged = [(t, pid) for t, pid in answered if pid not in at_kill]
+    lost = [(t, pid) for t, pid in answered if pid not in after]
     return {
-        "crash_answered": len(answered),
-        "crash_lost": len(lost),
-        "crash_answered_last_interval": last_interval,
-        "crash_lost_oldest_ms": round((killed_at - min(t for t, _ in lost)) * 1000, 1)
-        if lost
+        "answered": len(answered),
+        "labeled": len(labeled),
+        "unlogged": len(unlogged),
+        "unlogged_oldest_ms": round((killed_at - min(t for t, _ in unlogged)) * 1000, 1)
+        if unlogged
         else 0.0,
+        "lost": len(lost),
+        "lost_oldest_ms": round((killed_at - min(t for t, _ in lost)) * 1000, 1) if lost else 0.0,
+    }
+
+
+def crash_round(
+    ws: Workspace, tmp: Path, runs: int = CRASH_RUNS, seconds: float = CRASH_AFTER_SECONDS
+) -> dict[str, Any]:
+    """The README's crash statement, measured under mixed load, ``runs`` times.
+
+    Each run: CLIENTS predict clients on a fresh looplab server and ANNOTATORS people labeling
+    the same SQLite store (half through that server, half through a second looplab replica, so
+    its prediction log competes for SQLite's write lock in-process and across processes), then
+    SIGKILL of the predicting server.
+    """
+    from looplab.settings import Settings
+
+    flush_seconds = Settings().prediction_flush_seconds
+    print(
+        f"  looplab: {runs} crash rounds: {CLIENTS} predict clients and {ANNOTATORS} annotators "
+        f"for {seconds:.0f} s, then SIGKILL ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    with contextlib.ExitStack() as stack:
+        labeling, _ = start_looplab(stack, ws, tmp, log_name="looplab-labeling.log")
+        per_run = [crash_once(ws, tmp, labeling, run, seconds) for run in range(runs)]
+    return {
+        "crash_runs": per_run,
+        "crash_answered": sum(r["answered"] for r in per_run),
+        "crash_labeled": sum(r["labeled"] for r in per_run),
+        "crash_unlogged": sum(r["unlogged"] for r in per_run),
+        "crash_unlogged_oldest_ms": max(r["unlogged_oldest_ms"] for r in per_run),
+        "crash_lost": sum(r["lost"] for r in per_run),
+        "crash_lost_oldest_ms": max(r["lost_oldest_ms"] for r in per_run),
         "flush_seconds": flush_seconds,
     }
 
@@ -855,8 +951,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
     ours, bare, peer = results["looplab"], results["bare"], results.get("mlflow")
     cores = os.cpu_count()
     print(
-        f"digits, one record per call; {LATENCY_CALLS} sequential calls, then {CLIENTS} clients "
-        f"for {args.duration:.0f} s per server, interleaved; client and servers share {cores} cores"
+        f"digits, one record per call; {args.latency_calls} sequential calls, then {CLIENTS} "
+        f"clients for {args.duration:.0f} s per server, interleaved; client and servers share "
+        f"{cores} cores"
     )
     header = (
         f"{'':22} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'req/s':>7} {'load p99':>9} "
@@ -901,12 +998,16 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
         print("feedback failures: " + " | ".join(ours["feedback_samples"]))
     if "crash_lost" in ours:
         print(
-            f"looplab hard crash (SIGKILL under load): {ours['crash_answered']} answered, "
-            f"{ours['crash_lost']} not in the store, the oldest answered "
-            f"{ours['crash_lost_oldest_ms']:.0f} ms before the kill; flush interval "
-            f"{ours['flush_seconds'] * 1000:.0f} ms, {ours['crash_answered_last_interval']} "
-            "answered within it"
+            f"looplab hard crash (SIGKILL, {CLIENTS} predict clients and {ANNOTATORS} annotators "
+            f"labeling the same SQLite store), flush interval "
+            f"{ours['flush_seconds'] * 1000:.0f} ms; per run: answered, labeled meanwhile, not in "
+            "the store at the kill (oldest ms before it), lost after a restart (oldest):"
         )
+        for r in ours["crash_runs"]:
+            print(
+                f"    {r['answered']:>6} {r['labeled']:>6} {r['unlogged']:>5} "
+                f"({r['unlogged_oldest_ms']:.0f} ms) {r['lost']:>5} ({r['lost_oldest_ms']:.0f} ms)"
+            )
 
     vs_bare = ours["rps"] / bare["rps"]
     vs_mlflow = ours["rps"] / peer["rps"] if peer else float("nan")
@@ -985,6 +1086,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
         fields.update(
             {
                 "crash_answered": ours["crash_answered"],
+                "crash_labeled": ours["crash_labeled"],
+                "crash_unlogged": ours["crash_unlogged"],
+                "crash_unlogged_oldest_ms": ours["crash_unlogged_oldest_ms"],
                 "crash_lost": ours["crash_lost"],
                 "crash_lost_oldest_ms": ours["crash_lost_oldest_ms"],
             }
@@ -1002,6 +1106,27 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], note: s
     return 0 if passed else 1
 
 
+def crash_report(args: argparse.Namespace, crash: dict[str, Any]) -> int:
+    """``--crash-only``: the kill -9 rounds' figures and their RESULT line."""
+    print(
+        f"looplab hard crash (SIGKILL, {CLIENTS} predict clients and {ANNOTATORS} annotators "
+        f"labeling the same SQLite store), flush interval {crash['flush_seconds'] * 1000:.0f} ms"
+    )
+    for r in crash["crash_runs"]:
+        print(
+            f"  answered {r['answered']}, labeled {r['labeled']}; not in the store at the kill "
+            f"{r['unlogged']} (oldest {r['unlogged_oldest_ms']:.0f} ms before it); lost after a "
+            f"restart {r['lost']} (oldest {r['lost_oldest_ms']:.0f} ms)"
+        )
+    fields = {k: v for k, v in crash.items() if k != "crash_runs"}
+    fields["load_before"] = round(args.load_before, 1)
+    fields["load_after"] = round(os.getloadavg()[0], 1)
+    if args.json:
+        print(json.dumps(crash, default=str))
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in fields.items()))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per server")
@@ -1010,8 +1135,20 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--no-crash", action="store_true", help="skip the kill -9 round")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 s of load, 300 latency calls, 2 crash rounds"
+    )
+    parser.add_argument(
+        "--crash-only", action="store_true", help="only the kill -9 rounds under mixed load"
+    )
+    parser.add_argument("--crash-runs", type=int, help=f"kill -9 rounds (default {CRASH_RUNS})")
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
+    args.latency_calls = LATENCY_CALLS
+    crash_runs = args.crash_runs or CRASH_RUNS
+    if args.quick:
+        args.duration, args.latency_calls = min(args.duration, 5.0), 300
+        crash_runs = args.crash_runs or 2
 
     tmp = Path(tempfile.mkdtemp(prefix="looplab-bench-serve-"))
     try:
@@ -1023,6 +1160,8 @@ def main() -> int:
             file=sys.stderr,
             flush=True,
         )
+        if args.crash_only:
+            return crash_report(args, crash_round(ws, tmp, runs=crash_runs))
         note, peer_info = "", None
         with contextlib.ExitStack() as stack:  # stops every server by its pid on the way out
             ours, proc = start_looplab(stack, ws, tmp)
@@ -1034,10 +1173,10 @@ def main() -> int:
             else:
                 side, peer_info = start_mlflow(stack, ws, tmp)
                 sides.append(side)
-            results = measure_all(sides, ws.rows, args.duration, args.profile)
+            results = measure_all(sides, ws.rows, args.duration, args.profile, args.latency_calls)
             finish_looplab(ours, proc, ws, results["looplab"])
         if not args.no_crash:
-            results["looplab"].update(crash_round(ws, tmp))
+            results["looplab"].update(crash_round(ws, tmp, runs=crash_runs))
         if peer_info is not None:
             results["mlflow"].update(peer_info)
         return report(args, results, note)
