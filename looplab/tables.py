@@ -33,7 +33,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -45,6 +47,32 @@ ANNOTATION_STATUSES = ("active", "quarantined", "superseded", "skipped")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A ``DateTime(timezone=True)`` column that always gives back an aware datetime in UTC.
+
+    PostgreSQL's ``timestamptz`` comes back in the session's time zone; SQLite has no time-zone
+    type and comes back naive (the value written was UTC). Values are written in UTC (a naive one
+    is taken as UTC) and read back in UTC, so every timestamp that leaves the store carries its
+    zone on both databases, as the API's ``date-time`` fields promise. The DDL is that of
+    ``DateTime(timezone=True)``: no migration.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        return None if value is None else _in_utc(value)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        return None if value is None else _in_utc(value)
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -65,7 +93,7 @@ class Project(Base):
     # Human answers since the last training job started: the retrain trigger reads one row
     # instead of counting annotations on every submit.
     labels_since_model: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ImportBatch(Base):
@@ -84,7 +112,7 @@ class ImportBatch(Base):
     n_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     n_labels: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Record(Base):
@@ -120,7 +148,7 @@ class Record(Base):
     pred_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     pred_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     pred_model: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class User(Base):
@@ -131,7 +159,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Annotation(Base):
@@ -153,7 +181,7 @@ class Annotation(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     # Set when the answer came from feedback on a served prediction.
     prediction_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Lease(Base):
@@ -166,7 +194,7 @@ class Lease(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class Job(Base):
@@ -185,9 +213,9 @@ class Job(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditEvent(Base):
@@ -196,7 +224,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(60), index=True)
     entity_type: Mapped[str] = mapped_column(String(40))
@@ -226,7 +254,7 @@ class ModelVersion(Base):
     n_test: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
     def name(self) -> str:
@@ -260,7 +288,7 @@ class StageChange(Base):
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text, default="")
     forced: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Prediction(Base):
@@ -287,7 +315,7 @@ class Prediction(Base):
     confidence: Mapped[float] = mapped_column(Float)
     proba: Mapped[dict[str, Any]] = mapped_column(JSONType)
     latency_ms: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Feedback(Base):
@@ -311,7 +339,7 @@ class Feedback(Base):
     # The judged prediction's ``seq``, copied so a window's feedback needs no join: windows hold
     # a range of ``seq``. ``prediction_at`` (its ``created_at``) is written but read by nothing
     # since windows moved to ``seq`` (0007); it stays NOT NULL until a migration drops it.
-    prediction_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    prediction_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     prediction_seq: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     accepted: Mapped[bool] = mapped_column()
@@ -319,7 +347,7 @@ class Feedback(Base):
     annotation_id: Mapped[int | None] = mapped_column(
         ForeignKey("annotations.id", ondelete="SET NULL"), nullable=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ReferenceProfile(Base):
@@ -331,7 +359,7 @@ class ReferenceProfile(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
     profile: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class MonitorWindow(Base):
@@ -355,14 +383,14 @@ class MonitorWindow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    end: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     first_seq: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     n_predictions: Mapped[int] = mapped_column(Integer, default=0)
     alarm: Mapped[bool] = mapped_column(default=False)
     report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TriggerDecision(Base):
@@ -380,4 +408,4 @@ class TriggerDecision(Base):
     fired: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
     actions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
