@@ -205,11 +205,9 @@ def suggestion_for(
 
 
 def source_of(session: Session, record: Record) -> str | None:
-    """What a person recognises a record by: its import file's name and line (``news.csv:201``)."""
+    """The name of the file ``record`` was imported from (``news.csv``; its line is the record's
+    ``source_line``): what a person recognises a record by, unlike its id."""
     if record.batch_id is None:
         return None
     path = session.scalar(select(ImportBatch.source).where(ImportBatch.id == record.batch_id))
-    if not path:
-        return None
-    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
-    return f"{name}:{record.source_line}" if record.source_line is not None else name
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1] if path else None

@@ -109,7 +109,9 @@ class QueueItem(BaseModel):
     suggestion_note: str = Field(
         "", description="Why no suggestion is shown (below the project's floor, or turned off)."
     )
-    source: str | None = Field(None, description="Import file name and line, e.g. news.csv:201.")
+    source: str | None = Field(
+        None, description="Name of the file the record was imported from (its line: source_line)."
+    )
 
 
 class AnnotationIn(Request):

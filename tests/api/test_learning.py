@@ -122,6 +122,8 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
     assert pred["result"][0]["value"]["choices"] == [label]
     curve = api.client.get("/api/v1/projects/digits/learning-curve", headers=h).json()
     assert [p["version"] for p in curve] == ["v1"] and curve[0]["n_labels"] == model.n_train
+    low, high = curve[0]["accuracy_ci"]  # the dashboard shows the interval and n_test with it
+    assert low <= curve[0]["accuracy"] <= high and curve[0]["n_test"] == model.n_test
 
     api.client.patch(
         "/api/v1/projects/digits/settings",

@@ -135,5 +135,5 @@ def test_the_queue_names_the_records_import_file_and_line(news: Api) -> None:
         assert top is not None
         top.batch_id, top.source_line = batch.id, 201
     item = news.client.get(NEXT, headers=news.as_("annotator")).json()
-    assert item["source"] == "bbc-articles.csv:201"
+    assert item["source"] == "bbc-articles.csv" and item["record"]["source_line"] == 201
     assert item["record"]["meta"] == {"topic": "sport"}

@@ -59,7 +59,10 @@ def test_label_with_the_keyboard(page: Any, site: Site) -> None:
     expect(record).to_have_attribute("data-record-id", str(site.ids["script"]))
     # The highest-scored record is markup: it must show as literal text and run nothing.
     expect(page.locator(".record-text")).to_have_text(SCRIPT)
-    expect(page.locator("[data-slot=suggestion]")).to_have_text("Model suggests: sport (83%)")
+    expect(page.locator("[data-slot=suggestion-text]")).to_have_text(
+        "The model guesses sport. On test records where it was this sure, it was right about "
+        "8 in 10 times (between 7 and 9 in 10; 40 records)."
+    )
     expect(page.locator("button.label.suggested")).to_have_count(1)
     expect(page.locator("button.label.suggested .name")).to_have_text("sport")
     expect(page.locator("[data-slot=guidelines]")).to_contain_text("Pick the topic")
@@ -246,7 +249,7 @@ def test_dashboard(page: Any, site: Site) -> None:
         ["Labels used for training", "Score on the test set"]
     )
     expect(chart.locator("circle.line-accuracy title").last).to_have_text(
-        "v3: Accuracy 81% with 150 labels"
+        "v3: Accuracy 81% on 20 test records; trained on 150 labels"
     )
     page.screenshot(path="/tmp/looplab-dashboard.png", full_page=True)
 

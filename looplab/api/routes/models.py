@@ -21,6 +21,8 @@ class CurvePoint(BaseModel):
     n_labels: int
     accuracy: float | None
     macro_f1: float | None
+    accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
+    macro_f1_ci: list[float] | None = None
     n_test: int
     created_at: dt.datetime
 
@@ -53,6 +55,8 @@ def learning_curve(name: str, user: CurrentUser, store: StoreDep) -> list[CurveP
                 n_labels=m.n_train,
                 accuracy=m.metrics.get("accuracy"),
                 macro_f1=m.metrics.get("macro_f1"),
+                accuracy_ci=m.metrics.get("accuracy_ci"),
+                macro_f1_ci=m.metrics.get("macro_f1_ci"),
                 n_test=m.n_test,
                 created_at=m.created_at,
             )

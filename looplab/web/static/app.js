@@ -260,6 +260,11 @@ async function dashboardPage(view, name) {
   if (points.length) slots.curve.append(...learningCurve(points));
   else
     slots.curve.append(
+  const newest = curve.filter((p) => typeof p.accuracy === "number").pop();
+  if (newest) {
+    // A score travels with its n and its interval: 90% of 10 test records is not 90% of 1,000.
+    slots.stats.append(stat(`${newest.version}'s accuracy ${scoreNote(newest, "accuracy")}`, percent(newest.accuracy)));
+  }
       h("p", { className: "empty" }, "No model yet."),
       h(
         "p",
@@ -280,6 +285,13 @@ function countTable(heading, counts, sort = false) {
     const fill = h("span", { className: "bar-fill" });
     fill.style.width = `${(100 * n) / max}%`;
     body.append(
+/** "on 20 test records, 95% interval 60% to 93%": what a held-out score needs beside it. */
+function scoreNote(point, key) {
+  const ci = point[`${key}_ci`];
+  const interval = ci ? `, 95% interval ${percent(ci[0])} to ${percent(ci[1])}` : "";
+  return `on ${number(point.n_test)} test record${point.n_test === 1 ? "" : "s"}${interval}`;
+}
+
       h(
         "tr",
         {},
@@ -373,16 +385,22 @@ function learningCurve(points) {
     for (const p of data) {
       const dot = s("circle", { class: `dot ${series.className}`, cx: x(p.n_labels), cy: y(p[series.key]), r: 4.5 });
       const tip = s("title");
-      tip.textContent = `${p.version}: ${series.name} ${percent(p[series.key])} with ${number(p.n_labels)} labels`;
+      tip.textContent = `${p.version}: ${series.name} ${percent(p[series.key])} ${scoreNote(p, series.key)}; trained on ${number(p.n_labels)} labels`;
       dot.append(tip);
       svg.append(dot);
     }
     legend.append(h("li", { className: series.className }, series.name));
   }
   const table = h(
+    for (const p of data) {
+      const ci = p[`${series.key}_ci`];
+      if (ci && series.key === "accuracy") {
+        svg.append(s("line", { class: `whisker ${series.className}`, x1: x(p.n_labels), x2: x(p.n_labels), y1: y(ci[0]), y2: y(ci[1]) }));
+      }
+    }
     "table",
     { className: "counts" },
-    h("thead", {}, h("tr", {}, ...["Model", "Labels", "Accuracy", "Macro F1"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ...["Model", "Labels", "Test records", "Accuracy (95% interval)", "Macro F1 (95% interval)"].map((c) => h("th", { scope: "col" }, c)))),
     h(
       "tbody",
       {},
@@ -392,8 +410,9 @@ function learningCurve(points) {
           {},
           h("th", { scope: "row" }, p.version),
           h("td", { className: "num" }, number(p.n_labels)),
-          h("td", { className: "num" }, p.accuracy === null ? "–" : percent(p.accuracy)),
-          h("td", { className: "num" }, p.macro_f1 === null ? "–" : percent(p.macro_f1)),
+          h("td", { className: "num" }, number(p.n_test)),
+          h("td", { className: "num" }, withInterval(p, "accuracy")),
+          h("td", { className: "num" }, withInterval(p, "macro_f1")),
         ),
       ),
     ),
@@ -411,6 +430,12 @@ const ROUTES = [
 ];
 
 let current = null;
+function withInterval(point, key) {
+  if (point[key] === null || point[key] === undefined) return "–";
+  const ci = point[`${key}_ci`];
+  return ci ? `${percent(point[key])} (${percent(ci[0])}–${percent(ci[1])})` : percent(point[key]);
+}
+
 
 async function route() {
   const hash = location.hash || "#/projects";

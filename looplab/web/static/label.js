@@ -49,6 +49,14 @@ class LabelPage {
     slots.guidelines.textContent = project.guidelines || "No guidelines for this project yet.";
     slots.guidelines.classList.toggle("muted", !project.guidelines);
     slots.submit.addEventListener("click", () => this.submitPicked());
+    slots.accept.addEventListener("click", () => this.acceptSuggestion());
+    // A long record scrolls inside its box; a fade and "Continues below" say there is more.
+    slots.more.addEventListener("click", () =>
+      slots.record.scrollBy({ top: slots.record.clientHeight * 0.8, behavior: "smooth" }),
+    );
+    slots.record.addEventListener("scroll", () => this.showMore(), { passive: true });
+    const resized = new ResizeObserver(() => this.showMore());
+    resized.observe(slots.record);
     slots.skip.addEventListener("click", () => this.skip());
     slots.back.addEventListener("click", () => this.back());
 
@@ -67,6 +75,7 @@ class LabelPage {
       document.removeEventListener("keydown", onKey);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("beforeunload", onUnload);
+      resized.disconnect();
     });
   }
 
@@ -114,7 +123,14 @@ class LabelPage {
     const query = [...this.onPage()].map((id) => `exclude=${id}`).join("&");
     const data = await api(`${this.base}/queue/next${query ? `?${query}` : ""}`);
     if (!data.record) return null;
-    return { record: data.record, suggestion: data.suggestion || null, spent: 0, answer: null };
+    return {
+      record: data.record,
+      suggestion: data.suggestion || null,
+      note: data.suggestion_note || "",
+      source: data.source || null,
+      spent: 0,
+      answer: null,
+    };
   }
 
   /** Fetch the record after the current one while the person reads. */
@@ -158,6 +174,7 @@ class LabelPage {
   loading() {
     this.slots.record.replaceChildren(h("p", { className: "muted" }, "Loading…"));
     this.slots.record.setAttribute("aria-busy", "true");
+    this.showMore();
   }
 
   show(item, error = null) {
@@ -173,24 +190,32 @@ class LabelPage {
     }
     slots.submit.disabled = slots.skip.disabled = !item;
     slots.suggestion.hidden = true;
+    slots["suggestion-note"].hidden = true;
     slots.fixing.hidden = true;
     if (!item) return this.showEmpty(error);
 
     const { record, suggestion, answer } = item;
     slots.record.dataset.recordId = record.id;
-    slots["record-meta"].textContent =
-      `Record ${record.id}` + (record.needed > 1 ? ` · ${record.needed} people label this one` : "");
+    this.showSource(item);
     slots.record.replaceChildren(...renderPayload(this.project, record.payload || {}));
 
-    if (suggestion && this.showSuggestions) {
-      const i = this.project.labels.indexOf(suggestion.label);
-      slots.suggestion.textContent = `Model suggests: ${suggestion.label} (${percent(suggestion.confidence)})`;
-      slots.suggestion.title = `model ${suggestion.model_version}`;
+    const i = suggestion && this.showSuggestions ? this.project.labels.indexOf(suggestion.label) : -1;
+    if (i >= 0) {
+      // The server hands out a suggestion only from a version above the project's floor, with
+      // a sentence saying how often that version was right on held-out records like this one.
+      // Below an even chance it is shown quietly: no highlighted button.
+      const sure = suggestion.right_rate === null || suggestion.right_rate >= 0.5;
+      slots["suggestion-text"].textContent = suggestion.words || `The model guesses ${suggestion.label}.`;
+      slots.suggestion.title = `model ${suggestion.model_version}, confidence ${percent(suggestion.confidence)}`;
+      slots.suggestion.classList.toggle("unsure", !sure);
       slots.suggestion.hidden = false;
-      if (i >= 0) {
+      if (sure) {
         this.buttons[i].classList.add("suggested");
         this.buttons[i].querySelector(".hint").textContent = "suggested";
       }
+    } else if (item.note && this.showSuggestions) {
+      slots["suggestion-note"].textContent = item.note;
+      slots["suggestion-note"].hidden = false;
     }
     if (answer) {
       slots.fixing.hidden = false;
@@ -203,6 +228,46 @@ class LabelPage {
     }
     slots.record.focus({ preventScroll: true });
     slots.record.scrollTop = 0;
+    this.showMore();
+  }
+
+  /** The header: the import file and line, and the metadata, not only the database id. */
+  showSource(item) {
+    const { record, source } = item;
+    const line = record.source_line;
+    let where = `Record ${record.id}`;
+    if (source) where = line ? `${source}, line ${number(line)}` : source;
+    else if (line) where = `Line ${number(line)} of its import`;
+    const parts = [where];
+    if (record.needed > 1) parts.push(`${record.needed} people label this one`);
+    this.slots["record-meta"].textContent = parts.join(" · ");
+    this.slots["record-meta"].title = `looplab record ${record.id}`;
+    const tags = Object.entries(record.meta || {})
+      .filter(([, value]) => value !== null && value !== undefined && value !== "")
+      .slice(0, 8)
+      .map(([key, value]) => {
+        const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+        const short = text.length > 60 ? `${text.slice(0, 59)}…` : text;
+        return h("li", { title: `${key}: ${text}` }, h("span", { className: "tag-key" }, `${key}:`), " ", short);
+      });
+    if (source || line) tags.push(h("li", { className: "tag-id" }, `id ${record.id}`));
+    this.slots["record-tags"].replaceChildren(...tags);
+  }
+
+  /** Fade the record's bottom edge and offer "Continues below" while part of it is out of view. */
+  showMore() {
+    const el = this.slots.record;
+    const more = el.scrollHeight - el.scrollTop - el.clientHeight > 4;
+    this.slots.frame.classList.toggle("has-more", more);
+    this.slots.more.hidden = !more;
+  }
+
+  /** A: submit the label the model suggests (only while a suggestion is on screen). */
+  acceptSuggestion() {
+    const item = this.current;
+    if (!item || this.waiting || this.slots.suggestion.hidden || !item.suggestion) return;
+    const i = this.project.labels.indexOf(item.suggestion.label);
+    if (i >= 0) this.submit(i);
   }
 
   /** The queue is empty (or, with `error`, the next record could not be loaded). */
@@ -210,6 +275,7 @@ class LabelPage {
     const { slots } = this;
     delete slots.record.dataset.recordId;
     slots["record-meta"].textContent = "";
+    slots["record-tags"].replaceChildren();
     const again = h("button", { type: "button", className: "primary" }, error ? "Try again" : "Check again");
     again.addEventListener("click", () => {
       if (!this.waiting) this.advance();
@@ -226,6 +292,7 @@ class LabelPage {
       ),
       h("p", { className: "actions" }, again, dashboard),
     );
+    this.showMore();
     again.focus();
   }
 
@@ -338,7 +405,7 @@ class LabelPage {
       if (this.onPage().has(last.record_id)) return null;
       const record = await api(`${this.base}/records/${last.record_id}`);
       const answer = last.status === "skipped" ? { skipped: true } : { label: last.label };
-      return { record, suggestion: null, spent: 0, answer };
+      return { record, suggestion: null, note: "", source: null, spent: 0, answer };
     } catch (error) {
       if (error.status !== 404) showError(error, "Could not load your last answer: ");
       return null;
@@ -459,6 +526,9 @@ class LabelPage {
       if (target.closest?.("button, a, summary")) return; // the focused control handles it
       event.preventDefault();
       this.submitPicked();
+    } else if (key === "a" || key === "A") {
+      event.preventDefault();
+      this.acceptSuggestion();
     } else if (key === "s" || key === "S") {
       event.preventDefault();
       this.skip();

@@ -1,11 +1,13 @@
 // The dashboard's monitoring panel: drift per feature, accuracy from feedback, prediction mix and
 // latency over the monitor windows, then the trigger rules. Inline SVG, no library. Data from
-// the server reaches the page only through textContent and attributes.
+// the server reaches the page only through textContent and attributes. Colours come from CSS
+// variables (style.css: --chart-1 ... --chart-8 and the page's own), through class names, so
+// both colour schemes hold WCAG contrast: text 4.5:1, lines and marks 3:1 on the panel.
 
 import { api, enc, h, number, percent } from "./app.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+const N_COLORS = 8; // series classes c0 ... c7 (style.css)
 const W = 640;
 const H = 260;
 const M = { left: 70, right: 16, top: 14, bottom: 46 };
@@ -21,8 +23,29 @@ const shortDate = (iso) => String(iso).slice(5, 16).replace("T", " ");
 // Every figure is one model version's: a window holds the predictions of one version.
 const tag = (w) => `window ${w.id} (${w.model_version})`;
 
-/** A chart frame over windows 0..n-1: axes, y grid, window labels, alarm bands. */
-function frame(label, windows, yMax, yFormat, yLabel) {
+/** Round ticks from 0 to at least `max`: steps of 1, 2, 2.5 or 5 times a power of ten. */
+export function niceTicks(max, count = 4) {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((x) => x >= raw * (1 - 1e-9));
+  const n = Math.ceil(max / step - 1e-9);
+  return Array.from({ length: n + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
+/** Decimals that show every tick of `ticks` exactly (step 0.05 -> 2, 2.5 -> 1, 20 -> 0). */
+function decimals(ticks) {
+  const step = String(Number((ticks[1] - ticks[0]).toPrecision(12)));
+  const dot = step.indexOf(".");
+  return dot < 0 ? 0 : step.length - dot - 1;
+}
+
+/** A chart frame over windows 0..n-1: axes, y grid, window labels, alarm bands. The y axis runs
+ * to the first round tick at or above `top`; `yFormat(v, decimals)` writes a tick. */
+function frame(label, windows, top, yFormat, yLabel) {
+  const yTicks = niceTicks(top);
+  const yMax = yTicks[yTicks.length - 1];
+  const places = decimals(yTicks);
   const n = windows.length;
   const step = (W - M.left - M.right) / Math.max(n, 1);
   const x = (i) => M.left + (i + 0.5) * step;
@@ -33,7 +56,6 @@ function frame(label, windows, yMax, yFormat, yLabel) {
     if (!w.alarm) return;
     const band = s("rect", {
       class: "alarm-band", x: x(i) - step / 2, y: M.top, width: step, height: H - M.top - M.bottom,
-      fill: "#fee2e2", "fill-opacity": "0.7",
     });
     band.append(s("title", {}, `${tag(w)}: drift alarm`));
     svg.append(band);
@@ -42,22 +64,21 @@ function frame(label, windows, yMax, yFormat, yLabel) {
   windows.forEach((w, i) => {
     if (!i || w.model_version === windows[i - 1].model_version) return;
     const at = x(i) - step / 2;
-    svg.append(s("line", { class: "version-change", x1: at, x2: at, y1: M.top, y2: H - M.bottom, stroke: "#6b7280", "stroke-dasharray": "2 3" }));
-    svg.append(s("text", { x: at + 3, y: M.top + 10, "font-size": 11, fill: "#374151" }, w.model_version || "?"));
+    svg.append(s("line", { class: "version-change", x1: at, x2: at, y1: M.top, y2: H - M.bottom, "stroke-dasharray": "2 3" }));
+    svg.append(s("text", { class: "version-name", x: at + 3, y: M.top + 10, "font-size": 11 }, w.model_version || "?"));
   });
-  for (let k = 0; k <= 4; k++) {
-    const v = (yMax * k) / 4;
-    svg.append(s("line", { x1: M.left, x2: W - M.right, y1: y(v), y2: y(v), stroke: "#e5e7eb" }));
-    svg.append(s("text", { x: M.left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#4b5563" }, yFormat(v)));
+  for (const v of yTicks) {
+    svg.append(s("line", { class: "gridline", x1: M.left, x2: W - M.right, y1: y(v), y2: y(v) }));
+    svg.append(s("text", { class: "tick-label y-tick", x: M.left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11 }, yFormat(v, places)));
   }
   const every = Math.max(1, Math.ceil(n / 6));
   windows.forEach((w, i) => {
     if (i % every && i !== n - 1) return;
-    svg.append(s("text", { x: x(i), y: H - M.bottom + 16, "text-anchor": "middle", "font-size": 11, fill: "#4b5563" }, shortDate(w.end)));
+    svg.append(s("text", { class: "tick-label", x: x(i), y: H - M.bottom + 16, "text-anchor": "middle", "font-size": 11 }, shortDate(w.end)));
   });
-  svg.append(s("line", { x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom, stroke: "#6b7280" }));
-  svg.append(s("text", { x: (M.left + W - M.right) / 2, y: H - 8, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, "Window end (UTC)"));
-  svg.append(s("text", { transform: `translate(12 ${(M.top + H - M.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12, fill: "#374151" }, yLabel));
+  svg.append(s("line", { class: "axis", x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }));
+  svg.append(s("text", { class: "axis-label", x: (M.left + W - M.right) / 2, y: H - 8, "text-anchor": "middle", "font-size": 12 }, "Window end (UTC)"));
+  svg.append(s("text", { class: "axis-label", transform: `translate(12 ${(M.top + H - M.bottom) / 2}) rotate(-90)`, "text-anchor": "middle", "font-size": 12 }, yLabel));
   return { svg, x, y, windows };
 }
 
@@ -66,25 +87,24 @@ function frame(label, windows, yMax, yFormat, yLabel) {
 function lines(chart, series) {
   const legend = h("ul", { className: "monitor-legend" });
   series.forEach((ser, k) => {
-    const color = ser.color || COLORS[k % COLORS.length];
+    const color = `c${(ser.color ?? k) % N_COLORS}`;
     const pts = ser.points.filter((p) => typeof p.v === "number");
     if (!pts.length) return;
     const version = (p) => chart.windows[p.i].model_version;
     const d = pts.map((p, j) => `${j && version(p) === version(pts[j - 1]) ? "L" : "M"}${chart.x(p.i).toFixed(1)},${chart.y(p.v).toFixed(1)}`).join(" ");
-    chart.svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": ser.dash || "" }));
+    chart.svg.append(s("path", { class: `series-line ${color}`, d, "stroke-width": 2, "stroke-dasharray": ser.dash || "" }));
     for (const p of pts) {
       if (typeof p.lo === "number" && typeof p.hi === "number") {
-        chart.svg.append(s("line", { x1: chart.x(p.i), x2: chart.x(p.i), y1: chart.y(p.lo), y2: chart.y(p.hi), stroke: color, "stroke-opacity": 0.6 }));
+        chart.svg.append(s("line", { class: `whisker ${color}`, x1: chart.x(p.i), x2: chart.x(p.i), y1: chart.y(p.lo), y2: chart.y(p.hi) }));
       }
       const dot = s("circle", {
-        cx: chart.x(p.i), cy: chart.y(p.v), r: 4, stroke: color, "stroke-width": 2,
-        fill: p.hollow ? "#ffffff" : color, class: "point",
+        cx: chart.x(p.i), cy: chart.y(p.v), r: 4, "stroke-width": 2,
+        class: `point ${color}${p.hollow ? " hollow" : ""}`,
       });
       dot.append(s("title", {}, p.tip));
       chart.svg.append(dot);
     }
-    const swatch = h("span", { className: "swatch", "aria-hidden": "true" });
-    swatch.style.background = color;
+    const swatch = h("span", { className: `swatch ${color}`, "aria-hidden": "true" });
     legend.append(h("li", {}, swatch, ser.name));
   });
   return legend;
@@ -100,9 +120,9 @@ function driftChart(windows) {
   const top = [...names.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n]) => n);
   const floor = Math.max(0, ...windows.flatMap((w) => Object.values(w.features).map((f) => f.min_effect || 0)));
   const yMax = Math.max(floor * 2, ...top.map((n) => names.get(n))) * 1.1 || 0.1;
-  const chart = frame("Drift per feature: effect size per window (filled = drift)", windows, yMax, (v) => v.toFixed(2), "Effect size");
-  chart.svg.append(s("line", { class: "floor", x1: M.left, x2: W - M.right, y1: chart.y(floor), y2: chart.y(floor), stroke: "#111827", "stroke-dasharray": "5 4" }));
-  chart.svg.append(s("text", { x: W - M.right, y: chart.y(floor) - 4, "text-anchor": "end", "font-size": 11, fill: "#111827" }, `floor ${floor}`));
+  const chart = frame("Drift per feature: effect size per window (filled = drift)", windows, yMax, (v, d) => v.toFixed(d), "Effect size");
+  chart.svg.append(s("line", { class: "floor", x1: M.left, x2: W - M.right, y1: chart.y(floor), y2: chart.y(floor), "stroke-dasharray": "5 4" }));
+  chart.svg.append(s("text", { class: "floor-label", x: W - M.right, y: chart.y(floor) - 4, "text-anchor": "end", "font-size": 11 }, `floor ${floor}`));
   const series = top.map((name) => ({
     name,
     points: windows.map((w, i) => {
@@ -134,17 +154,71 @@ function accuracyChart(windows) {
     };
   });
   return [chart.svg, lines(chart, [
-    { name: "Accept rate from feedback", points: fb, color: COLORS[0] },
-    { name: "Estimated accuracy (CBPE)", points: est, color: COLORS[3], dash: "6 4" },
-  ])];
+    { name: "Accept rate from feedback", points: fb, color: 0 },
+    { name: "Estimated accuracy (CBPE)", points: est, color: 3, dash: "6 4" },
+  ]), accuracyExplained(windows)];
+}
+
+const pct = (x) => (typeof x === "number" ? percent(x) : "?");
+
+/** What the two accuracy lines are, in words, with the latest window's numbers; and, when they
+ * disagree, which to believe and why. */
+function accuracyExplained(windows) {
+  const withFeedback = windows.filter((w) => w.feedback && w.feedback.n > 0);
+  const withEstimate = windows.filter((w) => w.estimate && typeof w.estimate.accuracy === "number");
+  const fbWin = withFeedback[withFeedback.length - 1];
+  const estWin = withEstimate[withEstimate.length - 1];
+  const box = h("div", { className: "explain", "data-slot": "accuracy-explained" });
+  const para = (term, ...rest) => box.append(h("p", {}, h("strong", {}, term), ...rest));
+  if (fbWin) {
+    const f = fbWin.feedback;
+    para(
+      "Accept rate from feedback is measured. ",
+      `People checked ${number(f.n)} of the ${number(fbWin.n)} predictions in ${tag(fbWin)} and accepted ` +
+        `${number(f.accepted)}: ${pct(f.accuracy)} (95% interval ${pct(f.ci_low)} to ${pct(f.ci_high)}). ` +
+        "It needs people's answers, so it comes late, and it covers only the predictions they checked.",
+    );
+  } else {
+    para("Accept rate from feedback: ", "no feedback on these windows yet, so nothing is measured.");
+  }
+  if (estWin) {
+    const e = estWin.estimate;
+    para(
+      "Estimated accuracy (CBPE) needs no labels. ",
+      `It averages the model's own confidence over all ${number(estWin.n)} predictions of ${tag(estWin)}: ` +
+        `${pct(e.accuracy)} (95% interval ${pct(e.ci_low)} to ${pct(e.ci_high)}). It is right only if the ` +
+        "model's confidence was calibrated on held-out data" +
+        (e.trusted ? " (it was)" : ` (not here: ${e.reason})`) +
+        " and the link between inputs and labels, P(y|x), is what it was in training. When that link " +
+        "changes, real accuracy moves and this estimate does not.",
+    );
+  }
+  if (fbWin && estWin && fbWin.id === estWin.id) {
+    const f = fbWin.feedback;
+    const e = estWin.estimate;
+    const apart = f.ci_low > e.ci_high || e.ci_low > f.ci_high;
+    box.append(
+      h(
+        "p",
+        { className: apart ? "disagree" : "" },
+        apart
+          ? `In ${tag(fbWin)} they disagree: ${pct(f.accuracy)} measured against ${pct(e.accuracy)} estimated. ` +
+              "Believe the measured figure: it rests on people's answers, while the estimate cannot see a " +
+              "change in P(y|x). Unless the feedback is not a fair sample (people report mostly the " +
+              "predictions they disagree with, or only easy ones): then neither is the accuracy."
+          : `In ${tag(fbWin)} they agree within their intervals.`,
+      ),
+    );
+  }
+  return box;
 }
 
 function latencyChart(windows) {
   const max = Math.max(1, ...windows.map((w) => (w.latency && w.latency.p99_ms) || 0));
-  const chart = frame("Prediction latency percentiles per window", windows, max * 1.1, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, "Latency");
+  const chart = frame("Prediction latency percentiles per window", windows, max, (v, d) => `${v.toFixed(d)} ms`, "Latency");
   const series = ["p50_ms", "p95_ms", "p99_ms"].map((key, k) => ({
     name: key.replace("_ms", ""),
-    color: COLORS[[2, 3, 1][k]],
+    color: [2, 3, 1][k],
     points: windows.map((w, i) => ({ i, v: w.latency ? w.latency[key] : null, tip: `${tag(w)}: ${key.replace("_ms", "")} ${w.latency ? w.latency[key].toFixed(1) : "-"} ms` })),
   }));
   return [chart.svg, lines(chart, series)];
@@ -162,7 +236,7 @@ function mixChart(windows) {
       if (!share) return;
       const rect = s("rect", {
         x: chart.x(i) - width / 2, y: chart.y(acc + share), width, height: chart.y(acc) - chart.y(acc + share),
-        fill: COLORS[k % COLORS.length], class: "mix-bar",
+        class: `mix-bar c${k % N_COLORS}`,
       });
       rect.append(s("title", {}, `${tag(w)}: ${label} ${percent(share)}`));
       chart.svg.append(rect);
@@ -171,8 +245,7 @@ function mixChart(windows) {
   });
   const legend = h("ul", { className: "monitor-legend" });
   labels.forEach((label, k) => {
-    const swatch = h("span", { className: "swatch", "aria-hidden": "true" });
-    swatch.style.background = COLORS[k % COLORS.length];
+    const swatch = h("span", { className: `swatch c${k % N_COLORS}`, "aria-hidden": "true" });
     legend.append(h("li", {}, swatch, label));
   });
   return [chart.svg, legend];
@@ -238,7 +311,7 @@ export async function monitorPanel(view, name, root) {
       "div",
       { className: "dash-grid monitor-grid" },
       panel("drift-title", "Drift per feature", ...driftChart(ws)),
-      panel("accuracy-title", "Accuracy from feedback", ...accuracyChart(ws)),
+      panel("accuracy-title", "Accuracy: measured and estimated", ...accuracyChart(ws)),
       panel("mix-title", "Prediction mix", ...mixChart(ws)),
       panel("latency-title", "Latency", ...latencyChart(ws)),
     ),
