@@ -41,6 +41,36 @@ POLICY: dict[str, str] = {
 }
 
 
+#: What each action lets a person do, in the words of a refusal ("... may not read models").
+ACTION_WORDS: dict[str, str] = {
+    "project.read": "read projects",
+    "queue.next": "take records to label",
+    "annotation.create": "label records",
+    "prediction.create": "ask for predictions",
+    "feedback.create": "send feedback",
+    "annotation.review": "review annotations",
+    "project.export": "export projects",
+    "model.read": "read models",
+    "project.create": "create projects",
+    "project.import": "import records",
+    "project.update": "change project settings",
+    "model.manage": "train, promote or roll back models",
+    "user.manage": "manage users",
+    "job.read": "read jobs",
+    "audit.read": "read the audit log",
+}
+
+
+def refusal(role: str, action: str, needed: str) -> str:
+    """A refusal a person reads: "an annotator may not read models: that needs the reviewer
+    role or above; ask an admin"."""
+    noun, _, verb = action.partition(".")
+    words = ACTION_WORDS.get(action) or f"{verb or 'use'} {noun}s"
+    article = "an" if role[:1] in "aeiou" else "a"
+    above = "" if needed == ROLES[-1] else " or above"
+    return f"{article} {role} may not {words}: that needs the {needed} role{above}; ask an admin"
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -54,7 +84,7 @@ def authorize(user: User, action: str) -> None:
     needed = POLICY[action]
     if _RANK[user.role] < _RANK[needed]:
         raise Forbidden(
-            f"role '{user.role}' may not {action.replace('.', ' ')}; it needs '{needed}' or above",
+            refusal(user.role, action, needed),
             details={"action": action, "role": user.role, "needs": needed},
         )
 

@@ -113,11 +113,19 @@ def import_(
         str | None, typer.Option("--format", help="csv, jsonl, parquet or label-studio.")
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL.")] = "utf-8",
+    max_field_chars: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Longest value kept, in characters (default: LOOPLAB_MAX_FIELD_CHARS, 1,000,000).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import records, all or nothing: a bad row aborts the import and writes nothing."""
     from looplab import ingest
 
+    limit = max_field_chars or Settings().max_field_chars
     with opened() as store:
         if not path.exists():
             raise_invalid(f"{path}: no such file")
@@ -149,6 +157,7 @@ def import_(
                 label=label,
                 meta=_csv(meta),
                 encoding=encoding,
+                max_field_chars=limit,
                 actor=actor(),
                 progress=progress,
             )

@@ -58,7 +58,7 @@ from sqlalchemy.orm import Session
 from looplab import audit
 from looplab.errors import Invalid
 from looplab.projects import setting
-from looplab.readers import Source, Spec, open_source, resolve_spec
+from looplab.readers import MAX_FIELD_CHARS, Source, Spec, open_source, resolve_spec
 from looplab.tables import ImportBatch, Project, utcnow
 
 #: Rows per ``executemany``: large enough to amortise the round trip, small enough to stay flat.
@@ -310,6 +310,7 @@ def import_file(
     label: str | None = None,
     meta: list[str] | None = None,
     encoding: str = "utf-8",
+    max_field_chars: int = MAX_FIELD_CHARS,
     actor: str,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -333,12 +334,16 @@ def import_file(
         Tabular projects: the input columns. The first import of a project sets them; later
         imports may omit them or must name the same ones.
     label
-        A column of known labels, imported as annotations with origin ``"import"``. An empty
-        cell means unlabeled; Label Studio files bring their own annotations.
+        A column of known labels, imported as annotations with origin ``"import"``. A missing
+        value (an empty CSV cell, JSON ``null`` or no key, a Parquet null) means unlabeled; a
+        label that is present but blank (``""`` in JSON or Parquet, spaces anywhere) is refused.
+        Label Studio files bring their own annotations.
     meta
         Columns kept in ``Record.meta`` (Label Studio: default every other ``data`` key).
     encoding
         Text encoding of CSV, JSONL and Label Studio files.
+    max_field_chars
+        The longest value kept (input, label or meta), in characters; longer ones are refused.
     actor
         Who imports, for the batch and the audit log.
     progress
@@ -356,7 +361,9 @@ def import_file(
     """
     started = time.perf_counter()
     path = Path(path)
-    fmt, spec, sets_fields = resolve_spec(project, path, fmt, text, fields, label, meta, encoding)
+    fmt, spec, sets_fields = resolve_spec(
+        project, path, fmt, text, fields, label, meta, encoding, max_field_chars
+    )
     if not path.is_file():
         raise Invalid(f"{path}: no such file", details=spec.where(None, None))
     sha256, size = _sha256(path)
@@ -571,7 +578,15 @@ def _label(spec: Spec, raw: Any, valid: dict[str, None], line: int) -> str | Non
         raise spec.invalid(line, field, f"a label must be a string, found {type(raw).__name__}")
     name = raw.strip()
     if not name:
-        return None
+        missing = {"csv": "leave the cell empty", "parquet": "store a null"}.get(
+            spec.format, "use null or leave the key out"
+        )
+        raise spec.invalid(
+            line,
+            field,
+            f"the label is {'empty' if not raw else 'only whitespace'}; for an unlabeled"
+            f" record, {missing}",
+        )
     if name not in valid:
         raise spec.invalid(
             line,

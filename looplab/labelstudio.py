@@ -18,7 +18,8 @@ first ``choices`` answer as an imported label (with its ``lead_time`` as seconds
 
 Files are parsed one task at a time (a top-level array streamed through
 ``json.JSONDecoder.raw_decode``), so memory holds one task, not the file, and every task knows the
-line it starts on for provenance and error messages.
+line it starts on for provenance and error messages. A task naming a key twice, a blank choice and
+a kept value over the field limit are refused with that line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import codecs
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from looplab.strictjson import DECODER, DuplicateKey
 
 if TYPE_CHECKING:
     from looplab.readers import Row, Spec
@@ -65,7 +68,7 @@ def iter_array(
     handle: BinaryIO, decoder: codecs.IncrementalDecoder, spec: Spec
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(line, value)`` for each element of the top-level JSON array in ``handle``."""
-    parser = json.JSONDecoder()
+    parser = DECODER
     buf, pos, line, eof = "", 0, 1, False
 
     def more() -> bool:
@@ -126,6 +129,13 @@ def iter_array(
         while True:
             try:
                 value, end = parser.raw_decode(buf, pos)
+            except DuplicateKey as exc:  # an object that closed: a duplicate however it ends
+                raise spec.invalid(
+                    line,
+                    exc.key,
+                    "the task names this key twice (JSON parsers would keep only the last"
+                    " value); remove one",
+                ) from None
             except json.JSONDecodeError as exc:
                 if more():
                     continue
@@ -171,7 +181,7 @@ def task_row(spec: Spec, task: Any, line: int) -> Row:
             f"{', '.join(repr(k) for k in data) or '(nothing)'}. Map it with --text/--fields",
         )
     labels: list[tuple[Any, float | None]] = []
-    if spec.label is not None and data.get(spec.label) not in (None, ""):
+    if spec.label is not None and data.get(spec.label) is not None:
         labels.append((data[spec.label], None))
     annotations = task.get("annotations") or []
     if not isinstance(annotations, list):
@@ -187,6 +197,9 @@ def task_row(spec: Spec, task: Any, line: int) -> Row:
         meta = {k: v for k, v in data.items() if k not in taken}
     else:
         meta = {k: data.get(k) for k in spec.meta}
+    spec.check_sizes(line, ((c, data[c]) for c in spec.inputs))
+    spec.check_sizes(line, ((spec.label or "annotations", value) for value, _ in labels))
+    spec.check_sizes(line, meta.items())
     return line, [data[c] for c in spec.inputs], labels or None, meta or None
 
 

@@ -16,6 +16,13 @@ nothing of the store; :mod:`looplab.ingest` normalises, hashes and writes them.
 * **Values as found.** Readers pass values on as the file holds them (CSV cells stay strings);
   :mod:`looplab.ingest` decides what is stored (:func:`looplab.ingest.normalise_value`).
 
+* **What is refused.** Besides broken rows: a JSON object naming a key twice (at any depth,
+  :mod:`looplab.strictjson`), a column named twice in the mapping or in a CSV header, and a value
+  longer than the field limit (:data:`MAX_FIELD_CHARS` characters unless the caller passes
+  another; ``LOOPLAB_MAX_FIELD_CHARS`` or ``--max-field-chars`` on the command line). The
+  limit applies to every column the import keeps (inputs, label, meta); CSV applies it to every
+  cell, as its parser must.
+
 Errors are :class:`~looplab.errors.Invalid` with ``details={"file", "line", "field"}`` and a
 message that names all three and says how to fix it (a decoding error names the column of the bad
 byte when it can).
@@ -27,13 +34,14 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from looplab import labelstudio
 from looplab.errors import Invalid
+from looplab.strictjson import DECODER, DuplicateKey
 
 if TYPE_CHECKING:
     from looplab.tables import Project
@@ -47,8 +55,9 @@ EXTENSIONS = {
     ".pq": "parquet",
     ".json": "label-studio",
 }
-#: CSV fields may hold whole documents; the csv module's default limit is 128 KiB.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
+#: The longest value an import keeps, in characters (about 1 MB of English text): a record is
+#: something a person reads. Larger values are refused with the line and the column.
+MAX_FIELD_CHARS = 1_000_000
 #: What a reader yields: (line, input values, [(label, seconds)] or None, meta dict or None).
 Row = tuple[int, list[Any], list[tuple[Any, float | None]] | None, dict[str, Any] | None]
 
@@ -64,6 +73,30 @@ class Spec:
     label: str | None
     meta: list[str] | None  # None: every other column (Label Studio only); else these
     encoding: str
+    format: str = ""
+    max_field: int = MAX_FIELD_CHARS  # characters per kept value
+
+    def too_long(self, line: int | None, field: str | None, length: int) -> Invalid:
+        """The error for a value of ``length`` characters over :attr:`max_field`."""
+        return self.invalid(
+            line,
+            field,
+            f"the value has {length:,} characters, more than the limit of {self.max_field:,};"
+            " raise it with --max-field-chars (or LOOPLAB_MAX_FIELD_CHARS) if that is meant",
+        )
+
+    def check_sizes(self, line: int, items: Iterable[tuple[str, Any]]) -> None:
+        """Raise :meth:`too_long` for the first value over the limit (nested values as JSON)."""
+        limit = self.max_field
+        for name, value in items:
+            if isinstance(value, str):
+                length = len(value)
+            elif isinstance(value, dict | list):
+                length = len(json.dumps(value, ensure_ascii=False, default=str))
+            else:
+                continue
+            if length > limit:
+                raise self.too_long(line, name, length)
 
     def where(self, line: int | None, field: str | None = None) -> dict[str, Any]:
         return {"file": self.file, "line": line, "field": field}
@@ -102,6 +135,7 @@ def resolve_spec(
     label: str | None,
     meta: list[str] | None,
     encoding: str,
+    max_field: int = MAX_FIELD_CHARS,
 ) -> tuple[str, Spec, bool]:
     """Check the format and mapping against the project; returns (format, spec, sets_fields)."""
     file = str(path)
@@ -162,7 +196,14 @@ def resolve_spec(
         keys = inputs
     if label is not None and label in inputs:
         raise fail(label, "the label column is also an input column; pick another --label")
-    spec = Spec(file, project.task, inputs, keys, label or None, meta, encoding)
+    twice = [c for i, c in enumerate(meta or []) if c in (meta or [])[:i]]
+    if twice:
+        raise fail("meta", f"--meta names the column {twice[0]!r} twice")
+    if isinstance(max_field, bool) or not isinstance(max_field, int) or max_field < 1:
+        raise fail(
+            "max_field_chars", f"the field limit must be a positive integer, not {max_field!r}"
+        )
+    spec = Spec(file, project.task, inputs, keys, label or None, meta, encoding, fmt, max_field)
     return fmt, spec, sets_fields
 
 
@@ -286,17 +327,23 @@ class CsvSource:
         self.spec = spec
         self.total = size
         self.lines = Lines(handle, spec)
-        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        # The limit is process-wide and read as each cell is parsed: column names are held to
+        # the csv module's default (128 Ki characters), values to the import's own limit.
+        csv.field_size_limit(max(spec.max_field, 131_072))
         self.reader = csv.reader(self.lines, strict=True)
         try:
             header = next(self.reader)
         except StopIteration:
             raise spec.invalid(1, None, "the file is empty: no header line") from None
         except csv.Error as exc:
+            if _LIMIT in str(exc):
+                raise self._too_long(1) from None
             raise _csv_error(spec, exc, 1) from None
+        csv.field_size_limit(spec.max_field)
         self.header = [name.strip() for name in header]
         missing_columns(spec, self.header, 1)
-        for column in dict.fromkeys([*spec.inputs, *([spec.label] if spec.label else [])]):
+        kept = [*spec.inputs, *([spec.label] if spec.label else []), *(spec.meta or [])]
+        for column in dict.fromkeys(kept):
             if self.header.count(column) > 1:
                 raise spec.invalid(1, column, "the header names this column twice")
 
@@ -310,6 +357,7 @@ class CsvSource:
         label = header.index(spec.label) if spec.label else None
         meta = [(c, header.index(c)) for c in spec.meta or []]
         single = inputs[0] if len(inputs) == 1 else None
+        csv.field_size_limit(spec.max_field)  # again: another import may have set its own
         prev = reader.line_num
         try:
             for row in reader:
@@ -342,7 +390,42 @@ class CsvSource:
                 raise spec.invalid(
                     prev + 1, None, "a quoted field that starts on this line is never closed"
                 ) from None
+            if _LIMIT in str(exc):
+                raise self._too_long(prev + 1) from None
             raise _csv_error(spec, exc, reader.line_num) from None
+
+    def _too_long(self, line: int) -> Invalid:
+        """Name the cell over the limit: read the file again, without it, up to that row.
+
+        The csv module stops at an oversized cell without saying which one; the error path can
+        afford a second pass, the hot loop cannot afford a length check per cell.
+        """
+        spec, handle = self.spec, self.lines.handle
+        previous = csv.field_size_limit(2**31 - 1)
+        try:
+            handle.seek(0)
+            reader = csv.reader(Lines(handle, spec), strict=True)
+            header: list[str] | None = None
+            last = 0
+            for row in reader:
+                start, last = last + 1, reader.line_num
+                names = header or [f"column {i + 1}" for i in range(len(row))]
+                if start == line:
+                    for name, cell in zip(names, row, strict=False):
+                        if len(cell) > spec.max_field:
+                            return spec.too_long(line, name.strip(), len(cell))
+                    break
+                header = header or row
+        except (csv.Error, Invalid, OSError):
+            pass
+        finally:
+            csv.field_size_limit(previous)
+        return spec.invalid(
+            line,
+            None,
+            f"a value is longer than the limit of {spec.max_field:,} characters; raise it with"
+            " --max-field-chars (or LOOPLAB_MAX_FIELD_CHARS) if that is meant",
+        )
 
     def _with_field(self, error: Invalid) -> Invalid:
         """Name the column of a decoding error when the bad line is one whole row."""
@@ -357,6 +440,9 @@ class CsvSource:
             if "\ufffd" in cell:
                 return self.spec.invalid(error.details["line"], name, self.lines.problem)
         return error
+
+
+_LIMIT = "field larger than field limit"
 
 
 def _csv_error(spec: Spec, exc: csv.Error, line: int) -> Invalid:
@@ -385,7 +471,14 @@ class JsonlSource:
 
     def _object(self, text: str, line: int) -> dict[str, Any]:
         try:
-            obj = json.loads(text)
+            obj = DECODER.decode(text)
+        except DuplicateKey as exc:
+            raise self.spec.invalid(
+                line,
+                exc.key,
+                "the object names this key twice (JSON parsers would keep only the last value);"
+                " remove one",
+            ) from None
         except json.JSONDecodeError as exc:
             raise self.spec.invalid(
                 line, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
@@ -423,10 +516,14 @@ class JsonlSource:
         self, spec: Spec, lines: Lines, inputs: list[str], label: str | None, meta: list[str]
     ) -> Iterator[Row]:
         first = True
+        limit = spec.max_field
+        kept = [*inputs, *([label] if label else []), *meta]
         for line, text in enumerate(lines, 1):
             if not text.strip():
                 continue
             obj = self._object(text, line)
+            if len(text) > limit:  # only a long line can hold a long value
+                spec.check_sizes(line, ((c, obj.get(c)) for c in kept))
             if first:
                 missing_columns(spec, list(obj), line, what="key", inputs_only=True)
                 first = False
@@ -439,7 +536,7 @@ class JsonlSource:
             labels: list[tuple[Any, float | None]] | None = None
             if label is not None and label in obj:
                 self.seen.add(label)
-                if obj[label] is not None and obj[label] != "":
+                if obj[label] is not None:  # null means unlabeled; "" is refused as a label
                     labels = [(obj[label], None)]
             row_meta: dict[str, Any] | None = None
             if meta:
@@ -491,6 +588,7 @@ class ParquetSource:
         self.columns = list(
             dict.fromkeys([*spec.inputs, *([spec.label] if spec.label else []), *(spec.meta or [])])
         )
+        self.strings = [c for c in self.columns if _is_string(schema.field(c).type)]
         self.number = 0
 
     def position(self) -> int:
@@ -504,6 +602,7 @@ class ParquetSource:
         try:
             batches = self.file.iter_batches(batch_size=self.batch_rows, columns=self.columns)
             for batch in batches:
+                self._check_sizes(batch, number)
                 data = {c: batch.column(c).to_pylist() for c in self.columns}
                 inputs = [data[c] for c in spec.inputs]
                 labels = data[spec.label] if spec.label else None
@@ -515,8 +614,36 @@ class ParquetSource:
                     yield (
                         number,
                         [column[i] for column in inputs],
-                        [(label, None)] if label is not None and label != "" else None,
+                        [(label, None)] if label is not None else None,
                         {c: values[i] for c, values in meta} if meta else None,
                     )
         except pa.ArrowException as exc:
             raise spec.invalid(number + 1, None, f"cannot read this row group ({exc})") from None
+
+    def _check_sizes(self, batch: Any, before: int) -> None:
+        """Refuse a string over the limit in a kept column, naming its row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        limit = self.spec.max_field
+        for name in self.strings:
+            column = batch.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            lengths = pc.utf8_length(column)
+            longest = pc.max(lengths).as_py()
+            if longest is not None and longest > limit:
+                index = pc.index(pc.greater(lengths, limit), True).as_py()
+                raise self.spec.too_long(before + index + 1, name, int(lengths[index].as_py()))
+
+
+def _is_string(kind: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or getattr(pa.types, "is_string_view", lambda _: False)(kind)
+    )

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     monitor_every_seconds: float = Field(
         default=60.0, gt=0, description="How often workers queue monitoring of served projects."
     )
+    max_field_chars: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Longest value an import keeps, in characters; longer ones are refused.",
+    )
     webhook_secret: str | None = Field(default=None, description="HMAC key for alert webhooks.")
     token_cache_seconds: float = Field(
         default=5.0, ge=0, description="A revoked token stops working within this time."

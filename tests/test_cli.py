@@ -138,3 +138,24 @@ def test_simulate_compares_with_an_averaged_random_baseline(home: Path, tmp_path
     assert code == 0 and "random = mean of 2 runs per seed" in out
     code, _, err = run(*args, "--random-draws", "0")
     assert code == 2 and "--random-draws" in err
+
+
+def test_import_refuses_a_50_mb_field_naming_line_and_field(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("init", "news", "--labels", "a,b")
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write("text,label\nshort,a\n")
+        handle.write("x" * 50_000_000 + ",b\n")
+    code, _, err = run("import", "news", str(path), "--label", "label")
+    assert code == 2
+    assert "line 3, field 'text': the value has 50,000,000 characters" in err
+    assert "limit of 1,000,000" in err
+    monkeypatch.setenv("LOOPLAB_MAX_FIELD_CHARS", "10")
+    code, _, err = run("import", "news", str(path), "--label", "label")
+    assert code == 2 and "more than the limit of 10;" in err
+    code, out, err = run("import", "news", str(path), "--label", "label",
+                         "--max-field-chars", "60000000", "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["imported"] == 2

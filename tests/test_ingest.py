@@ -178,7 +178,7 @@ def test_parquet_text_and_row_numbers(store: Store, tmp_path: Path) -> None:
     table = pa.table(
         {
             "text": ["a b", "c d", "a  b", "e f"],
-            "label": ["sport", None, "tech", ""],
+            "label": ["sport", None, "tech", None],
             "n": [1, 2, 3, None],
         }
     )
@@ -475,6 +475,128 @@ def test_broken_label_studio_files(store: Store, tmp_path: Path) -> None:
     rejects(store, truncated, line=2, field=None, says="truncated")
 
 
+def test_blank_labels_are_refused_where_a_missing_label_is_not(
+    store: Store, tmp_path: Path
+) -> None:
+    make_project(store)
+    # An empty CSV cell, JSON null, no key, a Parquet null: unlabeled. Present but blank: refused.
+    path = write(tmp_path, "a.csv", 'text,label\none,\ntwo,"  "\n')
+    rejects(store, path, line=3, field="label", says="the label is only whitespace", label="label")
+    assert (
+        "leave the cell empty"
+        in rejects(store, path, line=3, field="label", says="unlabeled", label="label").message
+    )
+    body = '{"text": "one", "label": null}\n{"text": "two"}\n{"text": "three", "label": ""}\n'
+    path = write(tmp_path, "a.jsonl", body)
+    error = rejects(store, path, line=3, field="label", says="the label is empty", label="label")
+    assert "use null or leave the key out" in error.message
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"text": ["one", "two"], "label": [None, "\t"]}), path)
+    rejects(
+        store,
+        path,
+        line=2,
+        field="label",
+        says="only whitespace; for an unlabeled record, store a null",
+        label="label",
+    )
+    task = {"data": {"text": "x"}, "annotations": [{"result": [{"value": {"choices": [" "]}}]}]}
+    path = write(tmp_path, "a.json", json.dumps([{"data": {"text": "y"}}, task], indent=1))
+    rejects(store, path, line=7, field="annotations", says="the label is only whitespace")
+
+
+def test_meta_naming_a_column_twice(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    path = write(tmp_path, "a.csv", "text,source,source\nRain stops play,bbc,ap\n")
+    rejects(
+        store,
+        path,
+        line=None,
+        field="meta",
+        says="--meta names the column 'source' twice",
+        meta=["source", "source"],
+    )
+    rejects(
+        store,
+        path,
+        line=1,
+        field="source",
+        says="the header names this column twice",
+        meta=["source"],
+    )
+    assert run(store, path).imported == 1  # a doubled column nobody asked for is no problem
+
+
+def test_a_json_object_naming_a_key_twice(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    body = '{"text": "one", "label": "sport"}\n{"text": "two", "label": "sport", "label": "tech"}\n'
+    path = write(tmp_path, "a.jsonl", body)
+    rejects(store, path, line=2, field="label", says="names this key twice", label="label")
+    nested = '{"text": "one", "meta": {"a": 1, "a": 2}}\n'
+    path = write(tmp_path, "b.jsonl", nested)
+    rejects(store, path, line=1, field="a", says="names this key twice")
+    tasks = '[\n{"data": {"text": "x"}},\n{"data": {"text": "y", "text": "z"}}\n]'
+    path = write(tmp_path, "a.json", tasks)
+    rejects(store, path, line=3, field="text", says="the task names this key twice")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "label-studio"])
+def test_a_value_over_the_field_limit(store: Store, tmp_path: Path, fmt: str) -> None:
+    make_project(store)
+    rows = [("short", "sport", "bbc"), ("x" * 101, "tech", "bbc"), ("y", "tech", "s" * 101)]
+    path = tmp_path / f"a.{fmt}"
+    if fmt == "csv":
+        path.write_text("text,label,source\n" + "".join(f"{t},{lab},{s}\n" for t, lab, s in rows))
+    elif fmt == "jsonl":
+        path.write_text(
+            "".join(json.dumps({"text": t, "label": lab, "source": s}) + "\n" for t, lab, s in rows)
+        )
+    elif fmt == "parquet":
+        pq.write_table(
+            pa.table(
+                {
+                    k: list(v)
+                    for k, v in zip(
+                        ["text", "label", "source"], zip(*rows, strict=True), strict=True
+                    )
+                }
+            ),
+            path,
+        )
+    else:
+        path.write_text(
+            json.dumps(
+                [{"data": {"text": t, "label": lab, "source": s}} for t, lab, s in rows],
+                indent=None,
+            ).replace("}}, ", "}},\n")
+        )
+    options: dict[str, Any] = {"label": "label", "meta": ["source"], "fmt": fmt}
+    error = rejects(
+        store,
+        path,
+        line=2 if fmt in ("jsonl", "parquet", "label-studio") else 3,
+        field="text",
+        says="the value has 101 characters, more than the limit of 100",
+        max_field_chars=100,
+        **options,
+    )
+    assert "--max-field-chars" in error.message
+    rows[1] = ("x" * 100, "tech", "bbc")
+    # the meta column is held to the limit too; at 101 the file passes
+    if fmt == "csv":
+        path.write_text("text,label,source\n" + "".join(f"{t},{lab},{s}\n" for t, lab, s in rows))
+        rejects(
+            store,
+            path,
+            line=4,
+            field="source",
+            says="101 characters",
+            max_field_chars=100,
+            **options,
+        )
+        assert run(store, path, max_field_chars=101, **options).imported == 3
+
+
 def test_mapping_errors(store: Store, tmp_path: Path) -> None:
     make_project(store)
     make_project(store, "tab", task="tabular")
@@ -525,3 +647,12 @@ def test_imported_labels_count_as_one_answer_for_the_queue(store: Store, tmp_pat
         # Prefetching past it finds nothing: the labeled records are not open.
         after = queue.next_record(session, project, user, lease_seconds=60, exclude=[handed.id])
         assert after is None
+
+
+def test_strict_json_docstring_examples() -> None:
+    import doctest
+
+    from looplab import strictjson
+
+    result = doctest.testmod(strictjson)
+    assert result.attempted > 0 and result.failed == 0

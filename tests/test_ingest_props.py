@@ -202,3 +202,99 @@ def test_parquet_values_raise_only_invalid(
             ingest.import_file(session, project, path, label="label", actor="t")
     except Invalid as error:
         assert error.details["file"] == str(path)
+
+
+def refused(store: Store, name: str, path: Path, **kw: object) -> Invalid:
+    """The import's Invalid; asserts nothing was written."""
+    with store.read() as session:
+        before = export_lines(store, name)
+    with pytest.raises(Invalid) as caught, store.write() as session:
+        project = projects.get_project(session, name)
+        ingest.import_file(session, project, path, actor="t", **kw)  # type: ignore[arg-type]
+    assert export_lines(store, name) == before
+    return caught.value
+
+
+def export_lines(store: Store, name: str) -> int:
+    out = io.BytesIO()
+    with store.read() as session:
+        export.export(session, projects.get_project(session, name), "jsonl", out)
+    return out.getvalue().count(b"\n")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "label-studio"])
+@SETTINGS
+@given(
+    data=st.lists(texts, min_size=1, max_size=8),
+    where=st.integers(min_value=0),
+    key=st.sampled_from(["text", "label", "source"]),
+)
+def test_an_object_naming_a_key_twice_is_refused_on_its_line(
+    store: Store, tmp_path: Path, fmt: str, data: list[str], where: int, key: str
+) -> None:
+    name = new_project(store)
+    bad = where % len(data)
+    objects = []
+    for i, text in enumerate(data):
+        body = json.dumps({"text": text, "label": "a", "source": "s"}, ensure_ascii=False)
+        if i == bad:  # name the key again at the end
+            body = (
+                body[:-1] + f", {json.dumps(key)}: {json.dumps((key == 'label' and 'b') or 'x')}}}"
+            )
+        objects.append(body if fmt == "jsonl" else '{"data": ' + body + "}")
+    path = tmp_path / f"{name}.{'jsonl' if fmt == 'jsonl' else 'json'}"
+    content = "\n".join(objects) if fmt == "jsonl" else "[\n" + ",\n".join(objects) + "\n]"
+    path.write_text(content, encoding="utf-8")
+    error = refused(store, name, path, label="label", meta=["source"])
+    assert (error.details["line"], error.details["field"]) == (bad + 1 + (fmt != "jsonl"), key)
+    assert "twice" in error.message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@SETTINGS
+@given(data=rows, limit=st.integers(min_value=1, max_value=45))
+def test_the_field_limit_refuses_exactly_the_longer_values(
+    store: Store, tmp_path: Path, fmt: str, data: list[tuple[str, str | None]], limit: int
+) -> None:
+    name = new_project(store)
+    path = tmp_path / f"{name}.{fmt}"
+    (write_csv if fmt == "csv" else write_jsonl)(path, data)
+    over = [i for i, (text, _) in enumerate(data) if len(text) > limit]
+    if not over:
+        with store.write() as session:
+            project = projects.get_project(session, name)
+            ingest.import_file(
+                session, project, path, label="label", max_field_chars=limit, actor="t"
+            )
+        return
+    error = refused(store, name, path, label="label", max_field_chars=limit)
+    assert error.details["field"] == "text"
+    assert f"more than the limit of {limit:,}" in error.message
+    if fmt == "jsonl":  # CSV lines move with quoted newlines; JSONL's are one object each
+        assert error.details["line"] == over[0] + 1
+
+
+blanks = st.text(alphabet=" \t\u00a0\u2003\u3000", min_size=1, max_size=4)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@SETTINGS
+@given(data=rows, where=st.integers(min_value=0), blank=blanks)
+def test_a_blank_label_is_refused_on_its_line(
+    store: Store,
+    tmp_path: Path,
+    fmt: str,
+    data: list[tuple[str, str | None]],
+    where: int,
+    blank: str,
+) -> None:
+    name = new_project(store)
+    bad = where % len(data)
+    lines = [(text, blank if i == bad else label) for i, (text, label) in enumerate(data)]
+    path = tmp_path / f"{name}.{fmt}"
+    (write_csv if fmt == "csv" else write_jsonl)(path, lines)
+    error = refused(store, name, path, label="label")
+    assert error.details["field"] == "label"
+    assert "the label is only whitespace" in error.message
+    if fmt == "jsonl":
+        assert error.details["line"] == bad + 1

@@ -45,9 +45,20 @@ def test_annotator_may_not_create_a_project(api: Api) -> None:
     assert response.status_code == 403
     assert response.json()["error"] == {
         "code": "forbidden",
-        "message": "role 'annotator' may not project create; it needs 'admin' or above",
+        "message": "an annotator may not create projects: that needs the admin role; ask an admin",
         "details": {"action": "project.create", "role": "annotator", "needs": "admin"},
     }
+
+
+def test_every_refusal_reads_as_a_sentence() -> None:
+    from looplab.access import POLICY, refusal
+
+    assert refusal("annotator", "model.read", "reviewer") == (
+        "an annotator may not read models: that needs the reviewer role or above; ask an admin"
+    )
+    for action, needed in POLICY.items():
+        message = refusal("annotator", action, needed)
+        assert action not in message and message.startswith("an annotator may not ")
 
 
 def test_reviewer_may_not_manage_users_but_admin_may(api: Api) -> None:
