@@ -18,6 +18,7 @@ from looplab.metrics import MetricsMiddleware, make_registry
 from looplab.predlog import PredictionLog
 from looplab.serving import ModelCache
 from looplab.settings import Settings
+from looplab.spool import folder_for
 from looplab.store import Store
 
 
@@ -57,7 +58,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.models = ModelCache(store, check_seconds=settings.model_check_seconds)
-    app.state.prediction_log = PredictionLog(store, flush_seconds=settings.prediction_flush_seconds)
+    app.state.prediction_log = PredictionLog(
+        store,
+        flush_seconds=settings.prediction_flush_seconds,
+        spool_dir=folder_for(settings.home, store.url),
+    )
     app.state.batcher = Batcher(window_seconds=settings.predict_batch_window_ms / 1000)
     add_exception_handlers(app)
     registry, latency = make_registry(store)
