@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from looplab import access, audit, projects
 from looplab.errors import LooplabError
@@ -58,8 +57,9 @@ def opened() -> Iterator[Store]:
         yield store
     except LooplabError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        if exc.details:
-            where = ", ".join(f"{k}={v}" for k, v in exc.details.items())
+        # Only what is known: an empty file has no line, a bad mapping no field.
+        where = ", ".join(f"{k}={v}" for k, v in exc.details.items() if v not in (None, ""))
+        if where:
             err.print(f"  [dim]{where}[/]", highlight=False)
         raise typer.Exit(2) from None
     finally:
@@ -645,8 +645,12 @@ def demo(
 def simulate(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
     oracle_column: Annotated[
-        str, typer.Option(help="Metadata column holding the true label (the oracle).")
-    ],
+        str | None,
+        typer.Option(
+            help="Metadata column holding the true label (default: the labels imported with"
+            " --label)."
+        ),
+    ] = None,
     strategy: Annotated[
         list[str],
         typer.Option(
@@ -669,33 +673,23 @@ def simulate(
     ),
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay the labeling loop with the true labels: does the strategy beat random here?"""
-    import numpy as np
+    """Replay the labeling loop with the true labels: does the strategy beat random here?
 
+    The true labels are the metadata column ``--oracle-column`` or, without it, the labels the
+    project's imports brought. Ends with one verdict per strategy and a paired test over seeds.
+    """
     from looplab import simulate as sim
-    from looplab.tables import Record
 
     with opened() as store, store.read() as session:
         project = projects.get_project(session, project_name)
-        rows = (
-            session.execute(
-                select(Record.payload, Record.meta)
-                .where(Record.project_id == project.id)
-                .order_by(Record.id)
-            )
-            .tuples()
-            .all()
-        )
+        oracle = sim.load_oracle(session, project, oracle_column)
         fields, task = list(project.fields), project.task
         estimator = projects.setting(project, "estimator")
-    payloads = [p for p, m in rows if (m or {}).get(oracle_column) not in (None, "")]
-    truth = np.array(
-        [str(m[oracle_column]) for _, m in rows if (m or {}).get(oracle_column) not in (None, "")]
-    )
+    payloads, truth = oracle.payloads, oracle.truth
     if len(truth) < initial + 2 * batch:
         raise_exit(
-            f"only {len(truth)} records have a value in metadata column "
-            f"{oracle_column!r}; import it with --meta {oracle_column}"
+            f"only {len(truth)} records have a true label ({oracle.source}); the simulation"
+            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
         )
     if budget > 0.75 * len(truth):
         raise_exit(
@@ -723,9 +717,11 @@ def simulate(
             n_jobs=2,
         )
     sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
+    verdicts = [sim.verdict(comparison, name) for name in comparison.summaries if name != "random"]
     if as_json:
         emit_json(
             {
+                "oracle": oracle.source,
                 "records": len(truth),
                 "budget": budget,
                 "batch": batch,
@@ -736,10 +732,14 @@ def simulate(
                 "strategies": {
                     name: dataclasses.asdict(s) for name, s in comparison.summaries.items()
                 },
+                "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
             }
         )
         return
+    out.print(f"oracle: {oracle.source}, {len(truth):,} records", highlight=False)
     out.print(sim.format_table(comparison), highlight=False)
+    for v in verdicts:
+        out.print(v.text, highlight=False)
     err.print(f"learning curve: {plot}")
 
 

@@ -18,6 +18,8 @@ The tree::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -67,3 +69,27 @@ class Forbidden(LooplabError):
 class Unavailable(LooplabError):
     status = 503
     default_code = "unavailable"
+
+
+def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str:
+    """A hint to append to a "not found" message: the closest names, else the ones there are.
+
+    Examples
+    --------
+    >>> did_you_mean("nwes", ["news", "loans"])
+    "; did you mean 'news'?"
+    >>> did_you_mean("x", ["news", "loans"], "projects")
+    '; projects: news, loans'
+    >>> did_you_mean("x", [])
+    ''
+    """
+    names = [c for c in dict.fromkeys(choices) if c]
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
+    if not close:  # a case slip (Topic for topic) is far by ratio but obvious to a reader
+        close = [c for c in names if c.lower() == word.lower()]
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if what and names:
+        shown = names[:20]
+        return f"; {what}: {', '.join(shown)}" + (" ..." if len(names) > 20 else "")
+    return ""

@@ -29,6 +29,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from looplab.errors import did_you_mean
 from looplab.strictjson import DECODER, DuplicateKey
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def task_row(spec: Spec, task: Any, line: int) -> Row:
         raise spec.invalid(
             line,
             missing[0],
-            f"the task's data has no key {missing[0]!r}; it has: "
+            f"the task's data has no key {missing[0]!r}{did_you_mean(missing[0], data)}; it has: "
             f"{', '.join(repr(k) for k in data) or '(nothing)'}. Map it with --text/--fields",
         )
     labels: list[tuple[Any, float | None]] = []

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import audit
-from looplab.errors import Conflict, Invalid, NotFound
+from looplab.errors import Conflict, Invalid, NotFound, did_you_mean
 from looplab.tables import TASKS, Annotation, ImportBatch, Project, Record, User
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
@@ -101,7 +101,11 @@ def create_project(
 def get_project(session: Session, name: str) -> Project:
     project = session.scalar(select(Project).where(Project.name == name))
     if project is None:
-        raise NotFound(f"no project named {name!r}", details={"project": name})
+        names = list(session.scalars(select(Project.name).order_by(Project.name)))
+        hint = did_you_mean(name, names, "projects") or (
+            "; there is no project yet: create one with `looplab init`" if not names else ""
+        )
+        raise NotFound(f"no project named {name!r}{hint}", details={"project": name})
     return project
 
 

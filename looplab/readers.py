@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from looplab import labelstudio
-from looplab.errors import Invalid
+from looplab.errors import Invalid, did_you_mean
 from looplab.strictjson import DECODER, DuplicateKey
 
 if TYPE_CHECKING:
@@ -313,8 +313,9 @@ def missing_columns(
         raise Invalid(
             f"{spec.file}: "
             + (f"line {line}: " if line is not None else "")
-            + f"{what} {', '.join(repr(c) for c in missing)} not found; "
-            f"the file has: {shown or '(nothing)'}. Map columns with --text/--fields/--label/"
+            + f"{what} {', '.join(repr(c) for c in missing)} not found"
+            + did_you_mean(missing[0], found)
+            + f"; the file has: {shown or '(nothing)'}. Map columns with --text/--fields/--label/"
             "--meta",
             details={**spec.where(line, missing[0]), "columns": found},
         )
@@ -530,8 +531,9 @@ class JsonlSource:
             try:
                 values = [obj[c] for c in inputs]
             except KeyError as exc:
+                key = exc.args[0]
                 raise spec.invalid(
-                    line, exc.args[0], f"the object has no key {exc.args[0]!r}"
+                    line, key, f"the object has no key {key!r}{did_you_mean(key, obj)}"
                 ) from None
             labels: list[tuple[Any, float | None]] | None = None
             if label is not None and label in obj:

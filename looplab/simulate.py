@@ -23,14 +23,20 @@ Strategy specs are names from :data:`looplab.strategies.STRATEGIES`, optionally 
 the batch is built as the labeling server builds it (``looplab.tasks.score_pool``): the diverse
 picks rank first, then the rest of the shortlist, and the balance guard chooses from that
 ranking. ``"margin+diversity+balance"`` is therefore what a project gets by default.
+
+:func:`load_oracle` takes the true labels from the store (a metadata column, or the labels an
+import brought), and :func:`verdict` says in one sentence whether a strategy beat random on the
+seeds run, with a paired test over seeds (and says so when there are too few seeds to tell).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,18 +59,27 @@ from looplab.diversity import balance_guard, diverse_top_k
 from looplab.sparsefit import UsedColumnsClassifier
 from looplab.strategies import STRATEGIES, top_k
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from looplab.tables import Project
+
 __all__ = [
     "Comparison",
     "LearningCurve",
+    "Oracle",
     "StrategySummary",
+    "Verdict",
     "compare",
     "format_table",
     "full_pool_score",
+    "load_oracle",
     "parse_strategy",
     "plot_curves",
     "precompute_features",
     "simulate",
     "split_indices",
+    "verdict",
 ]
 
 ModelFactory = Callable[[], Any]
@@ -452,4 +467,176 @@ def compare(
         curves=curves,
         summaries=summaries,
         random_runs=draws,
+    )
+
+
+# -- the oracle and the verdict -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """The true labels a simulation replays: inputs, labels, and where the labels came from."""
+
+    payloads: list[dict[str, Any]]
+    truth: NDArray[np.str_]
+    source: str  # "metadata column 'topic'" or "imported labels (column 'topic')"
+
+
+def load_oracle(session: Session, project: Project, column: str | None) -> Oracle:
+    """The records with a true label, from metadata ``column`` or the labels imports brought.
+
+    Without ``column``, or when it names the label column of an import rather than a metadata
+    column, the oracle is the imported labels (origin ``import``; a record with several takes
+    the first). Raises :class:`~looplab.errors.Invalid` naming what there is when neither holds.
+    """
+    from sqlalchemy import select
+
+    from looplab.errors import Invalid, did_you_mean
+    from looplab.tables import Annotation, ImportBatch, Record
+
+    rows = session.execute(
+        select(Record.id, Record.payload, Record.meta)
+        .where(Record.project_id == project.id)
+        .order_by(Record.id)
+    ).tuples()
+    records = [(rid, payload, meta or {}) for rid, payload, meta in rows]
+    if column is not None:
+        kept = [(p, m[column]) for _, p, m in records if m.get(column) not in (None, "")]
+        if kept:
+            return Oracle(
+                [p for p, _ in kept],
+                np.array([str(v) for _, v in kept]),
+                f"metadata column {column!r}",
+            )
+    label_columns = {
+        str(mapping.get("label"))
+        for mapping in session.scalars(
+            select(ImportBatch.mapping).where(ImportBatch.project_id == project.id)
+        )
+        if mapping and mapping.get("label")
+    }
+    if column is None or column in label_columns:
+        labels: dict[int, str] = {}
+        for rid, label in session.execute(
+            select(Annotation.record_id, Annotation.label)
+            .where(
+                Annotation.project_id == project.id,
+                Annotation.origin == "import",
+                Annotation.status == "active",
+                Annotation.label.is_not(None),
+            )
+            .order_by(Annotation.id)
+        ).tuples():
+            labels.setdefault(rid, str(label))
+        if labels:
+            kept_ids = [(p, labels[rid]) for rid, p, _ in records if rid in labels]
+            named = ", ".join(repr(c) for c in sorted(label_columns)) or "Label Studio"
+            return Oracle(
+                [p for p, _ in kept_ids],
+                np.array([label for _, label in kept_ids]),
+                f"imported labels (column {named})",
+            )
+    keys = sorted({k for _, _, m in records for k in m})
+    if column is None:
+        raise Invalid(
+            f"project {project.name!r} has no imported labels to replay; import a file with"
+            " --label, or name a metadata column holding the true labels with --oracle-column"
+            + (f" (metadata columns: {', '.join(keys)})" if keys else ""),
+            details={"field": "oracle_column"},
+        )
+    raise Invalid(
+        f"no record has a value in metadata column {column!r}"
+        + (did_you_mean(column, keys, "metadata columns") or "; the records have no metadata")
+        + f". Import it with --meta {column}, or leave out --oracle-column to replay the"
+        " imported labels",
+        details={"field": "oracle_column", "value": column},
+    )
+
+
+#: Fewest seeds for which a two-sided paired test (sign or signed-rank) can reach p < 0.05:
+#: with n seeds all on one side, p = 2 / 2**n.
+MIN_SEEDS_TO_TELL = 6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Did ``strategy`` beat random here? The per-seed AUC gains, tested in pairs."""
+
+    strategy: str
+    labels: int
+    seeds: int
+    gain_points: float  # mean AUC gain over random on the same seeds, in points
+    ci_points: tuple[float, float] | None  # 95% t-interval of the mean gain (None: 1 seed)
+    better: int  # seeds where it beat random
+    worse: int
+    test: str  # "wilcoxon signed-rank (exact)"
+    p_value: float | None  # None when there are too few seeds or no differences
+    significant: bool
+    too_few_seeds: bool
+    text: str
+
+
+def verdict(comparison: Comparison, strategy: str, alpha: float = 0.05) -> Verdict:
+    """One plain sentence on ``strategy`` against random, with a paired test over the seeds.
+
+    The test is Wilcoxon's signed-rank test on the per-seed AUC gains (exact two-sided p):
+    each seed shares its split and seed labels between the two strategies, so the seeds are
+    the pairs. With fewer than :data:`MIN_SEEDS_TO_TELL` seeds no outcome can reach p < 0.05,
+    and the verdict says so instead of quoting a p-value that cannot mean anything.
+    """
+    from scipy import stats
+
+    gains = 100 * np.asarray(comparison.summaries[strategy].auc_gain, dtype=float)
+    n = gains.size
+    mean = float(gains.mean())
+    ci: tuple[float, float] | None = None
+    if n >= 2:
+        half = float(stats.t.ppf(0.975, n - 1) * gains.std(ddof=1) / math.sqrt(n))
+        ci = (mean - half, mean + half)
+    better, worse = int(np.sum(gains > 0)), int(np.sum(gains < 0))
+    too_few = n < MIN_SEEDS_TO_TELL
+    p_value: float | None = None
+    if not too_few and np.any(gains != 0):
+        p_value = float(stats.wilcoxon(gains, zero_method="zsplit", method="exact").pvalue)
+    significant = p_value is not None and p_value < alpha
+    labels = comparison.budget
+    head = (
+        f"on this data, {strategy} beat random by {mean:.2f} points of AUC"
+        if mean > 0
+        else f"on this data, {strategy} did worse than random by {-mean:.2f} points of AUC"
+        if mean < 0
+        else f"on this data, {strategy} matched random's AUC"
+    )
+    head += f" with {labels} labels (mean of {n} seed{'s' * (n != 1)}"
+    if too_few:  # a t-interval on 2 to 5 points leans on normality nobody can check: show them
+        head += "; per seed: " + ", ".join(f"{g:+.2f}" for g in gains) + ")"
+    else:
+        head += f", 95% CI {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ")"
+    head += f"; better on {better} of {n} seeds"
+    if too_few:
+        tail = (
+            f"; {n} seed{'s are' if n != 1 else ' is'} too few to tell: a paired test over"
+            f" seeds needs at least {MIN_SEEDS_TO_TELL} to reach p < {alpha:g}"
+            f" (run --seeds {MIN_SEEDS_TO_TELL} or more)"
+        )
+    elif p_value is None:
+        tail = "; no difference on any seed"
+    else:
+        tail = (
+            f"; {'significant' if significant else 'not significant'} on {n} seeds"
+            f" (Wilcoxon signed-rank p = {p_value:.3g})"
+        )
+    return Verdict(
+        strategy=strategy,
+        labels=labels,
+        seeds=n,
+        gain_points=mean,
+        ci_points=ci,
+        better=better,
+        worse=worse,
+        test="wilcoxon signed-rank (exact, two-sided)",
+        p_value=p_value,
+        significant=significant,
+        too_few_seeds=too_few,
+        text=head + tail,
     )

@@ -159,3 +159,51 @@ def test_import_refuses_a_50_mb_field_naming_line_and_field(
                          "--max-field-chars", "60000000", "--json")  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["imported"] == 2
+
+
+def test_simulate_replays_imported_labels_and_ends_with_a_verdict(
+    home: Path, tmp_path: Path
+) -> None:
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    frame = data.frame.iloc[:, :4].copy()
+    frame["cultivar"] = [f"c{v}" for v in data.target]
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    fields = ",".join(frame.columns[:4])
+    run("init", "wine", "--task", "tabular", "--labels", "c0,c1,c2", "--fields", fields)
+    code, _, err = run("import", "wine", str(tmp_path / "wine.csv"), "--fields", fields,
+                       "--label", "cultivar")  # fmt: skip
+    assert code == 0, err
+    plot = str(tmp_path / "curve.png")
+    args = ["simulate", "wine", "--budget", "60", "--seeds", "2", "--plot", plot]
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert "oracle: imported labels (column 'cultivar'), 178 records" in out
+    assert "on this data, margin " in out and "points of AUC with 60 labels" in out
+    assert "2 seeds are too few to tell" in out
+    # naming the label column as the oracle is the same thing, not an error
+    code, out, err = run(*args, "--oracle-column", "cultivar", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["oracle"] == "imported labels (column 'cultivar')"
+    assert result["verdicts"]["margin"]["too_few_seeds"] is True
+    assert result["verdicts"]["margin"]["text"].startswith("on this data, margin ")
+    code, _, err = run(*args, "--oracle-column", "cultivr")
+    assert code == 2 and "no record has a value in metadata column 'cultivr'" in err
+
+
+def test_errors_suggest_names_and_print_only_what_is_known(home: Path, tmp_path: Path) -> None:
+    code, _, err = run("status", "news")
+    assert code == 2 and "there is no project yet: create one with `looplab init`" in err
+    run("init", "news", "--labels", "a,b")
+    code, _, err = run("status", "nwes")
+    assert code == 2 and "no project named 'nwes'; did you mean 'news'?" in err
+    path = tmp_path / "a.csv"
+    path.write_text("body,topic\nhello,a\n")
+    code, _, err = run("import", "news", str(path), "--text", "body", "--label", "topc")
+    assert code == 2 and "column 'topc' not found; did you mean 'topic'?" in err
+    path.write_text("")
+    code, _, err = run("import", "news", str(path))
+    assert code == 2 and "the file is empty" in err
+    assert "None" not in err and f"file={path}" in err

@@ -12,13 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from looplab.simulate import (
+    Comparison,
     LearningCurve,
+    StrategySummary,
     compare,
     format_table,
     parse_strategy,
     plot_curves,
     precompute_features,
     simulate,
+    verdict,
 )
 
 MODEL = partial(LogisticRegression, max_iter=500)
@@ -167,3 +170,35 @@ def test_random_baseline_averages_its_draws(digits: tuple[np.ndarray, np.ndarray
     assert single.random_runs == [] and "mean of" not in format_table(single)
     with pytest.raises(ValueError, match="random_draws must be a positive integer"):
         run(seeds=1, random_draws=0)
+
+
+def _comparison(gains_points: list[float]) -> Comparison:
+    n = len(gains_points)
+    summary = StrategySummary(
+        "margin", [None] * n, [None] * n, [0.9] * n, [0.9] * n,
+        [g / 100 for g in gains_points], [0.0] * n,
+    )  # fmt: skip
+    return Comparison(
+        seeds=list(range(n)), budget=100, batch_size=10, metric="accuracy", target=0.95,
+        hold=0.99, full_accuracy=[1.0] * n, full_balanced_accuracy=[1.0] * n, curves={},
+        summaries={"margin": summary},
+    )  # fmt: skip
+
+
+def test_verdict_says_when_two_seeds_cannot_tell() -> None:
+    v = verdict(_comparison([-3.0, -3.3]), "margin")
+    assert v.text.startswith(
+        "on this data, margin did worse than random by 3.15 points of AUC with 100 labels"
+    )
+    assert "2 seeds are too few to tell" in v.text and "--seeds 6" in v.text
+    assert v.too_few_seeds and v.p_value is None and not v.significant
+    assert "per seed: -3.00, -3.30" in v.text
+
+
+def test_verdict_runs_a_paired_test_once_seeds_suffice() -> None:
+    v = verdict(_comparison([2, 3, 1, 2.5, 4, 1.5]), "margin")
+    assert v.p_value == pytest.approx(2 / 2**6)  # every seed better: exact signed-rank p
+    assert v.significant and "significant on 6 seeds" in v.text and "beat random by 2.33" in v.text
+    mixed = verdict(_comparison([2, -1, 1, 0.5, 3, -1.5, 0.2]), "margin")
+    assert not mixed.significant and "not significant on 7 seeds" in mixed.text
+    assert mixed.ci_points is not None and mixed.ci_points[0] < 0 < mixed.ci_points[1]
