@@ -250,6 +250,11 @@ async function dashboardPage(view, name) {
     stat("models", number(curve.length)),
   );
   if (status.quarantined) slots.stats.append(stat("quarantined", number(status.quarantined)));
+  const newest = curve.filter((p) => typeof p.accuracy === "number").pop();
+  if (newest) {
+    // A score travels with its n and its interval: 90% of 10 test records is not 90% of 1,000.
+    slots.stats.append(stat(`${newest.version}'s accuracy ${scoreNote(newest, "accuracy")}`, percent(newest.accuracy)));
+  }
   slots["per-label"].append(countTable("Label", status.per_label));
   slots["per-annotator"].append(
     Object.keys(status.per_annotator).length
@@ -260,11 +265,6 @@ async function dashboardPage(view, name) {
   if (points.length) slots.curve.append(...learningCurve(points));
   else
     slots.curve.append(
-  const newest = curve.filter((p) => typeof p.accuracy === "number").pop();
-  if (newest) {
-    // A score travels with its n and its interval: 90% of 10 test records is not 90% of 1,000.
-    slots.stats.append(stat(`${newest.version}'s accuracy ${scoreNote(newest, "accuracy")}`, percent(newest.accuracy)));
-  }
       h("p", { className: "empty" }, "No model yet."),
       h(
         "p",
@@ -273,6 +273,13 @@ async function dashboardPage(view, name) {
       ),
     );
   await monitorPanel(view, name, $("section", view.el));
+}
+
+/** "on 20 test records, 95% interval 60% to 93%": what a held-out score needs beside it. */
+function scoreNote(point, key) {
+  const ci = point[`${key}_ci`];
+  const interval = ci ? `, 95% interval ${percent(ci[0])} to ${percent(ci[1])}` : "";
+  return `on ${number(point.n_test)} test record${point.n_test === 1 ? "" : "s"}${interval}`;
 }
 
 /** A table of name -> count with a bar per row; `sort` orders by count, largest first. */
@@ -285,13 +292,6 @@ function countTable(heading, counts, sort = false) {
     const fill = h("span", { className: "bar-fill" });
     fill.style.width = `${(100 * n) / max}%`;
     body.append(
-/** "on 20 test records, 95% interval 60% to 93%": what a held-out score needs beside it. */
-function scoreNote(point, key) {
-  const ci = point[`${key}_ci`];
-  const interval = ci ? `, 95% interval ${percent(ci[0])} to ${percent(ci[1])}` : "";
-  return `on ${number(point.n_test)} test record${point.n_test === 1 ? "" : "s"}${interval}`;
-}
-
       h(
         "tr",
         {},
@@ -383,6 +383,12 @@ function learningCurve(points) {
     const path = data.map((p, i) => `${i ? "L" : "M"}${x(p.n_labels).toFixed(1)},${y(p[series.key]).toFixed(1)}`);
     svg.append(s("path", { class: `line ${series.className}`, d: path.join(" ") }));
     for (const p of data) {
+      const ci = p[`${series.key}_ci`];
+      if (ci && series.key === "accuracy") {
+        svg.append(s("line", { class: `whisker ${series.className}`, x1: x(p.n_labels), x2: x(p.n_labels), y1: y(ci[0]), y2: y(ci[1]) }));
+      }
+    }
+    for (const p of data) {
       const dot = s("circle", { class: `dot ${series.className}`, cx: x(p.n_labels), cy: y(p[series.key]), r: 4.5 });
       const tip = s("title");
       tip.textContent = `${p.version}: ${series.name} ${percent(p[series.key])} ${scoreNote(p, series.key)}; trained on ${number(p.n_labels)} labels`;
@@ -392,12 +398,6 @@ function learningCurve(points) {
     legend.append(h("li", { className: series.className }, series.name));
   }
   const table = h(
-    for (const p of data) {
-      const ci = p[`${series.key}_ci`];
-      if (ci && series.key === "accuracy") {
-        svg.append(s("line", { class: `whisker ${series.className}`, x1: x(p.n_labels), x2: x(p.n_labels), y1: y(ci[0]), y2: y(ci[1]) }));
-      }
-    }
     "table",
     { className: "counts" },
     h("thead", {}, h("tr", {}, ...["Model", "Labels", "Test records", "Accuracy (95% interval)", "Macro F1 (95% interval)"].map((c) => h("th", { scope: "col" }, c)))),
@@ -420,6 +420,12 @@ function learningCurve(points) {
   return [svg, legend, h("details", {}, h("summary", {}, "Show as a table"), table)];
 }
 
+function withInterval(point, key) {
+  if (point[key] === null || point[key] === undefined) return "–";
+  const ci = point[`${key}_ci`];
+  return ci ? `${percent(point[key])} (${percent(ci[0])}–${percent(ci[1])})` : percent(point[key]);
+}
+
 // ---------------------------------------------------------------- the router
 
 const ROUTES = [
@@ -430,12 +436,6 @@ const ROUTES = [
 ];
 
 let current = null;
-function withInterval(point, key) {
-  if (point[key] === null || point[key] === undefined) return "–";
-  const ci = point[`${key}_ci`];
-  return ci ? `${percent(point[key])} (${percent(ci[0])}–${percent(ci[1])})` : percent(point[key]);
-}
-
 
 async function route() {
   const hash = location.hash || "#/projects";
