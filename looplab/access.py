@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import audit
@@ -37,6 +37,7 @@ POLICY: dict[str, str] = {
     "project.update": "admin",
     "model.manage": "admin",
     "user.manage": "admin",
+    "job.read": "admin",
     "audit.read": "admin",
 }
 
@@ -150,7 +151,20 @@ def rotate_token(session: Session, name: str, *, actor: str) -> str:
 
 
 def revoke(session: Session, name: str, *, actor: str) -> None:
+    """Disable ``name``'s token (a new one from :func:`rotate_token` enables the user again).
+
+    The last active admin cannot be disabled: nobody could manage users over HTTP after it.
+    """
     user = get_user(session, name)
+    if user.role == "admin" and user.active:
+        admins = session.scalar(
+            select(func.count()).where(User.role == "admin", User.active.is_(True))
+        )
+        if (admins or 0) <= 1:
+            raise Conflict(
+                f"{name!r} is the last active admin; make another admin first",
+                details={"name": name},
+            )
     user.active = False
     audit.record(
         session,

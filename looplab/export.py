@@ -39,17 +39,20 @@ import datetime as dt
 import io
 import json
 import os
+import queue
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from looplab import labelstudio
 from looplab.errors import Invalid
+from looplab.store import Store
 from looplab.tables import Annotation, Project, Record, User
 
 FORMATS = ("jsonl", "csv", "parquet", "label-studio")
@@ -119,6 +122,105 @@ def export(
         if predictions is None:
             predictions = stored_predictions(session, project)
         return _label_studio(session, project, stream, include_unlabeled, predictions)
+
+
+def stream(
+    store: Store, project_id: int, fmt: str, *, chunk_bytes: int = 1 << 16
+) -> Iterator[bytes]:
+    """Yield the export of project ``project_id`` in chunks while a thread writes it.
+
+    For HTTP downloads: memory holds a few chunks whatever the project's size, because the writer
+    waits while the reader is behind. If the reader stops early (a client hung up, so the
+    generator is closed), the writer stops at its next chunk. Check the format and the project
+    first: an error raised here arrives after the first bytes.
+    """
+    pipe = _Pipe(chunk_bytes)
+
+    def write() -> None:
+        try:
+            with store.read() as session:
+                project = session.get(Project, project_id)
+                if project is None:
+                    raise Invalid(f"project {project_id} no longer exists")
+                export(session, project, fmt, cast(IO[bytes], pipe))
+            pipe.finish()
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # handed to the reader, which raises it
+            pipe.fail(exc)
+
+    thread = threading.Thread(target=write, name="looplab-export", daemon=True)
+    thread.start()
+    try:
+        yield from pipe.chunks()
+    finally:
+        pipe.cancel()
+        if thread is not threading.current_thread():  # closed by garbage collection there
+            thread.join()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Pipe(io.RawIOBase):
+    """A binary stream a writer thread fills and a reader drains as ``chunk_bytes`` chunks."""
+
+    _END = object()
+
+    def __init__(self, chunk_bytes: int) -> None:
+        self._chunk = chunk_bytes
+        self._buffer = bytearray()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=8)
+        self._cancelled = threading.Event()
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._written
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self._written += len(view)
+        if len(self._buffer) >= self._chunk:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(view)
+
+    def _put(self, item: Any) -> None:
+        while True:
+            if self._cancelled.is_set():
+                raise _Cancelled
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        self._put(self._END)
+
+    def fail(self, exc: BaseException) -> None:
+        with suppress(_Cancelled):
+            self._put(exc)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
 
 def stored_predictions(session: Session, project: Project) -> Predictions:

@@ -137,10 +137,53 @@ def update_settings(
     return project
 
 
+def current_settings(project: Project) -> dict[str, Any]:
+    """Every setting of ``project`` with the defaults filled in (what ``looplab config`` shows)."""
+    return {**DEFAULT_SETTINGS, **(project.settings or {})}
+
+
+#: Type and range of settings checked nowhere else. The ranges are the ones the HTTP schema
+#: declares (``looplab.api.schemas.SettingsPatch``), so ``looplab config`` and ``PATCH
+#: .../settings`` accept and refuse the same values.
+_RANGES: dict[str, tuple[int, int]] = {
+    "overlap": (1, 20),
+    "retrain_every": (1, 10**9),
+    "monitor_min_predictions": (10, 10**9),
+}
+_FLAGS = ("show_suggestions", "auto_promote")
+_TEXTS = ("strategy", "estimator", "webhook_url")
+
+
+def _check_types(changes: dict[str, Any]) -> None:
+    def bad(key: str, what: str) -> Invalid:
+        return Invalid(f"{key} must be {what}", details={"field": key, "value": changes[key]})
+
+    for key in _FLAGS:
+        if key in changes and not isinstance(changes[key], bool):
+            raise bad(key, "true or false")
+    for key, (low, high) in _RANGES.items():
+        value = changes.get(key)
+        if key in changes and not (
+            isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        ):
+            raise bad(key, f"an integer from {low} to {high:,}")
+    for key in _TEXTS:
+        if changes.get(key) is not None and not isinstance(changes[key], str):
+            raise bad(key, "a string or null")
+    url = changes.get("webhook_url")
+    if url and not url.startswith(("http://", "https://")):
+        raise bad("webhook_url", "an http:// or https:// URL, or null")
+    if "overlap_fraction" in changes:
+        value = changes["overlap_fraction"]
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise bad("overlap_fraction", "a number from 0 to 1")
+
+
 def _check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
     # Fail at configuration time, not in a training job an hour later.
     from looplab import strategies, train
 
+    _check_types(changes)
     if changes.get("strategy") is not None:
         try:
             strategies.get_strategy(changes["strategy"])

@@ -49,6 +49,10 @@ class ProjectOut(Response):
 
 
 class SettingsPatch(Request):
+    # Strict: a value `looplab config` would refuse ("yes" for a flag, 2.0 for a count) is not
+    # coerced here either; looplab.projects checks the same ranges for both.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     overlap: int | None = Field(None, ge=1, le=20)
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
