@@ -4,6 +4,7 @@ explained in words."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from looplab import access, projects
+from looplab.tables import MonitorWindow
 from tests.web.conftest import Site
 from tests.web.shots import SCHEMES, below, contrast, open_page, shot_dir
 from tests.web.test_browser import CURVE, expect
-from tests.web.test_monitor_page import watched  # noqa: F401  (the monitored project)
+from tests.web.test_monitor_page import report
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +25,27 @@ CURVE_CI = [
     {**p, "accuracy_ci": ci, "macro_f1_ci": None}
     for p, ci in zip(CURVE, [[0.4, 0.8], [0.52, 0.9], [0.6, 0.95]], strict=True)
 ]
+
+
+@pytest.fixture(scope="module")
+def watched(site: Site) -> str:
+    """A monitored project with three windows (the last alarmed, of v2) and a reviewer 'rev9'."""
+    with site.store.write() as session:
+        _, site.tokens["rev9"] = access.create_user(session, "rev9", "reviewer", actor="test")
+        project = projects.create_project(
+            session, "watched9", task="tabular", labels=["hi", "lo"], fields=["x0", "x1"],
+            actor="test",
+        )  # fmt: skip
+        start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+        for i, (alarm, shift, version) in enumerate([(False, 0, 1), (False, 0, 1), (True, 0.3, 2)]):
+            window = MonitorWindow(
+                project_id=project.id, model_version=version,
+                start=start + dt.timedelta(hours=i), end=start + dt.timedelta(hours=i + 1),
+                first_seq=500 * i + 1, last_seq=500 * (i + 1), n_predictions=500,
+                alarm=alarm, report=report(alarm, shift),
+            )  # fmt: skip
+            session.add(window)
+    return "watched9"
 
 
 def sign_in_at(page: Any, site: Site, who: str, hash_: str) -> None:
@@ -56,7 +80,7 @@ def open_dashboard(page: Any, site: Site, project: str) -> None:
         "**/api/v1/projects/*/learning-curve",
         lambda r: r.fulfill(status=200, body=json.dumps(CURVE_CI), content_type="application/json"),
     )
-    sign_in_at(page, site, "rev", f"#/projects/{project}/dashboard")
+    sign_in_at(page, site, "rev9", f"#/projects/{project}/dashboard")
     expect(page.get_by_role("heading", name="Production monitoring")).to_be_visible()
     expect(page.locator("svg.monitor-chart")).to_have_count(4)
 
@@ -65,7 +89,7 @@ def open_dashboard(page: Any, site: Site, project: str) -> None:
 def test_charts_meet_wcag_contrast_in_both_schemes(
     browser: Any,
     site: Site,
-    watched: str,  # noqa: F811
+    watched: str,
     tmp_path: Path,
     scheme: str,
 ) -> None:
@@ -93,7 +117,7 @@ def test_charts_meet_wcag_contrast_in_both_schemes(
         )
 
 
-def test_y_axis_ticks_are_round(page: Any, site: Site, watched: str) -> None:  # noqa: F811
+def test_y_axis_ticks_are_round(page: Any, site: Site, watched: str) -> None:
     open_dashboard(page, site, watched)
     for label in ("Drift per feature", "latency", "Accuracy over time"):
         chart = page.locator(f"svg.monitor-chart[aria-label*='{label}']")
@@ -110,7 +134,7 @@ def test_y_axis_ticks_are_round(page: Any, site: Site, watched: str) -> None:  #
     expect(latency).to_have_text(["0.0 ms", "2.5 ms", "5.0 ms", "7.5 ms", "10.0 ms"])
 
 
-def test_scores_come_with_their_n_and_interval(page: Any, site: Site, watched: str) -> None:  # noqa: F811
+def test_scores_come_with_their_n_and_interval(page: Any, site: Site, watched: str) -> None:
     open_dashboard(page, site, watched)
     expect(page.locator(".stat").last).to_have_text(
         "81%v3's accuracy on 20 test records, 95% interval 60% to 95%"
@@ -124,7 +148,7 @@ def test_scores_come_with_their_n_and_interval(page: Any, site: Site, watched: s
 def test_measured_and_estimated_accuracy_are_explained(
     page: Any,
     site: Site,
-    watched: str,  # noqa: F811
+    watched: str,
 ) -> None:
     open_dashboard(page, site, watched)
     text = page.locator("[data-slot=accuracy-explained]")
