@@ -351,17 +351,30 @@ def worker(
 
 @app.command()
 def train(
-    project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    force: Annotated[
+        bool,
+        typer.Option(help="Train even if a version already learned from exactly these labels."),
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Train a new model version on the project's labels now, then re-score the pool."""
+    """Train a new model version on the project's labels now, then re-score the pool.
+
+    A version trained on exactly the same labels with the same recipe is not registered twice:
+    the command says which version it matches (``--force`` trains anyway).
+    """
+    import time
+
     from looplab import jobs
     from looplab.tables import Job
 
+    started = time.perf_counter()  # the whole command: queue, train, re-score, every job drained
     settings = Settings()
     with opened() as store:
         with store.write() as session:
             project = projects.get_project(session, project_name)
-            job = jobs.enqueue(session, "train", project_id=project.id, params={"actor": actor()})
+            params = {"actor": actor(), "skip_identical": not force}
+            job = jobs.enqueue(session, "train", project_id=project.id, params=params)
             job_id = job.id
         with err.status("training..."):
             jobs.drain(store, settings)
@@ -369,6 +382,8 @@ def train(
             done = session.get(Job, job_id)
             assert done is not None
             result = {"status": done.status, "error": done.error, **(done.result or {})}
+    result["train_seconds"] = result.pop("seconds", None)
+    result["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         emit_json(result)
     elif done.status != "done":
@@ -377,10 +392,16 @@ def train(
         err.print(f"not trained: {result['skipped']}")
     else:
         accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
+        fitting = result["train_seconds"]
         out.print(
             f"trained {result['model']} on {result['n_train']:,} labels; held-out accuracy "
             f"{accuracy} on {result['n_test']:,}; calibration: "
-            f"{result.get('calibration', 'none')} ({result['seconds']:.1f} s)"
+            f"{result.get('calibration', 'none')} ({result['seconds']:.1f} s in all"
+            + (
+                f", of which training {fitting:.1f} s and re-scoring the pool the rest)"
+                if fitting is not None
+                else ")"
+            )
         )
         auto = result.get("auto_promote")
         if auto is not None:

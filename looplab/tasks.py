@@ -29,6 +29,7 @@ from looplab import (
     targeting,
     train,
 )
+from looplab.fingerprints import identical_version, training_fingerprint
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, Project, Record
@@ -61,6 +62,16 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             f"have {len(fit)} of {len(set(fit.labels))}"
         }
     estimator = projects.setting(project, "estimator")
+    fingerprint = training_fingerprint(project, fit, test)
+    if job.params.get("skip_identical"):  # `looplab train` asks; --force does not
+        with store.read() as session:
+            same = identical_version(session, project, fingerprint)
+        if same is not None:
+            return {
+                "skipped": f"{same} was trained on exactly these labels with this recipe; "
+                "nothing new to learn (train anyway with --force)",
+                "identical_to": same,
+            }
     model = train.build_pipeline(project.task, project.fields, estimator)
     model.fit(fit.payloads, fit.labels)
     classes = [str(c) for c in model.classes_]
@@ -87,6 +98,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             "schema": input_schema(project.task, project.fields, fit.payloads),
             "classes": classes,
             "estimator": estimator or "default",
+            "fingerprint": fingerprint,
             "calibration": calibration,
             "train_label_counts": assess.label_counts(fit.labels),
             "versions": {

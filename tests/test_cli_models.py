@@ -99,7 +99,7 @@ def test_tampered_artifact_exits_2_with_a_clear_message(news: Path) -> None:
 
 def test_report_and_card(news: Path) -> None:
     run("promote", "news", "v1")
-    run("train", "news")
+    run("train", "news", "--force")  # the same labels: only --force makes a v2
     target = news / "report.html"
     code, out, err = run("report", "news", "--html", str(target))
     assert code == 0, err
@@ -169,3 +169,29 @@ def test_an_old_versions_ece_is_marked_optimistic(
     assert f"<td>ECE</td><td>{ece:.3f}*</td>" in page
     assert f"<td>Brier</td><td>{brier:.3f}*</td>" in page
     assert f"<p class=note>{card.OPTIMISTIC_NOTE}</p>" in page
+
+
+def test_train_skips_a_twin_and_times_the_whole_command(
+    news: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from looplab import tasks
+
+    code, out, err = run("train", "news")
+    assert code == 0 and "not trained: v1 was trained on exactly these labels" in err
+    code, out, _ = run("train", "news", "--json")
+    assert json.loads(out)["identical_to"] == "v1" and "model" not in json.loads(out)
+
+    def slow_score(*args: object) -> dict:
+        time.sleep(1.5)
+        return {"scored": 0}
+
+    monkeypatch.setitem(tasks.HANDLERS, "score", slow_score)
+    code, out, err = run("train", "news", "--force", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["model"] == "v2", err
+    # the command's own wall time: training, then the re-scoring it queued
+    assert result["seconds"] >= result["train_seconds"] + 1.5
+    code, out, _ = run("train", "news", "--force")
+    assert re.search(r"\(\d+\.\d s in all, of which training \d+\.\d s", out), out
