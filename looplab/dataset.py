@@ -88,18 +88,37 @@ class LabeledSet:
         return out
 
 
-def consensus(votes: list[tuple[int, str]]) -> str:
-    """Majority label; a tie goes to the most recent answer among the tied labels."""
-    counts = Counter(label for _, label in votes)
+def consensus(votes: list[tuple[int, int | None, str]]) -> str:
+    """The training label of a record from its active answers ``(annotation id, person, label)``.
+
+    Each person counts one vote per label they gave: a person whose labeling-page answer and
+    feedback verdict agree counts once, one whose two answers disagree gives each label a vote,
+    so the other people's answers decide. An answer with no person (an imported label) counts
+    one vote. The label with the most votes wins; a tie goes to the most recent answer among
+    the tied labels.
+
+    Examples
+    --------
+    >>> consensus([(1, 7, "cat"), (2, 8, "dog"), (3, 7, "dog")])  # 7 is of two minds; 8 decides
+    'dog'
+    >>> consensus([(1, 7, "cat"), (2, 7, "cat"), (3, 8, "dog")])  # 7 agreeing twice counts once
+    'dog'
+    >>> consensus([(1, None, "cat"), (2, None, "cat"), (3, 8, "dog")])  # two imported labels
+    'cat'
+    """
+    latest: dict[tuple[object, str], int] = {}
+    for annotation_id, person, label in votes:
+        voter: object = person if person is not None else ("import", annotation_id)
+        latest[(voter, label)] = max(annotation_id, latest.get((voter, label), annotation_id))
+    counts = Counter(label for _, label in latest)
     best = max(counts.values())
-    tied = {label for label, n in counts.items() if n == best}
-    return max((aid, label) for aid, label in votes if label in tied)[1]
+    return max((aid, label) for (_, label), aid in latest.items() if counts[label] == best)[1]
 
 
 def labeled_set(session: Session, project: Project) -> LabeledSet:
     """Every record with at least one active, trainable answer, in record-id order."""
     rows = session.execute(
-        select(Annotation.record_id, Annotation.id, Annotation.label)
+        select(Annotation.record_id, Annotation.id, Annotation.annotator_id, Annotation.label)
         .where(
             Annotation.project_id == project.id,
             Annotation.status == "active",
@@ -108,9 +127,9 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
         )
         .order_by(Annotation.record_id, Annotation.id)
     ).tuples()
-    votes: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for record_id, annotation_id, label in rows:
-        votes[record_id].append((annotation_id, str(label)))
+    votes: dict[int, list[tuple[int, int | None, str]]] = defaultdict(list)
+    for record_id, annotation_id, person, label in rows:
+        votes[record_id].append((annotation_id, person, str(label)))
     out = LabeledSet()
     hashes: list[bytes] = []
     ids = sorted(votes)
@@ -127,7 +146,7 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
             out.meta.append(meta or {})
             out.labels.append(consensus(votes[record_id]))
             hashes.append(bytes(content_hash))
-            out.annotation_ids.append([aid for aid, _ in votes[record_id]])
+            out.annotation_ids.append([aid for aid, _, _ in votes[record_id]])
     texts = None
     if project.task == "text" and project.fields:
         from looplab.train import records_to_text

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from looplab import audit
 from looplab.errors import Conflict, Invalid, NotFound, did_you_mean
@@ -224,7 +224,13 @@ def setting(project: Project, key: str) -> Any:
 
 
 def status(session: Session, project: Project) -> dict[str, Any]:
-    """Counts a person checks first: records, labeled, per label, per annotator, per origin."""
+    """Counts a person checks first: records, labeled, per label, per annotator, per origin.
+
+    ``per_annotator`` counts each person's labeling-page answers, ``per_annotator_feedback``
+    their feedback verdicts on served predictions (both are kept: :func:`looplab.queue.annotate`);
+    ``feedback_conflicts`` counts the (person, record) pairs whose two disagree, where
+    :func:`looplab.dataset.consensus` decides the training label.
+    """
     pid = project.id
     active = (Annotation.project_id == pid) & (Annotation.status == "active")
     records = session.scalar(select(func.count()).where(Record.project_id == pid)) or 0
@@ -238,16 +244,35 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         .tuples()
         .all()
     )
-    per_annotator = dict(
-        session.execute(
-            select(User.name, func.count())
-            .select_from(Annotation)
-            .join(User, User.id == Annotation.annotator_id)
-            .where(active)
-            .group_by(User.name)
+    per_annotator, per_annotator_feedback = (
+        dict(
+            session.execute(
+                select(User.name, func.count())
+                .select_from(Annotation)
+                .join(User, User.id == Annotation.annotator_id)
+                .where(active & (Annotation.origin == origin))
+                .group_by(User.name)
+            )
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
+        for origin in ("human", "feedback")
+    )
+    verdict = aliased(Annotation)
+    conflicts = (
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(
+                verdict,
+                (verdict.record_id == Annotation.record_id)
+                & (verdict.annotator_id == Annotation.annotator_id)
+                & (verdict.origin == "feedback")
+                & (verdict.status == "active"),
+            )
+            .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
+        )
+        or 0
     )
     per_origin = dict(
         session.execute(
@@ -274,6 +299,8 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         "unlabeled": records - labeled,
         "per_label": {label: per_label.get(label, 0) for label in project.labels},
         "per_annotator": per_annotator,
+        "per_annotator_feedback": per_annotator_feedback,
+        "feedback_conflicts": conflicts,
         "per_origin": per_origin,
         "quarantined": quarantined,
         "imports": imports,

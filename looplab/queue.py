@@ -221,10 +221,15 @@ def annotate(
     origin: str = "human",
     prediction_id: str | None = None,
 ) -> Annotation:
-    """Store a person's answer for a record; a second answer from them replaces the first.
+    """Store a person's answer for a record; their earlier answer *of the same origin* is replaced.
 
-    Replacing (rather than adding) is what "go back and fix the last one" needs, and keeps one vote
-    per person for agreement measures. The old answer is kept as ``superseded`` for the record.
+    Replacing (rather than adding) is what "go back and fix the last one" needs: a second answer
+    from the labeling page replaces the person's first one (or their skip), a second verdict
+    through feedback replaces their first feedback. An answer of the other origin is kept beside
+    it: a labeling answer and a feedback verdict are two observations, and where they disagree
+    :func:`looplab.dataset.consensus` decides the training label. The replaced answer is kept as
+    ``superseded`` for the record. A person counts once towards the record's ``needed`` whatever
+    the number of their answers.
     """
     if label not in project.labels:
         raise Invalid(
@@ -239,7 +244,7 @@ def annotate(
     previous = session.execute(_PREVIOUS, {"record_id": record_id, "user_id": user.id}).all()
     # Feedback on a served prediction is a person's answer too: it counts like a queue answer.
     counted_before = any(status == "active" and kind in PEOPLE for _, status, kind in previous)
-    replaced = [row_id for row_id, _, _ in previous]
+    replaced = [row_id for row_id, _, kind in previous if kind == origin]
     if replaced:
         session.execute(_SUPERSEDE, {"ids": replaced})
         for row_id in replaced:
@@ -323,13 +328,17 @@ def skip(session: Session, project: Project, user: User, record_id: int) -> Anno
 
 
 def last_answered(session: Session, project: Project, user: User) -> Annotation | None:
-    """The person's most recent answer in the project: what "Backspace" brings back."""
+    """The person's most recent labeling-page answer: what "Backspace" brings back.
+
+    Feedback verdicts are left out: a labeling answer would be stored beside one, not replace it.
+    """
     return session.scalar(
         select(Annotation)
         .where(
             and_(
                 Annotation.project_id == project.id,
                 Annotation.annotator_id == user.id,
+                Annotation.origin == "human",
                 Annotation.status.in_(("active", "skipped")),
             )
         )
