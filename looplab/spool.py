@@ -1,8 +1,8 @@
 """The prediction log's write-ahead journal: answered predictions on local disk before the store.
 
 Why: the store may make a writer wait. On SQLite one transaction writes at a time, and labeling
-holds the write lock many times a second; with annotators labeling, a flush of the prediction log
-waited up to 865 ms for it, so a ``kill -9`` lost rows answered that long before. The journal
+holds the write lock many times a second; with annotators labeling, a ``kill -9`` lost prediction
+log rows answered up to 865 ms before it, still waiting for that lock. The journal
 takes no lock but its own: every ``flush_seconds`` the log appends the rows answered since the last
 time to it and ``fsync`` s, then writes them to the store whenever the store lets it.
 
