@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from looplab import projects
+from looplab.errors import LooplabError
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, Project
@@ -119,3 +121,40 @@ def send_alert(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             f"webhook delivery failed after {delivery.attempts} attempts: {delivery.error}"
         )
     return delivery.to_dict()
+
+
+def queue_model_unavailable(store: Store, project_name: str, error: LooplabError) -> int | None:
+    """Queue an alert that ``project_name``'s production model cannot be loaded, once.
+
+    Every replica that fails to load the same version for the same reason would raise it; the
+    first one queues it and the others find it among the project's alerts. Returns the job id,
+    or None when an identical alert was already queued.
+    """
+    from looplab import jobs  # jobs is a core module, imported late to keep alerts light
+
+    payload = {
+        "project": project_name,
+        "alert": "model_unavailable",
+        "model_version": error.details.get("model"),
+        "reason": error.details.get("reason"),
+        "message": error.message,
+    }
+    with store.write() as session:
+        project = session.scalar(select(Project).where(Project.name == project_name))
+        if project is None:
+            return None
+        earlier = session.scalars(
+            select(Job.params)
+            .where(Job.project_id == project.id, Job.kind == "alert")
+            .order_by(Job.id.desc())
+            .limit(50)
+        )
+        if any(
+            p.get("alert") == "model_unavailable"
+            and (p.get("model_version"), p.get("reason"))
+            == (payload["model_version"], payload["reason"])
+            for p in earlier
+        ):
+            return None
+        job = jobs.enqueue(session, "alert", project_id=project.id, params=payload, dedupe=False)
+        return job.id

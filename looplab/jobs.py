@@ -1,9 +1,18 @@
 """Long work as jobs in the store, run by workers: inside ``looplab serve`` or ``looplab worker``.
 
-A job is a row; a worker claims the oldest queued one (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-the write lock on SQLite), runs its handler, and records the result or the error. Servers stay
-stateless: any replica may enqueue, any worker may run. A job left ``running`` by a worker that died
-is queued again once it is older than ``stale_after`` seconds.
+A job is a row. A worker *claims* the oldest queued one in a transaction of its own that commits
+before the work starts (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), so no
+two workers ever hold one job. A claim is a *lease*: while the handler runs, a heartbeat thread
+pushes ``lease_until`` forward every ``job_heartbeat_seconds``. A running job whose lease has
+passed (its worker was killed, lost the store, or hung) is queued again by the next worker that
+looks, up to ``job_max_attempts`` claims; then it is failed with the reason.
+
+A claim is named by ``(worker, attempts)``. Everything a worker writes about its job checks that
+name, so a worker that lost its lease (and whose job another worker now runs) cannot mark the job
+done, and :func:`hold` lets a handler commit its effect only while the claim is still its own: the
+check, the lease renewal and the effect are one transaction. A handler that records a checkpoint
+there (``train`` records the version it registered) finds it in ``job.result`` when a later
+attempt runs, so the effect happens once even if the worker dies right after committing it.
 """
 
 from __future__ import annotations
@@ -15,12 +24,14 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from looplab.errors import Conflict
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, utcnow
@@ -29,6 +40,13 @@ log = logging.getLogger("looplab.jobs")
 
 Handler = Callable[[Store, Settings, Job], dict[str, Any]]
 ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed")
+
+
+class LeaseLost(Conflict):
+    """The job's lease expired and the job was queued again (or given up) meanwhile."""
+
+    default_code = "job_lease_lost"
 
 
 def enqueue(
@@ -54,27 +72,175 @@ def enqueue(
     return job
 
 
-def claim(session: Session, worker: str, *, stale_after: float = 3600) -> Job | None:
-    now = utcnow()
-    session.execute(
-        update(Job)
-        .where(Job.status == "running", Job.started_at < now - dt.timedelta(seconds=stale_after))
-        .values(status="queued", worker=None)
+def _changed(result: Any) -> int:
+    """Rows an UPDATE changed (a ``CursorResult``'s rowcount; typed as ``Result`` by Session)."""
+    return int(result.rowcount or 0)
+
+
+def _claimed_by(job: Job) -> ColumnElement[bool]:
+    """Rows of ``job`` still held by the claim ``job`` was read under."""
+    return and_(
+        Job.id == job.id,
+        Job.status == "running",
+        Job.worker == job.worker,
+        Job.attempts == job.attempts,
     )
-    query = select(Job).where(Job.status == "queued").order_by(Job.id).limit(1)
+
+
+def _lock(session: Session, query: Any, *, skip_locked: bool = False) -> Any:
+    """``query`` with row locks on PostgreSQL; SQLite's write transaction already excludes."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    job = session.scalar(query)
-    if job is None:
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
+def requeue_expired(session: Session, *, max_attempts: int, now: dt.datetime) -> int:
+    """Queue again (or give up) running jobs whose lease has passed; return how many."""
+    expired = session.execute(
+        _lock(
+            session,
+            select(Job.id, Job.attempts, Job.worker).where(
+                Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now)
+            ),
+            skip_locked=True,
+        )
+    ).all()
+    for job_id, attempts, worker in expired:
+        if attempts >= max_attempts:
+            values: dict[str, Any] = {
+                "status": "failed",
+                "finished_at": now,
+                "error": f"given up after {attempts} attempt(s): the lease of worker "
+                f"{worker} expired each time (the worker died, hung or lost the store)",
+            }
+            log.warning("job %s given up after %d attempts", job_id, attempts)
+        else:
+            values = {"status": "queued", "worker": None}
+            log.warning("job %s: the lease of worker %s expired; queued again", job_id, worker)
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempts)
+            .values(lease_until=None, **values)
+        )
+    return len(expired)
+
+
+def claim(
+    session: Session, worker: str, *, lease_seconds: float = 60.0, max_attempts: int = 3
+) -> Job | None:
+    """Claim the oldest queued job for ``worker``; the caller's commit makes the claim.
+
+    Returns the job as claimed (status ``running``, ``attempts`` counted), or None.
+    """
+    now = utcnow()
+    requeue_expired(session, max_attempts=max_attempts, now=now)
+    job_id = session.scalar(
+        _lock(
+            session,
+            select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1),
+            skip_locked=True,
+        )
+    )
+    if job_id is None:
         return None
-    job.status, job.worker, job.started_at = "running", worker, now
-    return job
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(
+            status="running",
+            worker=worker,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            lease_until=now + dt.timedelta(seconds=lease_seconds),
+            finished_at=None,
+        )
+    )
+    if _changed(claimed) != 1:  # cannot happen under the lock; never run a job not held
+        return None
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def renew(store: Store, job: Job, lease_seconds: float) -> bool:
+    """Push the lease of ``job``'s claim forward; False if the claim is no longer held."""
+    now = utcnow()
+    with store.write() as session:
+        renewed = session.execute(
+            update(Job)
+            .where(_claimed_by(job))
+            .values(heartbeat_at=now, lease_until=now + dt.timedelta(seconds=lease_seconds))
+        )
+    return _changed(renewed) == 1
+
+
+def hold(
+    session: Session,
+    job: Job,
+    *,
+    lease_seconds: float,
+    checkpoint: dict[str, Any] | None = None,
+) -> None:
+    """Check in the caller's transaction that ``job`` is still held; renew its lease.
+
+    Call it in the transaction that commits a job's effect: if the lease expired and another
+    worker may be running the job, :class:`LeaseLost` rolls the effect back. ``checkpoint`` is
+    merged into the job's result in the same transaction, for a later attempt to find.
+    """
+    if job.id is None:  # a handler called directly (tests, scripts): no claim to hold
+        return
+    now = utcnow()
+    values: dict[str, Any] = {
+        "heartbeat_at": now,
+        "lease_until": now + dt.timedelta(seconds=lease_seconds),
+    }
+    if checkpoint:
+        values["result"] = {**(job.result or {}), **checkpoint}
+    held = session.execute(update(Job).where(_claimed_by(job)).values(**values))
+    if _changed(held) != 1:
+        raise LeaseLost(
+            f"job {job.id} ({job.kind}) is no longer held by {job.worker}: its lease expired "
+            "and it was queued again; this attempt's work is discarded",
+            details={"job": job.id, "worker": job.worker, "attempt": job.attempts},
+        )
+    if checkpoint:
+        job.result = values["result"]
+
+
+@contextmanager
+def heartbeat(store: Store, job: Job, *, every: float, lease_seconds: float) -> Iterator[None]:
+    """Renew ``job``'s lease every ``every`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                if not renew(store, job, lease_seconds):
+                    log.warning(
+                        "job %s: lease lost (another worker may run it); stopping the heartbeat",
+                        job.id,
+                    )
+                    return
+            except Exception:  # the store may be away for a moment; the lease has slack
+                log.exception("job %s: renewing the lease failed", job.id)
+
+    thread = threading.Thread(target=beat, name=f"looplab-heartbeat-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], worker: str) -> bool:
     """Claim and run one job; return whether there was one."""
     with store.write() as session:
-        job = claim(session, worker)
+        job = claim(
+            session,
+            worker,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+        )
         if job is None:
             return False
         session.expunge(job)
@@ -84,14 +250,44 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
     try:
         if handler is None:
             raise ValueError(f"no handler for job kind {job.kind!r}")
-        result = handler(store, settings, job)
+        with heartbeat(
+            store,
+            job,
+            every=settings.job_heartbeat_seconds,
+            lease_seconds=settings.job_lease_seconds,
+        ):
+            result = handler(store, settings, job)
+    except LeaseLost as exc:
+        log.warning("%s", exc)
+        return True
     except Exception as exc:  # a failed job is recorded, never fatal to the worker
         log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
-        result, status = {}, "failed"
+        result, status = dict(job.result or {}), "failed"
         error = "".join(traceback.format_exception_only(exc)).strip()
         log.debug("%s", traceback.format_exc())
     else:
         status = "done"
+    with store.write() as session:
+        finished = session.execute(
+            update(Job)
+            .where(_claimed_by(job))
+            .values(
+                status=status,
+                result=result,
+                error=error,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
+        )
+    if _changed(finished) != 1:
+        log.warning(
+            "job %s (%s): its lease expired while it ran and it was queued again; the result "
+            "of attempt %d is discarded",
+            job.id,
+            job.kind,
+            job.attempts,
+        )
+    elif status == "done":
         # The periodic monitor job runs every minute per project: not worth a line each time.
         log.log(
             logging.DEBUG if job.kind == "monitor" else logging.INFO,
@@ -101,13 +297,23 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             job.project_id,
             time.monotonic() - started,
         )
-    with store.write() as session:
-        session.execute(
-            update(Job)
-            .where(Job.id == job.id)
-            .values(status=status, result=result, error=error, finished_at=utcnow())
-        )
     return True
+
+
+def wait(store: Store, job_id: int, *, timeout: float | None = None, poll: float = 0.2) -> Job:
+    """Block until job ``job_id`` is done or failed (run by any worker); return it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with store.read() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise Conflict(f"job {job_id} does not exist", details={"job": job_id})
+            if job.status in FINISHED:
+                session.expunge(job)
+                return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
+        time.sleep(poll)
 
 
 def worker_name() -> str:

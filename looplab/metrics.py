@@ -166,9 +166,35 @@ class StoreCollector(Collector):
         )
 
 
-def make_registry(store: Store) -> tuple[CollectorRegistry, Histogram]:
+class ModelLoadCollector(Collector):
+    """Per replica: the production models this replica could not load, and why.
+
+    ``unavailable`` is the model cache's map of project -> (version, reason); the gauge is 1 for
+    each, so ``looplab_model_unavailable == 1`` is an alert rule of its own.
+    """
+
+    def __init__(self, unavailable: dict[str, tuple[str, str]]) -> None:
+        self.unavailable = unavailable
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "looplab_model_unavailable",
+            "1 while this replica cannot load the project's production model (missing, "
+            "modified, untrusted or unreadable file); it keeps serving the last good one it holds.",
+            labels=["project", "model_version", "reason"],
+        )
+        for project, (version, reason) in list(self.unavailable.items()):
+            gauge.add_metric([project, version, reason], 1)
+        yield gauge
+
+
+def make_registry(
+    store: Store, unavailable: dict[str, tuple[str, str]] | None = None
+) -> tuple[CollectorRegistry, Histogram]:
     # No auto-describe: it would query the store at registration, before it is migrated.
     registry = CollectorRegistry(auto_describe=False)
+    if unavailable is not None:
+        registry.register(ModelLoadCollector(unavailable))
     latency = Histogram(
         "looplab_http_request_duration_seconds",
         "HTTP request latency by route.",

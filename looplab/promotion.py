@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.orm import Session
 
-from looplab import assess, audit, dataset, projects, registry, train
+from looplab import assess, audit, dataset, projects, registry
 from looplab.dataset import LabeledSet
 from looplab.errors import Conflict, Invalid, LooplabError
 from looplab.gate import TESTS, GateResult, gate
@@ -182,22 +183,17 @@ class GateReport:
         }
 
 
-def load_version(row: ModelVersion) -> Any:
-    """Load a version's artifact; a missing or modified file is a clear :class:`Conflict`."""
+def load_version(session: Session, row: ModelVersion) -> Any:
+    """Load a version's artifact; a missing or modified file is a clear :class:`Conflict`.
+
+    The gate answers 409 with ``artifact_missing`` or ``artifact_integrity`` (a modified,
+    untrusted or unreadable file): promoting that version is what is refused, not the service.
+    """
     try:
-        return train.load_model(row.artifact, row.sha256)
-    except FileNotFoundError:
-        raise Conflict(
-            f"model file of {row.name} is missing: {row.artifact}",
-            code="artifact_missing",
-            details={"model": row.name, "artifact": row.artifact},
-        ) from None
-    except (train.ModelIntegrityError, train.UntrustedModelError) as exc:
-        raise Conflict(
-            f"{row.name}: {exc}",
-            code="artifact_integrity",
-            details={"model": row.name, "artifact": row.artifact},
-        ) from None
+        return registry.load(session, row)
+    except registry.ModelUnavailable as exc:
+        code = "artifact_missing" if exc.details["reason"] == "missing" else "artifact_integrity"
+        raise Conflict(exc.message, code=code, details=exc.details) from None
 
 
 def _scored(
@@ -258,14 +254,16 @@ def run_gate(
     record_ids = [test.record_ids[i] for i in keep]
     notes: list[str | None] = []
     if candidate_proba is None:
-        proba_c, classes_c, note = _scored(candidate, load_version(candidate), payloads, record_ids)
+        proba_c, classes_c, note = _scored(
+            candidate, load_version(session, candidate), payloads, record_ids
+        )
         notes.append(note)
     else:
         proba_c, classes_c = candidate_proba[keep], [str(c) for c in candidate.config["classes"]]
     proba_p, classes_p, broken = None, None, None
     if current is not None:
         try:
-            model_p = load_version(current)
+            model_p = load_version(session, current)
         except Conflict as exc:  # production is unusable: say so, and let --force replace it
             broken = exc.message
         else:

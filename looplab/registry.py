@@ -2,15 +2,88 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import secrets
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from looplab import audit
-from looplab.errors import Conflict, NotFound
+from looplab.errors import Conflict, NotFound, Unavailable
 from looplab.tables import Annotation, ModelVersion, Project, StageChange, TrainingLabel
+
+
+class ModelUnavailable(Unavailable):
+    """A version's model file is missing, modified, untrusted or unreadable."""
+
+    default_code = "model_unavailable"
+
+
+def artifacts_dir(session: Session) -> Path:
+    """The folder model artifacts are stored under (the store's; see :class:`Store`)."""
+    return Path(session.info.get("artifacts_dir") or "artifacts")
+
+
+def new_artifact_path(session: Session, project: Project, version: int) -> Path:
+    """A fresh file name for version ``version``'s artifact: never one that exists.
+
+    The random part keeps two attempts at one version (a worker that lost its lease and the one
+    that took the job over) from ever writing the same file.
+    """
+    return artifacts_dir(session) / project.name / f"v{version}-{secrets.token_hex(4)}.skops"
+
+
+def stored_artifact(session: Session, path: Path) -> str:
+    """How ``path`` is stored: relative to the artifacts folder when it lies below it."""
+    try:
+        return PurePosixPath(
+            path.resolve().relative_to(artifacts_dir(session).resolve())
+        ).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def artifact_file(session: Session, model: ModelVersion) -> Path:
+    """The file of ``model``'s artifact in this workspace."""
+    path = Path(model.artifact)
+    return path if path.is_absolute() else artifacts_dir(session) / path
+
+
+def load_artifact(path: Path, sha256: str, *, project: str, model: str) -> Any:
+    """Load an artifact (its SHA-256 and types checked) or raise :class:`ModelUnavailable`.
+
+    The error names the version and the reason: ``missing``, ``modified`` (digest mismatch),
+    ``untrusted`` (types outside the trusted packages) or ``unreadable`` (not a model file).
+    """
+    from looplab import train  # skops and scikit-learn take a second to import
+
+    try:
+        return train.load_model(path, sha256)
+    except FileNotFoundError:
+        reason, why = "missing", f"its model file is missing ({path})"
+    except train.ModelIntegrityError as exc:
+        reason, why = "modified", str(exc)
+    except train.UntrustedModelError as exc:
+        reason, why = "untrusted", str(exc)
+    except Exception as exc:  # a truncated zip, a file of another format, a read error
+        reason, why = "unreadable", f"its file {str(path)!r} cannot be read: {exc}"
+    raise ModelUnavailable(
+        f"model {model} of project {project!r} cannot be loaded: {why}; restore the file from "
+        "a backup, or train and promote another version",
+        details={"project": project, "model": model, "reason": reason, "artifact": str(path)},
+    )
+
+
+def load(session: Session, model: ModelVersion) -> Any:
+    """Load ``model``'s artifact, or raise :class:`ModelUnavailable` saying why not."""
+    project = session.get(Project, model.project_id)
+    return load_artifact(
+        artifact_file(session, model),
+        model.sha256,
+        project=project.name if project is not None else str(model.project_id),
+        model=model.name,
+    )
 
 
 def next_version(session: Session, project: Project) -> int:
@@ -39,7 +112,7 @@ def register(
         project_id=project.id,
         version=version,
         stage="candidate",
-        artifact=str(artifact),
+        artifact=stored_artifact(session, artifact),
         sha256=sha256,
         config=config,
         metrics=metrics,

@@ -23,6 +23,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,18 @@ def input_frame(served: Served, records: list[dict[str, Any]]) -> pd.DataFrame:
 class ModelCache:
     """The production model of each project, re-checked against the store in the background."""
 
-    def __init__(self, store: Store, *, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        check_seconds: float = 1.0,
+        on_unavailable: Callable[[str, registry.ModelUnavailable], object] | None = None,
+    ) -> None:
         self.store = store
         self.check_seconds = check_seconds
+        self.on_unavailable = on_unavailable
+        #: Project -> (version, reason) of the production model this replica failed to load.
+        self.unavailable: dict[str, tuple[str, str]] = {}
         self._served: dict[str, Served] = {}
         self._checks: dict[str, asyncio.Task[Served]] = {}
 
@@ -134,6 +144,15 @@ class ModelCache:
         current = self._served.get(project_name)
         try:
             served = await asyncio.to_thread(self._refresh, project_name, current)
+        except registry.ModelUnavailable as exc:
+            # A broken file must not take down a replica that holds a good model: it keeps
+            # answering with that one (and says which in every answer's model_version).
+            await asyncio.to_thread(self._note_failure, project_name, exc)  # it may write
+            if current is None:
+                raise
+            served = dataclasses.replace(current, checked_at=time.monotonic())
+            self._served[project_name] = served
+            return served
         except LooplabError:  # no production model any more, or no such project
             self._served.pop(project_name, None)
             raise
@@ -146,12 +165,25 @@ class ModelCache:
                 current.version,
             )
             served = dataclasses.replace(current, checked_at=time.monotonic())
+        self.unavailable.pop(project_name, None)
         self._served[project_name] = served
         return served
 
+    def _note_failure(self, project_name: str, exc: registry.ModelUnavailable) -> None:
+        """Remember the failure (for /metrics) and, the first time, log it and raise an alert."""
+        key = (str(exc.details.get("model")), str(exc.details.get("reason")))
+        first = self.unavailable.get(project_name) != key
+        self.unavailable[project_name] = key
+        if first:
+            log.error("%s", exc.message)
+            if self.on_unavailable is not None:
+                try:
+                    self.on_unavailable(project_name, exc)
+                except Exception:  # an alert that cannot be queued must not fail the request
+                    log.exception("queueing the model_unavailable alert failed")
+
     def _refresh(self, project_name: str, current: Served | None) -> Served:
-        # train pulls skops and scikit-learn (over a second); only loading a model needs it
-        from looplab import projects, train
+        from looplab import projects
 
         with self.store.read() as session:
             project = projects.get_project(session, project_name)
@@ -164,11 +196,17 @@ class ModelCache:
                 )
             if current is not None and current.version == row.version:
                 return dataclasses.replace(current, checked_at=time.monotonic())
-            version, artifact, sha256 = row.version, row.artifact, row.sha256
+            version, artifact, sha256 = (
+                row.version,
+                registry.artifact_file(session, row),
+                row.sha256,
+            )
             fields = list(row.config.get("fields", project.fields))
             schema = dict(row.config.get("schema", {}))
             project_id = project.id
-        model = train.load_model(artifact, sha256)  # outside the read transaction
+        model = registry.load_artifact(  # outside the read transaction
+            artifact, sha256, project=project_name, model=f"v{version}"
+        )
         return Served(
             project_id=project_id,
             project_name=project_name,

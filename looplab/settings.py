@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     run_worker: bool = Field(default=True, description="Run the job worker inside `looplab serve`.")
     page_size_max: int = 500
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=2,
+        description="A running job whose worker has not renewed its lease for this long is "
+        "taken to be dead and queued again.",
+    )
+    job_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker renews the lease of its running job."
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="A job whose lease expired this many times is given up."
+    )
     monitor_every_seconds: float = Field(
         default=60.0, gt=0, description="How often workers queue monitoring of served projects."
     )

@@ -72,20 +72,40 @@ def make_engines(url: str, *, busy_timeout_ms: int = 30_000) -> tuple[Engine, En
     return engine, engine
 
 
+def default_artifacts_dir(url: str) -> Path:
+    """``artifacts`` beside a SQLite file (the workspace layout), else the settings' folder."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            return Path(path).parent / "artifacts"
+    return Settings().artifacts_dir
+
+
 class Store:
     """Sessions over the configured database. Hold one per process; it keeps no domain state."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = 30_000, artifacts_dir: Path | None = None
+    ) -> None:
         self.url = url
         self.read_engine, self.write_engine = make_engines(url, busy_timeout_ms=busy_timeout_ms)
-        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        # Model artifacts are stored by paths relative to this folder (a workspace can be
+        # copied or restored elsewhere). Sessions carry it, so a service that loads a model
+        # needs nothing but its session.
+        self.artifacts_dir = (artifacts_dir or default_artifacts_dir(url)).resolve()
+        info = {"artifacts_dir": self.artifacts_dir}
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         # Re-entrant, so a nested write in one thread behaves as it would without the lock.
         self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        return cls(settings.store_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        return cls(
+            settings.store_url,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            artifacts_dir=settings.artifacts_dir,
+        )
 
     @property
     def dialect(self) -> str:

@@ -213,6 +213,13 @@ class Job(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # How many times a worker has claimed the job; (worker, attempts) names one claim, so a
+    # worker whose lease expired cannot finish or commit the work of the claim after it.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A running job's worker pushes this forward every few seconds (its heartbeat); a running job
+    # whose lease has passed belongs to a dead worker and is queued again, or given up.
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

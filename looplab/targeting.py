@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab import audit, ingest, projects, train, watch
+from looplab import audit, ingest, projects, registry, watch
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, ModelVersion, MonitorWindow, Prediction, Project, Record
@@ -112,7 +112,7 @@ def plan_targets(
         .tuples()
         .all()
     )
-    fitted = train.load_model(model.artifact, model.sha256)
+    fitted = registry.load(session, model)
     features = fitted[:-1]
     x_ref = features.transform(ref_payloads)
     x_win = features.transform([dict(i) for _, i in served])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,15 @@ def _project(session: Session, job: Job) -> Project:
 
 
 def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """Fit the project's pipeline on the train split, evaluate on the test split, register it."""
+    """Fit the project's pipeline on the train split, evaluate on the test split, register it.
+
+    The version is registered in one transaction with a check that this worker still holds the
+    job (:func:`looplab.jobs.hold`), which also records the version on the job: an attempt
+    that runs after a worker died past that point finds it there and registers nothing again.
+    """
     started = time.perf_counter()
+    if job.result and job.result.get("model"):
+        return {**job.result, "note": "registered by an earlier attempt of this job"}
     with store.write() as session:
         project = _project(session, job)
         project.labels_since_model = 0
@@ -86,45 +94,58 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     metrics = assess.held_out_metrics(
         test, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
     )
-    with store.write() as session:
-        project = _project(session, job)
-        version = registry.next_version(session, project)
-        path = settings.artifacts_dir / project.name / f"v{version}.skops"
-        sha = train.save_model(model, path)
-        config = {
-            "task": project.task,
-            "fields": list(project.fields),
-            "labels": list(project.labels),
-            "schema": input_schema(project.task, project.fields, fit.payloads),
-            "classes": classes,
-            "estimator": estimator or "default",
-            "fingerprint": fingerprint,
-            "calibration": calibration,
-            "train_label_counts": assess.label_counts(fit.labels),
-            "versions": {
-                "python": platform.python_version(),
-                "sklearn": sklearn.__version__,
-                "numpy": np.__version__,
-            },
-        }
-        flat_train = [a for ids in fit.annotation_ids for a in ids]
-        flat_test = [a for ids in test.annotation_ids for a in ids]
-        version_row = registry.register(
-            session,
-            project,
-            version=version,
-            artifact=path,
-            sha256=sha,
-            config=config,
-            metrics=metrics,
-            train_annotations=flat_train,
-            test_annotations=flat_test,
-            actor=job.params.get("actor", "worker"),
-            job_id=job.id,
-        )
-        jobs.enqueue(session, "score", project_id=project.id)
-        name = version_row.name
-        auto = bool(projects.setting(project, "auto_promote"))
+    path: Path | None = None
+    try:
+        with store.write() as session:
+            project = _project(session, job)
+            version = registry.next_version(session, project)
+            path = registry.new_artifact_path(session, project, version)
+            sha = train.save_model(model, path)
+            config = {
+                "task": project.task,
+                "fields": list(project.fields),
+                "labels": list(project.labels),
+                "schema": input_schema(project.task, project.fields, fit.payloads),
+                "classes": classes,
+                "estimator": estimator or "default",
+                "fingerprint": fingerprint,
+                "calibration": calibration,
+                "train_label_counts": assess.label_counts(fit.labels),
+                "versions": {
+                    "python": platform.python_version(),
+                    "sklearn": sklearn.__version__,
+                    "numpy": np.__version__,
+                },
+            }
+            flat_train = [a for ids in fit.annotation_ids for a in ids]
+            flat_test = [a for ids in test.annotation_ids for a in ids]
+            version_row = registry.register(
+                session,
+                project,
+                version=version,
+                artifact=path,
+                sha256=sha,
+                config=config,
+                metrics=metrics,
+                train_annotations=flat_train,
+                test_annotations=flat_test,
+                actor=job.params.get("actor", "worker"),
+                job_id=job.id,
+            )
+            jobs.hold(
+                session,
+                job,
+                lease_seconds=settings.job_lease_seconds,
+                checkpoint={"model": version_row.name},
+            )
+            jobs.enqueue(session, "score", project_id=project.id)
+            name = version_row.name
+            auto = bool(projects.setting(project, "auto_promote"))
+    except BaseException:
+        # Nothing refers to the file of a version that was not registered.
+        if path is not None:
+            path.unlink(missing_ok=True)
+        raise
     result = {
         "model": name,
         "n_train": len(fit),
@@ -201,6 +222,7 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     with store.read() as session:
         project = _project(session, job)
         model_row = registry.latest(session, project)
+        artifact = None if model_row is None else registry.artifact_file(session, model_row)
         ids, payloads = _pool(session, project)
         label_counts_map = projects.status(session, project)["per_label"]
     if not ids:
@@ -229,7 +251,10 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - started, 3),
         }
 
-    model = train.load_model(model_row.artifact, model_row.sha256)
+    assert artifact is not None
+    model = registry.load_artifact(
+        artifact, model_row.sha256, project=project.name, model=model_row.name
+    )
     proba = np.vstack(
         [model.predict_proba(payloads[s : s + 5000]) for s in range(0, len(payloads), 5000)]
     )

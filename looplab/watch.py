@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from looplab import assess, audit, train
+from looplab import assess, audit, registry
 from looplab.drift import Profile, drift_report
 from looplab.drift.sketch import CategoryCounts
 from looplab.monitor import latency_summary, mix
@@ -167,7 +167,7 @@ def _held_out_calibration(
 def build_reference(session: Session, project: Project, model: ModelVersion) -> dict[str, Any]:
     """The stored form of a version's reference: profile, calibration, sizes (not saved here)."""
     schema = drift_schema(project, model)
-    fitted = train.load_model(model.artifact, model.sha256)
+    fitted = registry.load(session, model)
     classes = np.asarray([str(c) for c in fitted.classes_])
     rows = training_rows(session, model, "train")
     if not rows:

@@ -62,7 +62,7 @@ def fresh_store(kind: str, tmp_path: Path) -> Iterator[Store]:
             store.dispose()
         return
     with pg_schema() as url:
-        store = Store(url)
+        store = Store(url, artifacts_dir=tmp_path / "artifacts")
         try:
             store.upgrade()
             yield store

@@ -99,7 +99,7 @@ def test_stored_and_gated_figures_leave_out_what_the_calibrator_saw(
         row = registry.get_version(session, project, "v1")
         # The synthetic project's model is over-confident enough for temperature scaling to pay.
         assert row.config["calibration"]["method"] == "temperature"
-        artifact = promotion.load_version(row)
+        artifact = promotion.load_version(session, row)
         expected = honest_figures(session, row, artifact)
         report = promotion.run_gate(session, project, row)
     assert row.metrics["n"] == expected["n"]

@@ -229,7 +229,7 @@ def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
             with pytest.raises(NotFound, match=f"no model '{name}' in project 'news'"):
                 registry.get_version(session, project, name)
         method = model.config["calibration"]["method"]
-        artifact = promotion.load_version(model)
+        artifact = promotion.load_version(session, model)
         project_id = project.id
     # A kept calibrator is the artifact's last step, and pool scoring still works through it.
     last = type(artifact[-1]).__name__
@@ -242,7 +242,7 @@ def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
 def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
     with news.read() as session:
         project = projects.get_project(session, "news")
-        path = Path(registry.get_version(session, project, "v1").artifact)
+        path = registry.artifact_file(session, registry.get_version(session, project, "v1"))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -250,8 +250,11 @@ def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
         promotion.promote_version(news, "news", "v1", actor="alice")
     assert caught.value.code == "artifact_integrity"
     path.unlink()
-    with pytest.raises(Conflict, match="model file of v1 is missing"):
+    with pytest.raises(
+        Conflict, match="v1 of project .news. cannot be loaded: its model file is missing"
+    ) as missing:
         promotion.promote_version(news, "news", "v1", actor="alice")
+    assert missing.value.code == "artifact_missing"
 
 
 def test_a_broken_production_model_fails_the_gate_and_can_be_replaced(
@@ -261,7 +264,7 @@ def test_a_broken_production_model_fails_the_gate_and_can_be_replaced(
     train(news, tmp_path)
     with news.read() as session:
         v1 = registry.get_version(session, projects.get_project(session, "news"), "v1")
-        Path(v1.artifact).unlink()
+        registry.artifact_file(session, v1).unlink()
     with pytest.raises(promotion.GateFailed, match="production cannot be loaded"):
         promotion.promote_version(news, "news", "v2", actor="alice")
     done = promotion.promote_version(

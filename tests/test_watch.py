@@ -34,7 +34,7 @@ def reference_ece(session: Any, row: ModelVersion, *, cross_fitted: bool) -> flo
     ids = np.asarray(test.record_ids)[order]
     payloads = [test.payloads[i] for i in order]
     y = np.asarray(test.labels)[order]
-    artifact = promotion.load_version(row)
+    artifact = promotion.load_version(session, row)
     last = artifact[-1]
     assert isinstance(last, CalibratedClassifier)
     raw = last.estimator_.predict_proba(artifact[:-1].transform(payloads))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from looplab import __version__, jobs, web
+from looplab import __version__, alerts, jobs, web
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
 from looplab.api.routes import admin, audit, labeling, models, monitor, projects, serve, users
@@ -57,7 +58,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
-    app.state.models = ModelCache(store, check_seconds=settings.model_check_seconds)
+    app.state.models = ModelCache(
+        store,
+        check_seconds=settings.model_check_seconds,
+        on_unavailable=functools.partial(alerts.queue_model_unavailable, store),
+    )
     app.state.prediction_log = PredictionLog(
         store,
         flush_seconds=settings.prediction_flush_seconds,
@@ -65,7 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.batcher = Batcher(window_seconds=settings.predict_batch_window_ms / 1000)
     add_exception_handlers(app)
-    registry, latency = make_registry(store)
+    registry, latency = make_registry(store, app.state.models.unavailable)
     app.add_middleware(MetricsMiddleware, latency=latency)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -49,7 +49,7 @@ def api_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    store = Store(url)
+    store = Store(url, artifacts_dir=tmp_path / "artifacts")
     store.upgrade()
     yield store
     store.dispose()
