@@ -19,7 +19,8 @@ from looplab.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from looplab.tables import ROLES, User
 
 TOKEN_PREFIX = "ll_"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+# fullmatch, never match with "$": "$" also matches before a trailing newline ("bob\n").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 #: The least role each action needs. Every check in the server goes through :func:`authorize`.
@@ -101,7 +102,7 @@ def authenticate(session: Session, token: str | None) -> User:
 
 def create_user(session: Session, name: str, role: str, *, actor: str) -> tuple[User, str]:
     """Create a user; return it with its token, which is never stored or shown again."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise Invalid(
             f"invalid user name {name!r}: use letters, digits, '_', '.', '@' or '-' (max 100)",
             details={"field": "name"},

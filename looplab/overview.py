@@ -30,13 +30,13 @@ from looplab.tables import (
     utcnow,
 )
 
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_span(text: str) -> dt.timedelta:
     """``"30m"``, ``"12h"``, ``"1d"``, ``"2w"`` as a timedelta; :class:`Invalid` otherwise."""
-    match = _SPAN.match(text or "")
+    match = _SPAN.fullmatch(text or "")
     if not match or float(match.group(1)) <= 0:
         raise Invalid(
             f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w",

@@ -12,7 +12,8 @@ from looplab import audit
 from looplab.errors import Conflict, Invalid, NotFound, did_you_mean
 from looplab.tables import TASKS, Annotation, ImportBatch, Project, Record, User
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+# fullmatch, never match with "$": "$" also matches before a trailing newline ("news\n").
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 
 #: Project settings a user may change, with their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -55,7 +56,7 @@ def create_project(
     guidelines: str = "",
     actor: str,
 ) -> Project:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise Invalid(
             f"invalid project name {name!r}: lower-case letters, digits, '_' and '-', "
             "starting with a letter or digit",
