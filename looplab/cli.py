@@ -377,10 +377,14 @@ def train(
             job = jobs.enqueue(session, "train", project_id=project.id, params=params)
             job_id = job.id
         with err.status("training..."):
-            jobs.drain(store, settings)
-        with store.read() as session:
-            done = session.get(Job, job_id)
-            assert done is not None
+            while True:  # a running server's worker may hold the job: wait for it to end
+                jobs.drain(store, settings)
+                with store.read() as session:
+                    done = session.get(Job, job_id)
+                    assert done is not None
+                    if done.status not in ("queued", "running"):
+                        break
+                time.sleep(0.5)
             result = {"status": done.status, "error": done.error, **(done.result or {})}
     result["train_seconds"] = result.pop("seconds", None)
     result["seconds"] = round(time.perf_counter() - started, 3)
