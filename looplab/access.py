@@ -31,6 +31,8 @@ POLICY: dict[str, str] = {
     "prediction.create": "annotator",
     "feedback.create": "annotator",
     "annotation.review": "reviewer",
+    # Below reviewer, a person reads only the records handed to them (see records.readable).
+    "record.read": "reviewer",
     "project.export": "reviewer",
     "model.read": "reviewer",
     "project.create": "admin",
@@ -51,6 +53,7 @@ ACTION_WORDS: dict[str, str] = {
     "prediction.create": "ask for predictions",
     "feedback.create": "send feedback",
     "annotation.review": "review annotations",
+    "record.read": "read records that were not handed to them",
     "project.export": "export projects",
     "model.read": "read models",
     "project.create": "create projects",
@@ -81,10 +84,15 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def allowed(user: User, action: str) -> bool:
+    """Whether ``user``'s role may do ``action`` (see :data:`POLICY`)."""
+    return _RANK[user.role] >= _RANK[POLICY[action]]
+
+
 def authorize(user: User, action: str) -> None:
     """Raise :class:`Forbidden` unless ``user``'s role may do ``action``."""
     needed = POLICY[action]
-    if _RANK[user.role] < _RANK[needed]:
+    if not allowed(user, action):
         raise Forbidden(
             refusal(user.role, action, needed),
             details={"action": action, "role": user.role, "needs": needed},

@@ -157,6 +157,17 @@ def next_record(
     return record
 
 
+def handed_to(session: Session, user: User, record_id: int) -> bool:
+    """Whether ``record_id`` was handed to ``user``: leased to them now, or answered by them."""
+    leased = select(Lease.id).where(
+        Lease.record_id == record_id, Lease.user_id == user.id, Lease.expires_at > utcnow()
+    )
+    answered = select(Annotation.id).where(
+        Annotation.record_id == record_id, Annotation.annotator_id == user.id
+    )
+    return session.scalar(leased.union_all(answered).limit(1)) is not None
+
+
 def release(session: Session, project: Project, user: User, record_id: int) -> None:
     session.execute(
         _DROP_USER_LEASE,

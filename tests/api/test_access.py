@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from looplab.tables import Record
 from tests.api.conftest import Api
 
 
@@ -93,3 +96,32 @@ def test_reviewer_may_read_records_annotator_may_not(news: Api) -> None:
         url, params={"after": page["next_after"], "limit": 50}, headers=news.as_("reviewer")
     ).json()
     assert len(rest["items"]) == 7 and rest["next_after"] is None
+
+
+def test_an_annotator_reads_only_the_records_handed_to_them(news: Api) -> None:
+    base = "/api/v1/projects/news"
+    held = news.client.get(f"{base}/queue/next", headers=news.as_("annotator")).json()
+    held_id = held["record"]["id"]
+    with news.store.read() as session:
+        ids = session.scalars(select(Record.id).order_by(Record.id)).all()
+    other = next(i for i in ids if i != held_id)
+    # The record in hand reads; any other is refused, with who may read it.
+    assert news.client.get(f"{base}/records/{held_id}", headers=news.as_("annotator")).is_success
+    refused = news.client.get(f"{base}/records/{other}", headers=news.as_("annotator"))
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == (
+        "an annotator may not read records that were not handed to them: that needs the "
+        "reviewer role or above; ask an admin"
+    )
+    # Another annotator does not hold the first one's record.
+    news.add_user("carol")
+    assert (
+        news.client.get(f"{base}/records/{held_id}", headers=news.as_("carol")).status_code == 403
+    )
+    # Answered records stay readable to the one who answered (going back to change an answer).
+    answer = {"record_id": held_id, "label": "sport"}
+    assert news.client.post(
+        f"{base}/annotations", json=answer, headers=news.as_("annotator")
+    ).is_success
+    assert news.client.get(f"{base}/records/{held_id}", headers=news.as_("annotator")).is_success
+    assert news.client.get(f"{base}/records/{other}", headers=news.as_("reviewer")).is_success

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from looplab import access, projects
+from looplab import access, projects, queue
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import (
     MAX_ID,
@@ -111,4 +111,8 @@ def get_record(
             raise NotFound(
                 f"no record {record_id} in project {name!r}", details={"record_id": record_id}
             )
+        if not access.allowed(user, "record.read") and not queue.handed_to(
+            session, user, record.id
+        ):
+            access.authorize(user, "record.read")  # says who may, in words
         return RecordOut.model_validate(record)
