@@ -267,3 +267,50 @@ def test_0007_numbers_old_predictions_and_keeps_windows_and_feedback(
             # PostgreSQL refuses a row without its number; SQLite keeps the default it was
             # added with (dropping it would copy the table).
             assert (info["default"] is None) == (kind == "postgresql")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0008_stores_artifacts_relative_to_the_workspace_and_leases_old_jobs(
+    kind: str, tmp_path: Path
+) -> None:
+    with store_at(kind, tmp_path, "0007") as store:
+        with store.write() as session:
+            run = session.execute
+            add_project_and_user(run)
+            for mid, version, artifact in (
+                (1, 1, "/old/home/.looplab/artifacts/p/v1.skops"),
+                (2, 2, "C:\\ws\\artifacts\\p\\v2.skops"),
+                (3, 3, "/srv/models/v3.skops"),  # outside any artifacts folder: kept
+            ):
+                run(
+                    sql(
+                        "INSERT INTO model_versions (id, project_id, version, stage, artifact, "
+                        "sha256, config, metrics, n_train, n_test, created_by, created_at) "
+                        "VALUES (:id, 1, :v, 'candidate', :a, 'x', '{}', '{}', 0, 0, 't', :t)",
+                        "t",
+                    ),
+                    {"id": mid, "v": version, "a": artifact, "t": T0},
+                )
+            for jid, status in ((1, "running"), (2, "queued"), (3, "done")):
+                run(
+                    sql(
+                        "INSERT INTO jobs (id, project_id, kind, status, params, result, "
+                        "created_at) VALUES (:id, 1, 'train', :s, '{}', '{}', :t)",
+                        "t",
+                    ),
+                    {"id": jid, "s": status, "t": T0},
+                )
+        store.upgrade()
+        with store.read() as session:
+            artifacts = dict(
+                session.execute(text("SELECT version, artifact FROM model_versions")).tuples().all()
+            )
+            attempts = dict(session.execute(text("SELECT id, attempts FROM jobs")).tuples().all())
+        assert artifacts == {1: "p/v1.skops", 2: "p/v2.skops", 3: "/srv/models/v3.skops"}
+        assert attempts == {1: 1, 2: 0, 3: 1}
+        # The old release's running job has no lease: the first worker reclaims it.
+        from looplab import jobs
+
+        with store.write() as session:
+            claimed = jobs.claim(session, "new-worker")
+            assert claimed is not None and (claimed.id, claimed.attempts) == (1, 2)
