@@ -645,10 +645,22 @@ def demo(
                     guidelines="Pick the article's main topic. Sport includes all sports news.",
                 )
                 report = ingest.import_file(
-                    session, project, path, text="text", meta=["topic", "source"], actor=actor()
+                    session,
+                    project,
+                    path,
+                    text="text",
+                    label="label",
+                    meta=["topic", "source"],
+                    actor=actor(),
                 )
                 jobs.enqueue(session, "score", project_id=project.id)
-            err.print(f"imported {report.imported:,} of {count:,} BBC News articles into 'news'")
+                train_params = {"actor": actor(), "skip_identical": True}
+                jobs.enqueue(session, "train", project_id=project.id, params=train_params)
+            err.print(
+                f"imported {report.imported:,} of {count:,} BBC News articles into 'news',"
+                f" {report.labels:,} with their topic as a label; the worker trains v1 from"
+                " those now (then: `looplab gate news v1` and `looplab promote news v1`)"
+            )
         tokens = {}
         with store.write() as session:
             existing = {u.name for u in access.list_users(session)}

