@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     run_worker: bool = Field(default=True, description="Run the job worker inside `looplab serve`.")
     page_size_max: int = 500
+    upload_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1,
+        description="Largest file `POST .../imports` accepts, in bytes (1 GiB); larger is 413.",
+    )
     job_lease_seconds: float = Field(
         default=60.0,
         ge=2,

@@ -21,6 +21,7 @@ from looplab import (
     assess,
     dataset,
     diversity,
+    imports,
     jobs,
     monitor,
     projects,
@@ -300,5 +301,6 @@ HANDLERS: dict[str, jobs.Handler] = {
     "score": score_pool,
     "monitor": monitor.monitor_project,
     "alert": alerts.send_alert,
+    "import": imports.run_import,
     "label_drifted": targeting.label_drifted,
 }

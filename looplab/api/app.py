@@ -13,7 +13,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from looplab import __version__, alerts, jobs, web
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
-from looplab.api.routes import admin, audit, labeling, models, monitor, projects, serve, users
+from looplab.api.routes import (
+    admin,
+    audit,
+    labeling,
+    models,
+    monitor,
+    projects,
+    serve,
+    transfer,
+    users,
+)
+from looplab.api.routes import jobs as job_routes
 from looplab.batching import Batcher
 from looplab.metrics import MetricsMiddleware, make_registry
 from looplab.predlog import PredictionLog
@@ -83,7 +94,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__, "store": store.dialect}
 
-    for module in (users, projects, labeling, models, serve, audit, monitor, admin):
+    for module in (users, projects, labeling, models, serve, audit, monitor, admin, transfer):
+        app.include_router(module.router)
+    for module in (job_routes,):
         app.include_router(module.router)
     web.mount(app)
     return app

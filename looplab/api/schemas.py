@@ -172,3 +172,27 @@ class Verification(BaseModel):
     head: str
     first_bad_id: int | None
     reason: str
+
+
+class JobOut(BaseModel):
+    """A job as ``GET /api/v1/jobs/{id}`` shows it (see looplab.imports.view)."""
+
+    id: int
+    kind: str
+    project: str | None
+    status: Literal["queued", "running", "done", "failed"]
+    progress: dict[str, Any] | None = Field(
+        None,
+        description="How far it has come: rows (records read so far), done and total (in "
+        "unit: bytes, or rows for Parquet).",
+    )
+    result: dict[str, Any] | None = Field(None, description="What it did, once done.")
+    error: str | None = Field(None, description="Why it failed: the CLI's message.")
+    error_code: str | None = None
+    error_details: dict[str, Any] | None = Field(
+        None, description="For bad input: file, line, field."
+    )
+    attempts: int | None = None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None

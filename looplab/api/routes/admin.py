@@ -16,17 +16,11 @@ from looplab.api.schemas import UserCreated, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or unknown token."},
-    403: {"description": "The token's role may not do this."},
-}
-
 
 @router.get(
     "/projects/{name}/settings",
     response_model=dict[str, Any],
     tags=["projects"],
-    responses={**_AUTH, 404: {"description": "No such project."}},
 )
 def get_settings(name: str, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
     """Every setting of the project with defaults filled in, as `looplab config PROJECT` shows."""
@@ -40,11 +34,6 @@ def get_settings(name: str, user: CurrentUser, store: StoreDep) -> dict[str, Any
     "/users/{name}/disable",
     response_model=UserOut,
     tags=["users"],
-    responses={
-        **_AUTH,
-        404: {"description": "No such user."},
-        409: {"description": "The last active admin cannot be disabled."},
-    },
 )
 def disable_user(name: str, user: CurrentUser, store: StoreDep) -> UserOut:
     """Revoke the user's token (within LOOPLAB_TOKEN_CACHE_SECONDS); a new token enables it."""
@@ -58,7 +47,6 @@ def disable_user(name: str, user: CurrentUser, store: StoreDep) -> UserOut:
     "/users/{name}/token",
     response_model=UserCreated,
     tags=["users"],
-    responses={**_AUTH, 404: {"description": "No such user."}},
 )
 def issue_token(name: str, user: CurrentUser, store: StoreDep) -> UserCreated:
     """A new token for the user, shown once (the old one stops working); enables the user."""

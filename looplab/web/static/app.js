@@ -2,6 +2,7 @@
 // The label page lives in label.js. Data from the server only ever reaches the page through
 // textContent and attributes, never innerHTML: a record may contain anything.
 
+import { adminPage } from "./admin.js";
 import { labelPage } from "./label.js";
 import { monitorPanel } from "./monitor.js";
 
@@ -144,8 +145,17 @@ export function setHeader(project = null, active = "") {
   }
   const signedIn = Boolean(token());
   $("#who-name").textContent = signedIn && me ? `${me.name} · ${me.role}` : "";
+  showAdminLink(active === "admin");
   $("#sign-out").hidden = !signedIn;
   $("#help-button").hidden = active !== "label";
+}
+
+/** The header's Admin link, for admins only (the server checks every admin call anyway). */
+function showAdminLink(current) {
+  const link = $("#admin-link");
+  link.hidden = !(token() && me && me.role === "admin");
+  if (current) link.setAttribute("aria-current", "page");
+  else link.removeAttribute("aria-current");
 }
 
 export function signOut(reason = "") {
@@ -433,6 +443,7 @@ const ROUTES = [
   [/^#\/projects$/, projectsPage],
   [/^#\/projects\/([^/]+)\/label$/, labelPage],
   [/^#\/projects\/([^/]+)\/dashboard$/, dashboardPage],
+  [/^#\/admin$/, adminPage],
 ];
 
 let current = null;
@@ -487,6 +498,7 @@ function boot() {
       (user) => {
         me = user;
         $("#who-name").textContent = `${me.name} · ${me.role}`;
+        showAdminLink(location.hash === "#/admin");
       },
       () => {},
     );

@@ -1,0 +1,32 @@
+"""Background jobs: poll one's status, progress, result or error (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from looplab import access, imports
+from looplab.api.deps import CurrentUser, StoreDep
+from looplab.api.schemas import MAX_ID, JobOut
+from looplab.errors import NotFound
+from looplab.tables import Job, Project
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+)
+def get_job(
+    job_id: Annotated[int, Path(ge=0, le=MAX_ID)], user: CurrentUser, store: StoreDep
+) -> JobOut:
+    """A job's status (queued, running, done, failed), progress, result or error."""
+    access.authorize(user, "job.read")
+    with store.read() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}", details={"job": job_id})
+        project = session.get(Project, job.project_id) if job.project_id is not None else None
+        return JobOut(**imports.view(store, job, project.name if project else None))
