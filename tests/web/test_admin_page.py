@@ -135,7 +135,7 @@ def test_create_import_export_from_the_admin_page(
         page.get_by_role("button", name="Import").click()
         status = page.locator("#import-form .status")
         expect(status).to_have_text(
-            f"Done: imported {ROWS:,} records from articles.csv (1 duplicates dropped, "
+            f"Done: imported {ROWS:,} records from articles.csv (1 duplicate dropped, "
             f"{ROWS // 10:,} labels).",
             timeout=90_000,
         )
@@ -163,6 +163,7 @@ def test_create_import_export_from_the_admin_page(
             export.export(session, projects.get_project(session, "articles"), "csv", expected)
         assert saved.read_bytes() == expected.getvalue()
         expect(page.locator("#export-form .status")).to_contain_text("Downloaded articles.csv")
+        page.screenshot(path=str(shot_dir(tmp_path) / "admin-imported-light.png"), full_page=True)
 
 
 def test_a_bad_upload_names_line_and_field_and_writes_nothing(

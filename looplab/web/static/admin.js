@@ -103,6 +103,8 @@ function markInvalid(form, error) {
   }
 }
 
+const count = (n, noun) => `${number(n)} ${noun}${n === 1 ? "" : "s"}`;
+
 const list = (text) =>
   text
     .split(",")
@@ -311,10 +313,10 @@ function importSection(state, picker, view) {
         const r = job.result;
         bar.value = 100;
         status.say(
-          `Done: imported ${number(r.imported)} records from ${r.file} (${number(r.duplicates)} duplicates dropped, ${number(r.labels)} labels).`,
+          `Done: imported ${count(r.imported, "record")} from ${r.file} (${count(r.duplicates, "duplicate")} dropped, ${count(r.labels, "label")}).`,
           "ok",
         );
-        toast(`Imported ${number(r.imported)} records into ${job.project}.`);
+        toast(`Imported ${count(r.imported, "record")} into ${job.project}.`);
         return;
       } else {
         bar.hidden = true;
