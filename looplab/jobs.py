@@ -126,14 +126,23 @@ def requeue_expired(session: Session, *, max_attempts: int, now: dt.datetime) ->
 
 
 def claim(
-    session: Session, worker: str, *, lease_seconds: float = 60.0, max_attempts: int = 3
+    session: Session,
+    worker: str,
+    *,
+    lease_seconds: float = 60.0,
+    max_attempts: int = 3,
+    asked_at: dt.datetime | None = None,
 ) -> Job | None:
     """Claim the oldest queued job for ``worker``; the caller's commit makes the claim.
 
-    Returns the job as claimed (status ``running``, ``attempts`` counted), or None.
+    ``asked_at`` is when the caller began to wait for its transaction. Only leases that had
+    expired by then are taken back: on SQLite, a worker that waited for the write lock may have
+    waited behind the very transaction that kept a running job's heartbeat from renewing its
+    lease, and that job's worker is alive. Returns the job as claimed (status ``running``,
+    ``attempts`` counted), or None.
     """
     now = utcnow()
-    requeue_expired(session, max_attempts=max_attempts, now=now)
+    requeue_expired(session, max_attempts=max_attempts, now=min(asked_at or now, now))
     job_id = session.scalar(
         _lock(
             session,
@@ -234,12 +243,14 @@ def heartbeat(store: Store, job: Job, *, every: float, lease_seconds: float) -> 
 
 def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], worker: str) -> bool:
     """Claim and run one job; return whether there was one."""
+    asked_at = utcnow()
     with store.write() as session:
         job = claim(
             session,
             worker,
             lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.job_max_attempts,
+            asked_at=asked_at,
         )
         if job is None:
             return False

@@ -25,13 +25,23 @@ def artifacts_dir(session: Session) -> Path:
     return Path(session.info.get("artifacts_dir") or "artifacts")
 
 
-def new_artifact_path(session: Session, project: Project, version: int) -> Path:
-    """A fresh file name for version ``version``'s artifact: never one that exists.
+def pending_artifact_path(session: Session, project: Project) -> Path:
+    """Where a new model is written before its version number is known (see :func:`name_artifact`).
 
-    The random part keeps two attempts at one version (a worker that lost its lease and the one
-    that took the job over) from ever writing the same file.
+    Writing a model file takes seconds; it happens before the registering transaction, so that
+    transaction (which holds SQLite's write lock) stays short.
     """
-    return artifacts_dir(session) / project.name / f"v{version}-{secrets.token_hex(4)}.skops"
+    return artifacts_dir(session) / project.name / f".pending-{secrets.token_hex(8)}.skops"
+
+
+def name_artifact(pending: Path, version: int) -> Path:
+    """Give a pending artifact its version's name; the random part is kept, so two attempts at
+    one version (a worker that lost its lease and the one that took its job over) never write
+    or rename onto the same file, and a registered version's file is never replaced."""
+    token = pending.stem.removeprefix(".pending-")
+    final = pending.with_name(f"v{version}-{token}.skops")
+    pending.rename(final)
+    return final
 
 
 def stored_artifact(session: Session, path: Path) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,13 +94,14 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     metrics = assess.held_out_metrics(
         test, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
     )
-    path: Path | None = None
+    with store.read() as session:
+        path = registry.pending_artifact_path(session, _project(session, job))
+    sha = train.save_model(model, path)
     try:
         with store.write() as session:
             project = _project(session, job)
             version = registry.next_version(session, project)
-            path = registry.new_artifact_path(session, project, version)
-            sha = train.save_model(model, path)
+            path = registry.name_artifact(path, version)
             config = {
                 "task": project.task,
                 "fields": list(project.fields),
@@ -144,8 +144,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             auto = bool(projects.setting(project, "auto_promote"))
     except BaseException:
         # Nothing refers to the file of a version that was not registered.
-        if path is not None:
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
     result = {
         "model": name,
