@@ -89,12 +89,20 @@ def test_bad_input_exits_2(news: Path) -> None:
 
 
 def test_tampered_artifact_exits_2_with_a_clear_message(news: Path) -> None:
-    path = next((news / "ws").rglob("v1.skops"))
-    data = bytearray(path.read_bytes())
+    path = next((news / "ws").rglob("v1-*.skops"))
+    good = path.read_bytes()
+    data = bytearray(good)
     data[100] ^= 0x01
     path.write_bytes(bytes(data))
     code, _, err = run("gate", "news", "v1")
     assert code == 2 and "modified or corrupted after it was saved" in err
+    path.write_bytes(good)
+    assert run("promote", "news", "v1")[0] == 0
+    path.write_bytes(bytes(data))
+    # Watching the production model says the same in one message, with no traceback.
+    code, out, err = run("drift", "news", "--window", "1d")
+    assert code == 2 and "model v1 of project 'news' cannot be loaded" in err
+    assert "Traceback" not in out + err
 
 
 def test_report_and_card(news: Path) -> None:
