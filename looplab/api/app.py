@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from looplab import __version__, alerts, jobs, web
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
+from looplab.api.responses import document_errors
 from looplab.api.routes import (
     admin,
     audit,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.batcher = Batcher(window_seconds=settings.predict_batch_window_ms / 1000)
     add_exception_handlers(app)
+    document_errors(app)
     registry, latency = make_registry(store, app.state.models.unavailable)
     app.add_middleware(MetricsMiddleware, latency=latency)
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from looplab.errors import LooplabError
 
@@ -16,6 +17,15 @@ log = logging.getLogger("looplab.api")
 
 def _body(code: str, message: str, details: object = None) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:  # the path matches, the method does not
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -56,9 +66,19 @@ def add_exception_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI raises 400 for a body it cannot decode at all (not UTF-8), before validation.
+        code = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110: list every method of the path. Starlette names only those of the first
+            # route on it, and FastAPI makes one route per method.
+            headers["Allow"] = _allowed_methods(request)
+        return JSONResponse(
+            _body(code, str(exc.detail)), status_code=exc.status_code, headers=headers or None
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -7,12 +7,41 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: The largest id a store column holds (SQL BIGINT); larger numbers are refused at the edge with
-#: a 422 instead of overflowing the database driver.
-MAX_ID = 2**63 - 1
+#: The largest id the API takes: 2**53 - 1, the largest integer JSON carries exactly (a JavaScript
+#: number, or any tool that parses JSON numbers as doubles; above it, 2**63 - 1 itself reads back as
+#: 2**63). The store's BIGINT holds more; larger numbers are refused at the edge with a 422 instead
+#: of overflowing the database driver.
+MAX_ID = 2**53 - 1
 RowId = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 T = TypeVar("T")
+
+# Patterns the schema shows for what looplab.projects and looplab.access check (with their own
+# messages): a schema-valid request is then one the server accepts. Explicit ASCII classes read
+# the same in ECMA-262 (the schema's dialect) and Python.
+PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
+#: A label holds something other than white space (Python's ``str.isspace`` set, spelled out).
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+#: Settings that null clears; every other setting may be left out, not sent as null.
+NULLABLE_SETTINGS = frozenset(
+    {"strategy", "estimator", "triggers", "webhook_url"}
+    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+)
+
+
+def _not_null(schema: dict[str, Any], nullable: frozenset[str]) -> None:
+    """Drop ``null`` from the JSON schema of optional fields not named in ``nullable``."""
+    for name, field in schema.get("properties", {}).items():
+        options = field.get("anyOf", [])
+        if name in nullable or {"type": "null"} not in options:
+            continue
+        rest = [o for o in options if o != {"type": "null"}]
+        del field["anyOf"]
+        field.pop("default", None)
+        field.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
 
 
 class Request(BaseModel):
@@ -31,9 +60,17 @@ class Page(BaseModel, Generic[T]):
 
 
 class ProjectIn(Request):
-    name: str = Field(examples=["news"])
+    name: str = Field(examples=["news"], json_schema_extra={"pattern": PROJECT_NAME})
     task: Literal["text", "tabular"]
-    labels: list[str] = Field(min_length=2, examples=[["business", "sport", "tech"]])
+    labels: list[str] = Field(
+        min_length=2,
+        examples=[["business", "sport", "tech"]],
+        description="At least two distinct labels; surrounding white space is dropped.",
+        json_schema_extra={
+            "uniqueItems": True,
+            "items": {"type": "string", "pattern": NOT_BLANK},
+        },
+    )
     fields: list[str] | None = None
     guidelines: str = ""
 
@@ -51,7 +88,12 @@ class ProjectOut(Response):
 class SettingsPatch(Request):
     # Strict: a value `looplab config` would refuse ("yes" for a flag, 2.0 for a count) is not
     # coerced here either; looplab.projects checks the same ranges for both.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Null is refused for most settings (leave one out to keep it); the schema says which.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra=lambda schema: _not_null(schema, NULLABLE_SETTINGS),
+    )
 
     overlap: int | None = Field(None, ge=1, le=20)
     overlap_fraction: float | None = Field(None, ge=0, le=1)
@@ -139,7 +181,7 @@ class AnnotationOut(Response):
 
 
 class UserIn(Request):
-    name: str
+    name: str = Field(examples=["ada"], json_schema_extra={"pattern": USER_NAME})
     role: Literal["annotator", "reviewer", "admin"] = "annotator"
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from looplab import access, jobs, projects, promotion, registry
 from looplab import card as cards
 from looplab.api.deps import CurrentUser, StoreDep
+from looplab.api.schemas import NOT_BLANK
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["models"])
 
@@ -95,9 +96,19 @@ def train(name: str, user: CurrentUser, store: StoreDep) -> JobOut:
 
 
 class PromoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what promotion.promote_version checks: forcing needs a reason.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"force": {"const": True}}, "required": ["force"]},
+            "then": {
+                "properties": {"reason": {"type": "string", "pattern": NOT_BLANK}},
+                "required": ["reason"],
+            },
+        },
+    )
     force: bool = False
-    reason: str = ""
+    reason: str = Field("", description="Kept in the audit log; required with force.")
 
 
 class RollbackIn(BaseModel):

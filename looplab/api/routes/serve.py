@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from looplab import access, projects, serving
 from looplab.api.deps import BatcherDep, CurrentUser, ModelsDep, PredictionLogDep, StoreDep
+from looplab.api.responses import errors
 from looplab.api.schemas import Request
 from looplab.errors import NotFound
 
@@ -50,7 +51,7 @@ class FeedbackOut(BaseModel):
     annotation_id: int | None
 
 
-@router.post("/predict", response_model=PredictOut)
+@router.post("/predict", response_model=PredictOut, responses=errors(503))
 async def predict(
     name: str,
     body: PredictIn,

@@ -13,8 +13,10 @@ from fastapi.responses import StreamingResponse
 from looplab import access, imports, projects
 from looplab import export as exporter
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
+from looplab.api.responses import errors
 from looplab.api.schemas import JobOut
 from looplab.errors import Invalid
+from looplab.readers import FORMATS
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import User
@@ -75,7 +77,7 @@ async def _receive(request: Request, path: Path, limit: int) -> int:
     response_model=JobOut,
     status_code=202,
     openapi_extra=_UPLOAD_BODY,
-    responses={413: {"description": "The file is over LOOPLAB_UPLOAD_MAX_BYTES."}},
+    responses=errors(413),
 )
 async def upload(
     name: str,
@@ -92,7 +94,12 @@ async def upload(
         ),
     ],
     fmt: Annotated[
-        str | None, Query(alias="format", description="csv, jsonl, parquet or label-studio.")
+        str | None,
+        Query(
+            alias="format",
+            description="csv, jsonl, parquet or label-studio.",
+            json_schema_extra={"enum": list(FORMATS)},  # checked by the reader, with its message
+        ),
     ] = None,
     text: Annotated[str | None, Query(description="Column holding the text (text tasks).")] = None,
     fields: Annotated[
@@ -112,6 +119,11 @@ async def upload(
     path = imports.upload_path(settings, filename)
     try:
         size = await _receive(request, path, settings.upload_max_bytes)
+        if size == 0:  # the schema marks the body required: nothing to import is a 422 here
+            raise Invalid(
+                "the request body is empty: send the file's bytes as the body",
+                details={"field": "body"},
+            )
         return await run_in_threadpool(
             _queue,
             store,
@@ -161,7 +173,12 @@ def export(
     user: CurrentUser,
     store: StoreDep,
     fmt: Annotated[
-        str, Query(alias="format", description="jsonl, csv, parquet or label-studio.")
+        str,
+        Query(
+            alias="format",
+            description="jsonl, csv, parquet or label-studio.",
+            json_schema_extra={"enum": list(_MEDIA)},  # checked below, with its message
+        ),
     ] = "jsonl",
 ) -> StreamingResponse:
     """Every record with its labels and provenance, as `looplab export` writes it (streamed)."""
