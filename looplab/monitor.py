@@ -10,17 +10,15 @@ one. For each window it stores: input drift against the production model's refer
 the label-free accuracy estimate, and latency percentiles. Accuracy from feedback is not
 stored: feedback belongs to the window of the prediction it judges and often arrives after that
 window closed, so it is counted whenever a window is read
-(:func:`looplab.overview.window_feedback`), by the triggers too. Then, in the same transaction,
+(:func:`looplab.windows.window_feedback`), by the triggers too. Then, in the same transaction,
 every trigger rule decides on the window and acts (:func:`looplab.triggers.run_triggers`).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -35,6 +33,7 @@ from looplab.tables import (
     Project,
     ReferenceProfile,
 )
+from looplab.windows import latency_summary, mix
 
 
 def window_predictions(
@@ -65,16 +64,6 @@ def window_predictions(
         .limit(limit)
     )
     return list(session.scalars(query))
-
-
-def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
-    p50, p95, p99 = np.percentile(np.asarray(latencies_ms, dtype=float), [50, 95, 99])
-    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
-
-
-def mix(predicted: Sequence[str]) -> dict[str, float]:
-    labels, counts = np.unique(np.asarray(predicted, dtype=str), return_counts=True)
-    return {str(label): float(c / counts.sum()) for label, c in zip(labels, counts, strict=True)}
 
 
 def measure(

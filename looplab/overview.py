@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from looplab import projects, registry, triggers
 from looplab.errors import Conflict, Invalid
 from looplab.tables import (
-    Feedback,
     MonitorWindow,
     Prediction,
     Project,
@@ -29,6 +27,7 @@ from looplab.tables import (
     TriggerDecision,
     utcnow,
 )
+from looplab.windows import NO_FEEDBACK, window_feedback
 
 _SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -37,75 +36,15 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def parse_span(text: str) -> dt.timedelta:
     """``"30m"``, ``"12h"``, ``"1d"``, ``"2w"`` as a timedelta; :class:`Invalid` otherwise."""
     match = _SPAN.fullmatch(text or "")
-    if not match or float(match.group(1)) <= 0:
+    seconds = float(match.group(1)) * _UNIT[match.group(2)] if match else 0.0
+    # Past ten years no log reaches back, and timedelta overflows near 2.7 million years.
+    if not 0 < seconds <= 10 * 365 * 86400:
         raise Invalid(
-            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w",
+            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w (at most "
+            "10 years)",
             details={"field": "window"},
         )
-    return dt.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
-
-
-#: Join condition: feedback belongs to the window, and version, of the prediction it judges.
-FEEDBACK_OF_WINDOW = and_(
-    Feedback.project_id == MonitorWindow.project_id,
-    Feedback.model_version == MonitorWindow.model_version,
-    Feedback.prediction_seq >= MonitorWindow.first_seq,
-    Feedback.prediction_seq <= MonitorWindow.last_seq,
-)
-
-
-def window_feedback(
-    session: Session,
-    project_id: int,
-    *,
-    version: int | None = None,
-    ids: Collection[int] | None = None,
-) -> dict[int, dict[str, Any]]:
-    """Accuracy from feedback of the project's windows, by window id, as of now.
-
-    Feedback counts in the window, and for the model version, of the prediction it judges,
-    whenever it arrives: a label given a week later improves that week-old window's figure and
-    never a later window about other traffic. Late labels are normal in production, so the figure
-    is counted when read (every ``/monitor``, ``looplab monitor``, trigger decision), not frozen
-    in the window's report when it closed: a window's accuracy keeps gaining labels with no job
-    to run, and what people read is never staler than the store.
-
-    One statement: each window's feedback is a range scan of ``ix_feedback_window`` (project,
-    version, ``prediction_seq``), so the cost grows with the windows asked for and their
-    feedback, not with the predictions logged. ``version`` limits it to one version's windows,
-    ``ids`` to those windows. Windows without feedback get ``n == 0``.
-    """
-    from looplab.performance import wilson_interval
-
-    query = (
-        select(MonitorWindow.id, Feedback.accepted, func.count())
-        .join(Feedback, FEEDBACK_OF_WINDOW)
-        .where(MonitorWindow.project_id == project_id)
-        .group_by(MonitorWindow.id, Feedback.accepted)
-    )
-    if version is not None:
-        query = query.where(MonitorWindow.model_version == version)
-    if ids is not None:
-        query = query.where(MonitorWindow.id.in_(list(ids)))
-    counts: dict[int, dict[bool, int]] = {}
-    for window_id, accepted, n in session.execute(query).tuples():
-        counts.setdefault(window_id, {})[bool(accepted)] = n
-    out = {}
-    for window_id, by_verdict in counts.items():
-        n, k = sum(by_verdict.values()), by_verdict.get(True, 0)
-        low, high = wilson_interval(k, n)
-        out[window_id] = {"n": n, "accepted": k, "accuracy": k / n, "ci_low": low, "ci_high": high}
-    return out
-
-
-#: The feedback of a window no feedback has reached yet.
-NO_FEEDBACK: dict[str, Any] = {
-    "n": 0,
-    "accepted": 0,
-    "accuracy": None,
-    "ci_low": None,
-    "ci_high": None,
-}
+    return dt.timedelta(seconds=seconds)
 
 
 def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -376,7 +376,7 @@ class MonitorWindow(Base):
     ``start`` and ``end`` are the earliest and latest of their times, for people (a replica's
     late rows may make two windows' times overlap, never their predictions). Accuracy from
     feedback is not stored here: it is counted when read, from the feedback on those predictions
-    (:func:`looplab.overview.window_feedback`).
+    (:func:`looplab.windows.window_feedback`).
     """
 
     __tablename__ = "monitor_windows"

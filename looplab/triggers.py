@@ -36,7 +36,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab import audit, jobs, projects
+from looplab import audit, jobs, projects, windows
 from looplab.errors import Invalid
 from looplab.settings import Settings
 from looplab.tables import Feedback, MonitorWindow, Project, TriggerDecision
@@ -194,7 +194,7 @@ def run_triggers(
     """Let every rule decide on the windows of ``window``'s version, just after it closed.
 
     Each report carries its window's accuracy from feedback as of now
-    (:func:`looplab.overview.window_feedback`), so labels that arrived late for earlier windows
+    (:func:`looplab.windows.window_feedback`), so labels that arrived late for earlier windows
     count. A decision is stored against the window it judged: ``window`` itself, except for
     ``accuracy_below``, which judges the latest window with ``min_n`` observations.
 
@@ -202,8 +202,6 @@ def run_triggers(
     on (:func:`_windows_to_judge`), a handful whatever the version's history: reading every
     window's report took 0.3 s at 2,000 windows and 3.8 s at 20,000, holding SQLite's lock.
     """
-    from looplab import overview
-
     rules = parse_rules(projects.setting(project, "triggers"))
     if not rules:
         return []
@@ -215,10 +213,10 @@ def run_triggers(
             select(MonitorWindow).where(MonitorWindow.id.in_(ids)).order_by(MonitorWindow.id)
         )
     )
-    feedback = overview.window_feedback(session, project.id, version=window.model_version, ids=ids)
+    feedback = windows.window_feedback(session, project.id, version=window.model_version, ids=ids)
     alarms = [w.alarm for w in history]
     reports = [
-        {**w.report, "feedback": feedback.get(w.id, overview.NO_FEEDBACK), "window": w.id}
+        {**w.report, "feedback": feedback.get(w.id, windows.NO_FEEDBACK), "window": w.id}
         for w in history
     ]
     here = next(i for i, w in enumerate(history) if w.id == window.id)
@@ -296,8 +294,6 @@ def _windows_to_judge(
     with the most, which the decision's reason quotes. ``window``, just closed, is the latest.
     Each is one statement returning at most a few ids; feedback is counted in the database.
     """
-    from looplab import overview
-
     of_version = (
         MonitorWindow.project_id == project_id,
         MonitorWindow.model_version == window.model_version,
@@ -320,7 +316,7 @@ def _windows_to_judge(
             n: Any = func.count(Feedback.id)
             counted = (
                 select(MonitorWindow.id)
-                .join(Feedback, overview.FEEDBACK_OF_WINDOW)
+                .join(Feedback, windows.FEEDBACK_OF_WINDOW)
                 .where(*of_version)
                 .group_by(MonitorWindow.id)
             )

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 from looplab import assess, audit, registry
 from looplab.drift import Profile, drift_report
 from looplab.drift.sketch import CategoryCounts
-from looplab.monitor import latency_summary, mix
 from looplab.performance import Calibration, ConfidenceSummary, check_calibration, estimate_accuracy
 from looplab.store import Store
 from looplab.tables import (
@@ -44,6 +43,7 @@ from looplab.tables import (
     ReferenceProfile,
     TrainingLabel,
 )
+from looplab.windows import latency_summary, mix
 
 log = logging.getLogger("looplab.watch")
 

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import DateTime, bindparam, inspect, text
 from sqlalchemy.sql.elements import TextClause
 
-from looplab import overview
+from looplab import windows
 from looplab.store import MIGRATIONS_DIR, Store
 from tests.conftest import pg_schema
 
@@ -134,7 +134,7 @@ def test_0006_counts_old_feedback_in_its_predictions_window(kind: str, tmp_path:
             starts = dict(
                 session.execute(text("SELECT id, start FROM monitor_windows")).tuples().all()
             )
-            feedback = overview.window_feedback(session, 1)
+            feedback = windows.window_feedback(session, 1)
         # SQLite hands back the stored UTC wall time as text through raw SQL.
         assert {k: str(v)[:16] for k, v in prediction_at.items()} == {
             "p2": "2026-06-01 12:02",
@@ -235,7 +235,7 @@ def test_0007_numbers_old_predictions_and_keeps_windows_and_feedback(
                 .all()
             )
             decision = session.scalar(text("SELECT window_id FROM trigger_decisions"))
-            feedback = overview.window_feedback(session, 1)
+            feedback = windows.window_feedback(session, 1)
         # Each version's rows in time order, ties by id.
         assert seq == {"p1": 1, "p2a": 2, "p2b": 3, "p3": 4, "p4": 5, "q1": 1}
         # Window 3 (v2) held none of v2's predictions: an empty range where it stood.

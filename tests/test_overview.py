@@ -88,9 +88,8 @@ def test_trigger_view_reads_two_statements_however_many_rules(store: Store) -> N
     assert len(statements) == 2, statements
 
     def at(hour: int) -> dt.datetime:
-        moment = t0 + dt.timedelta(hours=hour, minutes=59, seconds=1)
-        # SQLite keeps no time zone: it hands back the UTC wall time it was given.
-        return moment if store.dialect == "postgresql" else moment.replace(tzinfo=None)
+        # Both databases hand back aware UTC times (tables.UTCDateTime).
+        return t0 + dt.timedelta(hours=hour, minutes=59, seconds=1)
 
     by_name = {rule["name"]: rule for rule in state}
     assert [rule["name"] for rule in state] == [r["name"] for r in RULES]
