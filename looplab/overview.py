@@ -40,8 +40,7 @@ def parse_span(text: str) -> dt.timedelta:
     # Past ten years no log reaches back, and timedelta overflows near 2.7 million years.
     if not 0 < seconds <= 10 * 365 * 86400:
         raise Invalid(
-            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w (at most "
-            "10 years)",
+            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w (at most 10 years)",
             details={"field": "window"},
         )
     return dt.timedelta(seconds=seconds)

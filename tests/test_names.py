@@ -31,7 +31,7 @@ def test_project_and_user_names_with_a_trailing_character_are_refused(
 
 @pytest.mark.parametrize("text", ["2h\nx", "\n", "1d\nd", "9999999w", "0d"])
 def test_spans_are_matched_whole(text: str) -> None:
-    with pytest.raises(Exception, match="span|window|duration"):
+    with pytest.raises(Exception, match=r"span|window|duration"):
         parse_span(text)
 
 

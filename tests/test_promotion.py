@@ -251,7 +251,7 @@ def test_tampered_artifact_is_refused_with_a_clear_error(news: Store) -> None:
     assert caught.value.code == "artifact_integrity"
     path.unlink()
     with pytest.raises(
-        Conflict, match="v1 of project .news. cannot be loaded: its model file is missing"
+        Conflict, match=r"v1 of project .news. cannot be loaded: its model file is missing"
     ) as missing:
         promotion.promote_version(news, "news", "v1", actor="alice")
     assert missing.value.code == "artifact_missing"
