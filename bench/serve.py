@@ -188,7 +188,7 @@ def build_workspace(home: Path) -> Workspace:
     """A digits project with TRAIN_ROWS imported labels, v1 trained and promoted, one annotator."""
     from sklearn.datasets import load_digits
 
-    from looplab import access, ingest, jobs, projects, registry
+    from looplab import access, ingest, jobs, projects, registry, worker
     from looplab.settings import Settings
     from looplab.store import Store
 
@@ -219,7 +219,7 @@ def build_workspace(home: Path) -> Workspace:
         assert report.imported == report.labels == TRAIN_ROWS, report
         jobs.enqueue(session, "train", project_id=project.id)
         _, token = access.create_user(session, "bench", "annotator", actor="bench")
-    jobs.drain(store, settings)
+    worker.drain(store, settings)
     with store.write() as session:
         project = projects.get_project(session, PROJECT)
         row = registry.promote(

@@ -127,7 +127,7 @@ def main() -> int:
     os.environ["LOOPLAB_HOME"] = str(home)
     from fastapi.testclient import TestClient
 
-    from looplab import access, ingest, jobs, projects, registry
+    from looplab import access, ingest, jobs, projects, registry, worker
     from looplab.api import create_app
     from looplab.settings import Settings
     from looplab.store import Store
@@ -158,7 +158,7 @@ def main() -> int:
         )
         jobs.enqueue(session, "train", project_id=project.id, params={"actor": "census-demo"})
         _, token = access.create_user(session, f"census-{os.getpid()}", "admin", actor="demo")
-    jobs.drain(store, settings)
+    worker.drain(store, settings)
     with store.write() as session:
         project = projects.get_project(session, "census")
         v1 = registry.get_version(session, project, "v1")
@@ -201,7 +201,7 @@ def main() -> int:
                                     headers=headers).raise_for_status()  # fmt: skip
                 with store.write() as session:
                     job_id = jobs.enqueue(session, "monitor", project_id=project.id).id
-                jobs.drain(store, settings)
+                worker.drain(store, settings)
                 with store.read() as session:
                     job = session.get(Job, job_id)
                     assert job is not None

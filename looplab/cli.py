@@ -337,6 +337,7 @@ def worker(
     import threading
 
     from looplab import jobs
+    from looplab import worker as worker_module
 
     _log_to_stderr()
     settings = Settings()
@@ -344,7 +345,7 @@ def worker(
     with opened() as store:
         err.print(f"looplab worker {jobs.worker_name()} on {store.dialect}; Ctrl-C stops it")
         try:
-            jobs.run_worker(store, settings, stop, poll_seconds=poll)
+            worker_module.run(store, settings, stop, poll_seconds=poll)
         except KeyboardInterrupt:
             stop.set()
 
@@ -366,6 +367,7 @@ def train(
     import time
 
     from looplab import jobs
+    from looplab import worker as worker_module
     from looplab.tables import Job
 
     started = time.perf_counter()  # the whole command: queue, train, re-score, every job drained
@@ -378,7 +380,7 @@ def train(
             job_id = job.id
         with err.status("training..."):
             while True:  # a running server's worker may hold the job: wait for it to end
-                jobs.drain(store, settings)
+                worker_module.drain(store, settings)
                 with store.read() as session:
                     done = session.get(Job, job_id)
                     assert done is not None

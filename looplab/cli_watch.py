@@ -117,7 +117,7 @@ def monitor(
     as_json: JsonOpt = False,
 ) -> None:
     """Current state: drift, accuracy from feedback, latency, alarms, recent windows."""
-    from looplab import jobs
+    from looplab import jobs, worker
 
     with opened() as store:
         if run:
@@ -125,7 +125,7 @@ def monitor(
                 project = projects.get_project(session, project_name)
                 jobs.enqueue(session, "monitor", project_id=project.id)
             with err.status("monitoring..."):
-                jobs.drain(store, Settings())
+                worker.drain(store, Settings())
         with store.read() as session:
             state = overview.monitor_state(
                 session, projects.get_project(session, project_name), limit=max(last, 1)

@@ -336,23 +336,23 @@ def run_worker(
     settings: Settings,
     stop: threading.Event,
     *,
-    handlers: dict[str, Handler] | None = None,
+    handlers: dict[str, Handler],
+    periodic: Callable[[Session], object] | None = None,
     poll_seconds: float = 1.0,
 ) -> None:
-    """Run jobs until ``stop`` is set; sleep ``poll_seconds`` when the queue is empty."""
-    from looplab.monitor import schedule
-    from looplab.tasks import HANDLERS
+    """Run jobs until ``stop`` is set; sleep ``poll_seconds`` when the queue is empty.
 
-    handlers = handlers or HANDLERS
+    ``periodic`` runs in a write transaction every ``monitor_every_seconds`` (the worker module
+    hands in the queueing of monitoring jobs); every worker may run it, so it must be idempotent.
+    """
     name = worker_name()
-    next_schedule = 0.0
+    next_periodic = 0.0
     while not stop.is_set():
         try:
-            if time.monotonic() >= next_schedule:
-                # Every worker may schedule; enqueue's dedupe keeps it to one job per project.
+            if periodic is not None and time.monotonic() >= next_periodic:
                 with store.write() as session:
-                    schedule(session)
-                next_schedule = time.monotonic() + settings.monitor_every_seconds
+                    periodic(session)
+                next_periodic = time.monotonic() + settings.monitor_every_seconds
             ran = run_one(store, settings, handlers, name)
         except Exception:  # the store may be briefly unreachable; keep the worker alive
             log.exception("worker loop error")
@@ -361,11 +361,9 @@ def run_worker(
             stop.wait(poll_seconds)
 
 
-def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler] | None = None) -> int:
-    """Run queued jobs until none is left (for the CLI and tests); return how many ran."""
-    from looplab.tasks import HANDLERS
-
+def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> int:
+    """Run queued jobs until none is left; return how many ran."""
     count = 0
-    while run_one(store, settings, handlers or HANDLERS, worker_name()):
+    while run_one(store, settings, handlers, worker_name()):
         count += 1
     return count

@@ -16,18 +16,14 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from looplab import (
-    alerts,
     assess,
     dataset,
     diversity,
-    imports,
     jobs,
-    monitor,
     projects,
     promotion,
     registry,
     strategies,
-    targeting,
     train,
 )
 from looplab.fingerprints import identical_version, training_fingerprint
@@ -293,13 +289,3 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "batch": len(batch),
         "seconds": round(time.perf_counter() - started, 3),
     }
-
-
-HANDLERS: dict[str, jobs.Handler] = {
-    "train": train_project,
-    "score": score_pool,
-    "monitor": monitor.monitor_project,
-    "alert": alerts.send_alert,
-    "import": imports.run_import,
-    "label_drifted": targeting.label_drifted,
-}

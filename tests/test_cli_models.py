@@ -184,7 +184,7 @@ def test_train_skips_a_twin_and_times_the_whole_command(
 ) -> None:
     import time
 
-    from looplab import tasks
+    from looplab import worker
 
     code, out, err = run("train", "news")
     assert code == 0 and "not trained: v1 was trained on exactly these labels" in err
@@ -195,7 +195,7 @@ def test_train_skips_a_twin_and_times_the_whole_command(
         time.sleep(1.5)
         return {"scored": 0}
 
-    monkeypatch.setitem(tasks.HANDLERS, "score", slow_score)
+    monkeypatch.setitem(worker.HANDLERS, "score", slow_score)
     code, out, err = run("train", "news", "--force", "--json")
     result = json.loads(out)
     assert code == 0 and result["model"] == "v2", err

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from looplab import __version__, alerts, jobs, web
+from looplab import __version__, alerts, web
+from looplab import worker as job_worker
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
 from looplab.api.responses import document_errors
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if settings.run_worker:
             # The embedded worker: one machine needs no separate process for training jobs.
             worker = threading.Thread(
-                target=jobs.run_worker,
+                target=job_worker.run,
                 args=(store, settings, stop),
                 name="looplab-worker",
                 daemon=True,

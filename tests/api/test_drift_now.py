@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from looplab import jobs, overview, projects, registry, watch
+from looplab import jobs, overview, projects, registry, watch, worker
 from looplab.settings import Settings
 from looplab.tables import ReferenceProfile
 from tests.api.conftest import Api
@@ -25,7 +25,7 @@ def with_v2(api: Api, tmp_path) -> None:
     served_project(api, tmp_path)
     with api.store.write() as session:
         jobs.enqueue(session, "train", project_id=projects.get_project(session, "shop").id)
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
 
 
 def promote(api: Api, version: str) -> None:

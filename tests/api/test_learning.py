@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import export, jobs, projects, queue, registry
+from looplab import export, jobs, projects, queue, registry, worker
 from looplab.settings import Settings
 from looplab.tables import Job, Record, TrainingLabel, User
 from tests.api.conftest import Api
@@ -51,7 +51,7 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
     with api.store.write() as session:
         project = projects.get_project(session, "digits")
         jobs.enqueue(session, "score", project_id=project.id)
-    assert jobs.drain(api.store, settings) == 1
+    assert worker.drain(api.store, settings) == 1
     with api.store.read() as session:
         top = session.scalars(select(Record.score).order_by(Record.score.desc()).limit(40)).all()
     assert all(s >= 2.0 for s in top)  # the typical batch sits on top of the queue
@@ -68,7 +68,7 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
     with api.store.read() as session:
         kinds = session.scalars(select(Job.kind).where(Job.status == "queued")).all()
     assert kinds == ["train"]  # 80 labels with retrain_every=40: one job, not two
-    ran = jobs.drain(api.store, settings)
+    ran = worker.drain(api.store, settings)
     with api.store.read() as session:
         failed = session.scalars(select(Job.error).where(Job.status == "failed")).all()
         results = session.execute(select(Job.kind, Job.status, Job.result)).all()
@@ -144,7 +144,7 @@ def test_training_with_too_few_labels_is_skipped_not_failed(api: Api, tmp_path) 
         assert record is not None
         queue.annotate(session, project, user, record.id, "3")
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
     with api.store.read() as session:
         job = session.scalar(select(Job).where(Job.kind == "train"))
     assert job is not None and job.status == "done" and "need 10" in job.result["skipped"]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from looplab import access, jobs, projects, registry
+from looplab import access, jobs, projects, registry, worker
 from looplab.api import create_app
 from looplab.settings import Settings
 from looplab.store import Store
@@ -91,7 +91,7 @@ def test_a_replica_keeps_its_last_good_model_when_the_next_one_is_broken(
     with api_store.write() as session:
         jobs.enqueue(session, "train", project_id=projects.get_project(session, "digits").id)
         _, token = access.create_user(session, "client", "annotator", actor="test")
-    jobs.drain(api_store, Settings(home=tmp_path))
+    worker.drain(api_store, Settings(home=tmp_path))
     settings = Settings(home=tmp_path, run_worker=False, model_check_seconds=0.05)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, store=api_store)) as client:

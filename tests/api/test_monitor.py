@@ -12,7 +12,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from looplab import audit, jobs, projects, registry, targeting
+from looplab import audit, jobs, projects, registry, targeting, worker
 from looplab.settings import Settings
 from looplab.tables import (
     AuditEvent,
@@ -74,7 +74,7 @@ def served_project(api: Api, tmp_path) -> None:
             actor="test",
         )
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
         registry.promote(
@@ -96,7 +96,7 @@ def monitor(api: Api, tmp_path) -> dict[str, Any]:
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
         job_id = jobs.enqueue(session, "monitor", project_id=project.id).id
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
     with api.store.read() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == "done", job.error if job else None
@@ -247,7 +247,7 @@ def test_label_drifted_computes_outside_the_write_lock(api: Api, tmp_path, monke
         job_id = jobs.enqueue(
             session, "label_drifted", project_id=project.id, params={"window": first["window"]}
         ).id
-    assert jobs.drain(api.store, Settings(home=tmp_path)) == 1
+    assert worker.drain(api.store, Settings(home=tmp_path)) == 1
     assert seen == [(0, True)]  # computed once, with no write transaction open, on a reader
 
     with api.store.read() as session:

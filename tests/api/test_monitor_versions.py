@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from looplab import jobs, monitor, predlog, projects, registry
+from looplab import jobs, monitor, predlog, projects, registry, worker
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import MonitorWindow, Prediction, TriggerDecision, utcnow
@@ -26,7 +26,7 @@ def promote_v2(api: Api, tmp_path) -> None:
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
         registry.promote(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looplab import jobs, projects
+from looplab import jobs, projects, worker
 from looplab.settings import Settings
 from tests.api.conftest import Api
 from tests.textdata import add_text_project
@@ -16,7 +16,7 @@ def train(api: Api, tmp_path, **changes: object) -> None:
         if changes:
             projects.update_settings(session, project, dict(changes), actor="test")
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(api.store, Settings(home=tmp_path))
+    worker.drain(api.store, Settings(home=tmp_path))
 
 
 def test_gate_promote_rollback_and_card_over_http(api: Api, tmp_path) -> None:

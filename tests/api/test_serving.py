@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import access, jobs, projects, registry
+from looplab import access, jobs, projects, registry, worker
 from looplab.api import create_app
 from looplab.settings import Settings
 from looplab.store import Store
@@ -49,7 +49,7 @@ def trained(store: Store, tmp_path, n: int = 400, promote: bool = True) -> None:
         for i in range(n):
             add_labeled(session, project, str(i), row(i), str(Y[i]))
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(store, Settings(home=tmp_path))
+    worker.drain(store, Settings(home=tmp_path))
     if promote:
         with store.write() as session:
             project = projects.get_project(session, "digits")
@@ -159,7 +159,7 @@ def test_text_model_rejects_a_number_for_a_text_field(news: Api, tmp_path) -> No
             label = list(words)[i % 3]
             add_labeled(session, project, f"news{i}", {"text": f"{words[label]} story {i}"}, label)
         jobs.enqueue(session, "train", project_id=project.id)
-    jobs.drain(news.store, Settings(home=tmp_path))
+    worker.drain(news.store, Settings(home=tmp_path))
     with news.store.write() as session:
         project = projects.get_project(session, "news")
         registry.promote(
@@ -367,7 +367,7 @@ def test_promotion_while_requests_are_in_flight_loses_none(api_store: Store, tmp
         project = projects.get_project(session, "digits")
         jobs.enqueue(session, "train", project_id=project.id)
         _, token = access.create_user(session, "client", "annotator", actor="test")
-    jobs.drain(api_store, Settings(home=tmp_path))
+    worker.drain(api_store, Settings(home=tmp_path))
     settings = Settings(home=tmp_path, run_worker=False, model_check_seconds=0.2)
     app = create_app(settings, store=api_store)
     sock = socket.socket()

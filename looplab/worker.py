@@ -1,0 +1,44 @@
+"""The worker: the one place that maps job kinds to their handlers, and runs them.
+
+Stages queue jobs by kind name (:func:`looplab.jobs.enqueue`) and never import this module, so
+the job queue (:mod:`looplab.jobs`) knows no stage and no stage knows another's handlers. The
+server's embedded worker, ``looplab worker`` and the commands that run jobs in-process
+(``looplab train``, ``looplab monitor --run``) all come here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from looplab import alerts, imports, jobs, monitor, targeting, tasks
+from looplab.settings import Settings
+from looplab.store import Store
+
+#: Every job kind and the function that runs it: ``handler(store, settings, job) -> result``.
+HANDLERS: dict[str, jobs.Handler] = {
+    "train": tasks.train_project,
+    "score": tasks.score_pool,
+    "monitor": monitor.monitor_project,
+    "alert": alerts.send_alert,
+    "import": imports.run_import,
+    "label_drifted": targeting.label_drifted,
+}
+
+
+def run(
+    store: Store, settings: Settings, stop: threading.Event, *, poll_seconds: float = 1.0
+) -> None:
+    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects."""
+    jobs.run_worker(
+        store,
+        settings,
+        stop,
+        handlers=HANDLERS,
+        periodic=monitor.schedule,
+        poll_seconds=poll_seconds,
+    )
+
+
+def drain(store: Store, settings: Settings) -> int:
+    """Run queued jobs until none is left (for the CLI and tests); return how many ran."""
+    return jobs.drain(store, settings, handlers=HANDLERS)
