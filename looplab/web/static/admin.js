@@ -426,13 +426,19 @@ function settingsSection(picker, view) {
   );
   let current = {};
   const inputs = {};
+  let loading = 0; // only the latest load fills the form (the picker may change again first)
 
   async function load(project) {
-    body.replaceChildren();
+    const ticket = ++loading;
     status.say("");
-    if (!project) return;
-    current = await api(`/projects/${enc(project.name)}/settings`);
-    if (view.left) return;
+    if (!project) {
+      body.replaceChildren();
+      return;
+    }
+    const settings = await api(`/projects/${enc(project.name)}/settings`);
+    if (view.left || ticket !== loading) return;
+    current = settings;
+    body.replaceChildren();
     for (const key of Object.keys(inputs)) delete inputs[key];
     for (const [key, value] of Object.entries(current)) {
       let control;
