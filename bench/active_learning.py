@@ -11,7 +11,7 @@ after every batch of 10.
 
 Strategies: random, least_confidence, margin, entropy, margin+diversity (score-weighted k-means
 over a 10x shortlist) and margin+diversity+balance, which is how looplab's labeling server
-builds a batch by default (``looplab.tasks.score_pool``) and is the one the goals judge.
+builds a batch by default (``looplab.scoring.score_pool``) and is the one the goals judge.
 
 Random baseline: on each seed, random runs 5 times (same split and seed labels, other picks) and
 the strategies are compared with the mean of those runs. A single random run is a noisy

@@ -76,7 +76,7 @@ def trial_data(shift_index: int, trial: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from looplab.performance import wilson_interval
+    from looplab.intervals import wilson_interval
 
     return wilson_interval(k, n)
 

@@ -127,7 +127,7 @@ def main() -> int:
     os.environ["LOOPLAB_HOME"] = str(home)
     from fastapi.testclient import TestClient
 
-    from looplab import access, ingest, jobs, projects, registry, worker
+    from looplab import access, configure, ingest, jobs, projects, registry, worker
     from looplab.api import create_app
     from looplab.settings import Settings
     from looplab.store import Store
@@ -150,7 +150,7 @@ def main() -> int:
             session, project, csv, fields=FEATURES, label="employed", meta=["year"],
             actor="census-demo",
         )  # fmt: skip
-        projects.update_settings(
+        configure.update_settings(
             session,
             project,
             {"triggers": RULES, "monitor_min_predictions": 500, "retrain_every": 100},

@@ -1,6 +1,6 @@
 """What a freshly trained version is judged on: calibration, held-out metrics and slices.
 
-Called by the training job (:func:`looplab.tasks.train_project`) with the fitted pipeline and the
+Called by the training job (:func:`looplab.training.train_project`) with the fitted pipeline and the
 held-out test split (:mod:`looplab.dataset`; no record of it, nor a near duplicate, was trained on):
 
 1. :func:`held_out_proba` runs the pipeline over the test records once; everything below works on

@@ -247,10 +247,12 @@ def config(
             parsed[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             parsed[key.strip()] = raw  # a bare string such as a dotted estimator path
+    from looplab import configure  # its checks import scikit-learn: only when settings change
+
     with opened() as store, store.write() as session:
         project = projects.get_project(session, project_name)
         if parsed:
-            projects.update_settings(session, project, parsed, actor=actor())
+            configure.update_settings(session, project, parsed, actor=actor())
         current = {**projects.DEFAULT_SETTINGS, **project.settings}
     if as_json:
         emit_json(current)

@@ -58,7 +58,8 @@ from sqlalchemy.orm import Session
 from looplab import audit
 from looplab.errors import Invalid
 from looplab.projects import setting
-from looplab.readers import MAX_FIELD_CHARS, Source, Spec, open_source, resolve_spec
+from looplab.readers import open_source, resolve_spec
+from looplab.rows import MAX_FIELD_CHARS, Source, Spec
 from looplab.tables import ImportBatch, Project, utcnow
 
 #: Rows per ``executemany``: large enough to amortise the round trip, small enough to stay flat.

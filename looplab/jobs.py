@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from looplab.errors import Conflict
 from looplab.settings import Settings
 from looplab.store import Store
-from looplab.tables import Job, utcnow
+from looplab.tables import Job, Project, utcnow
 
 log = logging.getLogger("looplab.jobs")
 
@@ -367,3 +367,11 @@ def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> 
     while run_one(store, settings, handlers, worker_name()):
         count += 1
     return count
+
+
+def project_of(session: Session, job: Job) -> Project:
+    """The project ``job`` works on; a clear error if it was deleted since it was queued."""
+    project = session.get(Project, job.project_id)
+    if project is None:
+        raise ValueError(f"project {job.project_id} no longer exists")
+    return project

@@ -33,7 +33,7 @@ from looplab.errors import did_you_mean
 from looplab.strictjson import DECODER, DuplicateKey
 
 if TYPE_CHECKING:
-    from looplab.readers import Row, Spec
+    from looplab.rows import Row, Spec
 
 #: Bytes read at a time; a task larger than this just takes a few more reads.
 CHUNK = 1 << 20
@@ -43,7 +43,7 @@ _TASK_KEYS = ("id", "annotations", "predictions", "drafts", "data")
 
 
 class TaskSource:
-    """A :class:`looplab.readers.Source` over a Label Studio JSON export."""
+    """A :class:`looplab.rows.Source` over a Label Studio JSON export."""
 
     format = "label-studio"
 

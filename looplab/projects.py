@@ -114,17 +114,16 @@ def list_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.id)))
 
 
-def update_settings(
+def write_settings(
     session: Session, project: Project, changes: dict[str, Any], *, actor: str
 ) -> Project:
-    unknown = sorted(set(changes) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise Invalid(
-            f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_SETTINGS)}",
-            details={"fields": unknown},
-        )
-    current = {**DEFAULT_SETTINGS, **(project.settings or {})}
-    _check_settings(changes, current)
+    """Store ``changes`` (already checked) in ``project``'s settings and audit them.
+
+    Callers go through :func:`looplab.configure.update_settings`, which checks every value,
+    including the ones only a stage can judge (a strategy's name, an estimator's path, trigger
+    rules, gate thresholds).
+    """
+    current = current_settings(project)
     project.settings = {**current, **changes}
     audit.record(
         session,
@@ -136,6 +135,16 @@ def update_settings(
         details=changes,
     )
     return project
+
+
+def check_known(changes: dict[str, Any]) -> None:
+    """Raise :class:`Invalid` naming settings that do not exist."""
+    unknown = sorted(set(changes) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise Invalid(
+            f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_SETTINGS)}",
+            details={"fields": unknown},
+        )
 
 
 def current_settings(project: Project) -> dict[str, Any]:
@@ -155,7 +164,7 @@ _FLAGS = ("show_suggestions", "auto_promote")
 _TEXTS = ("strategy", "estimator", "webhook_url")
 
 
-def _check_types(changes: dict[str, Any]) -> None:
+def check_types(changes: dict[str, Any]) -> None:
     def bad(key: str, what: str) -> Invalid:
         return Invalid(f"{key} must be {what}", details={"field": key, "value": changes[key]})
 
@@ -178,46 +187,6 @@ def _check_types(changes: dict[str, Any]) -> None:
         value = changes["overlap_fraction"]
         if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):
             raise bad("overlap_fraction", "a number from 0 to 1")
-
-
-def _check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
-    # Fail at configuration time, not in a training job an hour later.
-    from looplab import strategies, train
-
-    _check_types(changes)
-    if changes.get("strategy") is not None:
-        try:
-            strategies.get_strategy(changes["strategy"])
-        except ValueError as exc:
-            raise Invalid(str(exc), details={"field": "strategy"}) from None
-    if changes.get("estimator"):
-        try:
-            train.resolve_estimator(changes["estimator"])
-        except ValueError as exc:
-            raise Invalid(str(exc), details={"field": "estimator"}) from None
-    for key, low in (("overlap", 1), ("retrain_every", 1), ("suggest_min_test", 1)):
-        if key in changes and (not isinstance(changes[key], int) or changes[key] < low):
-            raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
-    if "triggers" in changes:
-        from looplab.triggers import parse_rules
-
-        parse_rules(changes["triggers"])
-    from looplab.promotion import check_settings as check_gate_settings
-
-    check_gate_settings(changes, current)
-    floor = changes.get("suggest_min_accuracy")
-    if "suggest_min_accuracy" in changes and not (
-        isinstance(floor, int | float) and not isinstance(floor, bool) and 0 <= floor <= 1
-    ):
-        raise Invalid(
-            "suggest_min_accuracy must be a number from 0 to 1",
-            details={"field": "suggest_min_accuracy"},
-        )
-    fraction = changes.get("overlap_fraction")
-    if fraction is not None and not (0 <= float(fraction) <= 1):
-        raise Invalid(
-            "overlap_fraction must be between 0 and 1", details={"field": "overlap_fraction"}
-        )
 
 
 def setting(project: Project, key: str) -> Any:

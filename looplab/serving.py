@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from looplab import ingest, queue, registry
 from looplab.batching import Batcher
 from looplab.errors import Conflict, Invalid, LooplabError, NotFound
-from looplab.performance import wilson_interval
+from looplab.intervals import wilson_interval
 from looplab.predlog import PredictionLog
 from looplab.store import Store
 from looplab.tables import Feedback, Prediction, Project, Record, User, utcnow

@@ -20,7 +20,7 @@ faster than refitting the vectoriser at each step.
 Strategy specs are names from :data:`looplab.strategies.STRATEGIES`, optionally followed by
 ``+diversity`` (k-means over a 10x shortlist, :func:`looplab.diversity.diverse_top_k`) and/or
 ``+balance`` (:func:`looplab.diversity.balance_guard`), e.g. ``"margin+diversity"``. With both,
-the batch is built as the labeling server builds it (``looplab.tasks.score_pool``): the diverse
+the batch is built as the labeling server builds it (``looplab.scoring.score_pool``): the diverse
 picks rank first, then the rest of the shortlist, and the balance guard chooses from that
 ranking. ``"margin+diversity+balance"`` is therefore what a project gets by default.
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab.performance import wilson_interval
+from looplab.intervals import wilson_interval
 from looplab.projects import setting
 from looplab.tables import ImportBatch, ModelVersion, Project, Record
 

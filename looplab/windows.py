@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from looplab.performance import wilson_interval
+from looplab.intervals import wilson_interval
 from looplab.tables import Feedback, MonitorWindow
 
 

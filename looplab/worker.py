@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 
-from looplab import alerts, imports, jobs, monitor, targeting, tasks
+from looplab import alerts, imports, jobs, monitor, scoring, targeting, training
 from looplab.settings import Settings
 from looplab.store import Store
 
 #: Every job kind and the function that runs it: ``handler(store, settings, job) -> result``.
 HANDLERS: dict[str, jobs.Handler] = {
-    "train": tasks.train_project,
-    "score": tasks.score_pool,
+    "train": training.train_project,
+    "score": scoring.score_pool,
     "monitor": monitor.monitor_project,
     "alert": alerts.send_alert,
     "import": imports.run_import,

@@ -142,7 +142,7 @@ def test_an_old_versions_ece_is_marked_optimistic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A calibrated version without a cross calibrator: its ECE is marked, a footnote says why."""
-    from looplab import card, projects, registry, tasks
+    from looplab import card, projects, registry, training
     from looplab.cli import opened
     from looplab.settings import Settings
     from looplab.tables import Job
@@ -155,7 +155,7 @@ def test_an_old_versions_ece_is_marked_optimistic(
         with store.write() as session:
             project_id = add_text_project(session).id
         job = Job(kind="train", project_id=project_id, params={"actor": "test"})
-        assert tasks.train_project(store, Settings(), job)["model"] == "v1"
+        assert training.train_project(store, Settings(), job)["model"] == "v1"
     code, out, _ = run("models", "news")
     assert code == 0 and "optimistic" not in out and "*" not in out
     assert json.loads(run("models", "news", "--json")[1])[0]["ece_optimistic"] is False

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from looplab import ingest, projects
+from looplab import configure, ingest, projects
 from looplab.errors import Invalid
 from looplab.store import Store
 from looplab.tables import Annotation, AuditEvent, ImportBatch, Record
@@ -304,7 +304,7 @@ def test_overlap_fraction_sets_needed(store: Store, tmp_path: Path) -> None:
     make_project(store)
     with store.write() as session:
         project = projects.get_project(session, "news")
-        projects.update_settings(
+        configure.update_settings(
             session, project, {"overlap": 3, "overlap_fraction": 1.0}, actor="test"
         )
     run(store, write(tmp_path, "a.csv", "text\nx\ny\n"))

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from looplab import access, projects, registry
+from looplab import access, configure, registry
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Job, ModelVersion
@@ -91,7 +91,7 @@ def test_each_job_runs_once_across_workers_replicas_and_a_kill(kind: str, tmp_pa
         store.upgrade()
         with store.write() as session:
             project = add_text_project(session, n=300)
-            projects.update_settings(session, project, {"estimator": SLOW_ESTIMATOR}, actor="t")
+            configure.update_settings(session, project, {"estimator": SLOW_ESTIMATOR}, actor="t")
             _, token = access.create_user(session, "root", "admin", actor="t")
         env = {
             **os.environ,

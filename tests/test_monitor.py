@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from looplab import access, predlog, projects, triggers
+from looplab import access, configure, predlog, projects, triggers
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Feedback, MonitorWindow, Project, TriggerDecision
@@ -40,7 +40,7 @@ def history(store: Store, n: int, judged: dict[int, tuple[int, int]]) -> list[in
         project = projects.create_project(
             session, "p", task="tabular", labels=["a", "b"], fields=["x"], actor="test"
         )
-        projects.update_settings(session, project, {"triggers": RULES}, actor="test")
+        configure.update_settings(session, project, {"triggers": RULES}, actor="test")
         user, _ = access.create_user(session, "u", "annotator", actor="test")
         ids = [uuid.uuid4().hex for _ in range(n * PER_WINDOW)]
         predlog.append(

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from looplab import overview, projects
+from looplab import configure, overview, projects
 from looplab.store import Store
 from looplab.tables import MonitorWindow, TriggerDecision
 
@@ -43,7 +43,7 @@ def decided_project(store: Store) -> None:
         project = projects.create_project(
             session, "p", task="tabular", labels=["a", "b"], fields=["x"], actor="test"
         )
-        projects.update_settings(session, project, {"triggers": RULES}, actor="test")
+        configure.update_settings(session, project, {"triggers": RULES}, actor="test")
         for i in range(3):
             window = MonitorWindow(
                 project_id=project.id,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from looplab import dataset, neardup, projects, promotion, registry, tasks
+from looplab import configure, dataset, neardup, projects, promotion, registry, scoring
 from looplab import train as training
 from looplab.errors import Conflict, Invalid, NotFound
 from looplab.settings import Settings
@@ -106,8 +106,8 @@ def test_gate_settings_are_validated_and_applied(news: Store) -> None:
             ({"gate_metric": "macro_f1", "gate_test": "mcnemar"}, "compares accuracy"),
         ):
             with pytest.raises(Invalid, match=match):
-                projects.update_settings(session, project, bad, actor="test")
-        projects.update_settings(
+                configure.update_settings(session, project, bad, actor="test")
+        configure.update_settings(
             session, project, {"gate_min_accuracy": 0.99, "gate_max_ece": None}, actor="test"
         )
     with news.read() as session:
@@ -136,9 +136,9 @@ def test_auto_promote_promotes_only_when_the_gate_passes(news: Store, tmp_path) 
 def test_mcnemar_with_macro_f1_is_refused_whichever_is_set_first(news: Store) -> None:
     with news.write() as session:
         project = projects.get_project(session, "news")
-        projects.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
+        configure.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
         with pytest.raises(Invalid) as refused:
-            projects.update_settings(session, project, {"gate_metric": "macro_f1"}, actor="test")
+            configure.update_settings(session, project, {"gate_metric": "macro_f1"}, actor="test")
         assert refused.value.message.startswith(
             "gate_metric=macro_f1 cannot be gated with gate_test=mcnemar (the project's gate_test)"
         )
@@ -148,9 +148,9 @@ def test_mcnemar_with_macro_f1_is_refused_whichever_is_set_first(news: Store) ->
             "gate_test": "mcnemar",
         }
         both = {"gate_test": "bootstrap", "gate_metric": "macro_f1"}
-        projects.update_settings(session, project, both, actor="test")
+        configure.update_settings(session, project, both, actor="test")
         with pytest.raises(Invalid, match="Use gate_test=bootstrap with gate_metric=macro_f1"):
-            projects.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
+            configure.update_settings(session, project, {"gate_test": "mcnemar"}, actor="test")
         assert projects.setting(project, "gate_test") == "bootstrap"
 
 
@@ -164,7 +164,7 @@ def test_a_stored_mcnemar_macro_f1_pair_is_corrected_loudly(
         project.settings = {**project.settings, "gate_metric": "macro_f1", "gate_test": "mcnemar"}
     with news.write() as session:  # other settings can still be changed
         project = projects.get_project(session, "news")
-        projects.update_settings(session, project, {"retrain_every": 20}, actor="test")
+        configure.update_settings(session, project, {"retrain_every": 20}, actor="test")
     with news.read() as session, caplog.at_level(logging.WARNING, logger="looplab.promotion"):
         project = projects.get_project(session, "news")
         report = promotion.run_gate(session, project, registry.get_version(session, project, "v2"))
@@ -235,7 +235,7 @@ def test_lineage_and_calibration_are_recorded(news: Store, tmp_path) -> None:
     last = type(artifact[-1]).__name__
     assert last == ("LogisticRegression" if method == "none" else "CalibratedClassifier")
     job = Job(kind="score", project_id=project_id, params={})
-    scored = tasks.score_pool(news, Settings(home=tmp_path), job)
+    scored = scoring.score_pool(news, Settings(home=tmp_path), job)
     assert scored["model"] == "v1" and scored["scored"] == 300  # imported labels: still open
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from looplab import serving, tasks, train
+from looplab import serving, train, training
 
 
 def served_for(task: str, fields: list[str], payloads: list[dict], labels: list[str]):
@@ -17,7 +17,7 @@ def served_for(task: str, fields: list[str], payloads: list[dict], labels: list[
         model=model,
         classes=[str(c) for c in model.classes_],
         fields=fields,
-        schema=tasks.input_schema(task, fields, payloads),
+        schema=training.input_schema(task, fields, payloads),
         checked_at=0.0,
     )
 

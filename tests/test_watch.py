@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from looplab import dataset, projects, promotion, registry, tasks, watch
+from looplab import dataset, projects, promotion, registry, training, watch
 from looplab.calibration import CalibratedClassifier, Calibrator
 from looplab.performance import check_calibration
 from looplab.settings import Settings
@@ -23,7 +23,7 @@ def trained(store: Store, tmp_path: Path) -> None:
     with store.write() as session:
         project_id = add_text_project(session).id
     job = Job(kind="train", project_id=project_id, params={"actor": "test"})
-    tasks.train_project(store, Settings(home=tmp_path), job)
+    training.train_project(store, Settings(home=tmp_path), job)
 
 
 def reference_ece(session: Any, row: ModelVersion, *, cross_fitted: bool) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from looplab import projects, tasks
+from looplab import configure, projects, training
 from looplab.settings import Settings
 from looplab.store import Store
 from looplab.tables import Annotation, Job, Project, Record
@@ -88,7 +88,7 @@ def train(store: Store, tmp_path: Path, **changes: object) -> dict:
     with store.write() as session:
         project = projects.get_project(session, "news")
         if changes:
-            projects.update_settings(session, project, dict(changes), actor="test")
+            configure.update_settings(session, project, dict(changes), actor="test")
         project_id = project.id
     job = Job(kind="train", project_id=project_id, params={"actor": "test"})
-    return tasks.train_project(store, Settings(home=tmp_path), job)
+    return training.train_project(store, Settings(home=tmp_path), job)

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import export, jobs, projects, queue, registry, worker
+from looplab import configure, export, jobs, projects, queue, registry, worker
 from looplab.settings import Settings
 from looplab.tables import Job, Record, TrainingLabel, User
 from tests.api.conftest import Api
@@ -29,7 +29,7 @@ def _digits_project(api: Api, n: int = 300) -> tuple[int, dict[int, str]]:
             fields=fields,
             actor="test",
         )
-        projects.update_settings(session, project, {"retrain_every": 40}, actor="test")
+        configure.update_settings(session, project, {"retrain_every": 40}, actor="test")
         for i in range(n):
             record = Record(
                 project_id=project.id,

@@ -12,7 +12,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from looplab import audit, jobs, projects, registry, targeting, worker
+from looplab import audit, configure, jobs, projects, registry, targeting, worker
 from looplab.settings import Settings
 from looplab.tables import (
     AuditEvent,
@@ -67,7 +67,7 @@ def served_project(api: Api, tmp_path) -> None:
                     score=0.5,
                 )
             )
-        projects.update_settings(
+        configure.update_settings(
             session,
             project,
             {"triggers": RULES, "monitor_min_predictions": 150},

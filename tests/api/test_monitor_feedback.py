@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from looplab import projects
+from looplab import configure, projects
 from looplab.tables import Job, TriggerDecision
 from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, RULES, monitor, rows, served_project
@@ -50,7 +50,7 @@ def test_late_feedback_counts_in_its_predictions_window(api: Api, tmp_path) -> N
     served_project(api, tmp_path)
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
-        projects.update_settings(
+        configure.update_settings(
             session, project, {"triggers": [*RULES, LOW_ACCURACY]}, actor="test"
         )
     rng = np.random.default_rng(21)

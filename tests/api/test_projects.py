@@ -27,7 +27,8 @@ def test_unknown_project_is_404(api: Api) -> None:
     assert response.status_code == 404
     assert response.json()["error"] == {
         "code": "not_found",
-        "message": "no project named 'nope'",
+        "message": "no project named 'nope'; there is no project yet: create one with "
+        "`looplab init`",
         "details": {"project": "nope"},
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from looplab import jobs, projects, worker
+from looplab import configure, jobs, projects, worker
 from looplab.settings import Settings
 from tests.api.conftest import Api
 from tests.textdata import add_text_project
@@ -14,7 +14,7 @@ def train(api: Api, tmp_path, **changes: object) -> None:
     with api.store.write() as session:
         project = projects.get_project(session, "news")
         if changes:
-            projects.update_settings(session, project, dict(changes), actor="test")
+            configure.update_settings(session, project, dict(changes), actor="test")
         jobs.enqueue(session, "train", project_id=project.id)
     worker.drain(api.store, Settings(home=tmp_path))
 

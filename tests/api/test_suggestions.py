@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from looplab import projects
+from looplab import configure, projects
 from looplab.tables import ImportBatch, ModelVersion, Record
 from tests.api.conftest import Api
 
@@ -112,7 +112,7 @@ def test_floor_settings_are_validated(news: Api) -> None:
     with news.store.write() as session:
         project = projects.get_project(session, "news")
         try:
-            projects.update_settings(session, project, {"suggest_min_accuracy": "x"}, actor="t")
+            configure.update_settings(session, project, {"suggest_min_accuracy": "x"}, actor="t")
         except Exception as exc:  # the CLI path: looplab config news suggest_min_accuracy=x
             assert "suggest_min_accuracy must be a number from 0 to 1" in str(exc)
         else:

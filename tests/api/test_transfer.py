@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from looplab import export, imports, ingest, jobs, projects, worker
+from looplab import export, imports, ingest, jobs, projects
 from looplab.cli import app as cli
 from looplab.tables import Annotation, AuditEvent, ImportBatch, Job, Record
 from tests.api.conftest import Api
@@ -44,7 +44,7 @@ def upload(api: Api, data: bytes, filename: str = "articles.csv", **params: str)
 def run_jobs(api: Api) -> None:
     """Run queued jobs; the ``score`` job an import queues is skipped (it is tested elsewhere)."""
     handlers: dict[str, jobs.Handler] = {"import": imports.run_import, "score": lambda *_: {}}
-    worker.drain(api.store, api.client.app.state.settings, handlers=handlers)  # type: ignore[attr-defined]
+    jobs.drain(api.store, api.client.app.state.settings, handlers=handlers)  # type: ignore[attr-defined]
 
 
 def job(api: Api, job_id: int) -> dict[str, Any]:

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from looplab.intervals import wilson_interval
 from looplab.performance import (
     Calibration,
     ConfidenceSummary,
     accuracy_from_feedback,
     check_calibration,
     estimate_accuracy,
-    wilson_interval,
 )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from looplab import access, projects
+from looplab import access, configure, projects
 from looplab.tables import MonitorWindow, TriggerDecision
 from tests.web.conftest import Site
 from tests.web.test_browser import expect, sign_in
@@ -55,7 +55,7 @@ def watched(site: Site) -> str:
             session, "watched", task="tabular", labels=["hi", "lo"], fields=["x0", "x1"],
             actor="test",
         )  # fmt: skip
-        projects.update_settings(
+        configure.update_settings(
             session,
             project,
             {"triggers": [{"name": "persistent-drift", "when": "drift", "windows": 1}]},

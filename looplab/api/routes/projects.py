@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from looplab import access, projects, queue
+from looplab import access, configure, projects, queue
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import (
     MAX_ID,
@@ -62,7 +62,7 @@ def update_settings(
         project = projects.get_project(session, name)
         access.authorize(user, "project.update")
         changes = body.model_dump(exclude_unset=True)
-        project = projects.update_settings(session, project, changes, actor=user.name)
+        project = configure.update_settings(session, project, changes, actor=user.name)
         return ProjectOut.model_validate(project)
 
 

@@ -1,0 +1,65 @@
+"""Project settings, checked once for every way in: ``looplab config``, ``PATCH .../settings``
+and code. It sits above the stages, as the worker does, because some values only a stage can
+judge: a query strategy's name (:mod:`looplab.strategies`), an estimator's dotted path
+(:mod:`looplab.train`), trigger rules (:mod:`looplab.triggers`) and the gate's thresholds
+(:mod:`looplab.promotion`). The settings themselves, their defaults and their plain types live
+in the core (:mod:`looplab.projects`), which every stage reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from looplab import projects, promotion, strategies, train, triggers
+from looplab.errors import Invalid
+from looplab.tables import Project
+
+
+def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
+    """Raise :class:`Invalid` naming the first bad value of ``changes``.
+
+    ``current`` holds the project's settings before the change (pairs such as the gate's metric
+    and test are checked as they will be stored). Checked here, a bad value fails when it is
+    set, not in a training job an hour later.
+    """
+    projects.check_known(changes)
+    projects.check_types(changes)
+    if changes.get("strategy") is not None:
+        try:
+            strategies.get_strategy(changes["strategy"])
+        except ValueError as exc:
+            raise Invalid(str(exc), details={"field": "strategy"}) from None
+    if changes.get("estimator"):
+        try:
+            train.resolve_estimator(changes["estimator"])
+        except ValueError as exc:
+            raise Invalid(str(exc), details={"field": "estimator"}) from None
+    for key, low in (("overlap", 1), ("retrain_every", 1), ("suggest_min_test", 1)):
+        if key in changes and (not isinstance(changes[key], int) or changes[key] < low):
+            raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
+    if "triggers" in changes:
+        triggers.parse_rules(changes["triggers"])
+    promotion.check_settings(changes, current)
+    floor = changes.get("suggest_min_accuracy")
+    if "suggest_min_accuracy" in changes and not (
+        isinstance(floor, int | float) and not isinstance(floor, bool) and 0 <= floor <= 1
+    ):
+        raise Invalid(
+            "suggest_min_accuracy must be a number from 0 to 1",
+            details={"field": "suggest_min_accuracy"},
+        )
+    fraction = changes.get("overlap_fraction")
+    if fraction is not None and not (0 <= float(fraction) <= 1):
+        raise Invalid(
+            "overlap_fraction must be between 0 and 1", details={"field": "overlap_fraction"}
+        )
+
+
+def update_settings(
+    session: Session, project: Project, changes: dict[str, Any], *, actor: str
+) -> Project:
+    """Check ``changes`` and store them in ``project``'s settings, audited, in one transaction."""
+    check_settings(changes, projects.current_settings(project))
+    return projects.write_settings(session, project, changes, actor=actor)
