@@ -11,7 +11,7 @@ after every batch of 10.
 
 Strategies: random, least_confidence, margin, entropy, margin+diversity (score-weighted k-means
 over a 10x shortlist) and margin+diversity+balance, which is how looplab's labeling server
-builds a batch by default (``looplab.scoring.score_pool``) and is the one the goals judge.
+builds a batch by default (``looplab.ask.scoring.score_pool``) and is the one the goals judge.
 
 Random baseline: on each seed, random runs 5 times (same split and seed labels, other picks) and
 the strategies are compared with the mean of those runs. A single random run is a noisy
@@ -77,7 +77,7 @@ from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.preprocessing import StandardScaler, normalize  # noqa: E402
 
-from looplab.simulate import (  # noqa: E402
+from looplab.ask.simulate import (  # noqa: E402
     Comparison,
     LearningCurve,
     compare,
@@ -85,7 +85,7 @@ from looplab.simulate import (  # noqa: E402
     plot_curves,
     precompute_features,
 )
-from looplab.strategies import margin, top_k  # noqa: E402
+from looplab.ask.strategies import margin, top_k  # noqa: E402
 
 SKACTIVEML_PY = ROOT / "bench" / ".peers" / "skactiveml" / "bin" / "python"
 STRATEGIES = [

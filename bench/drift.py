@@ -76,7 +76,7 @@ def trial_data(shift_index: int, trial: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from looplab.intervals import wilson_interval
+    from looplab.learn.intervals import wilson_interval
 
     return wilson_interval(k, n)
 
@@ -87,7 +87,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 def looplab_trials(trials: int, side_trials: int) -> dict[str, Any]:
     import pandas as pd
 
-    from looplab.drift import DomainClassifierDetector, MMDDetector, drift_report
+    from looplab.watch.drift import DomainClassifierDetector, MMDDetector, drift_report
 
     schema = dict.fromkeys(COLUMNS, "numeric")
     out: dict[str, Any] = {}
@@ -287,7 +287,7 @@ def _rss_mb() -> float:
 def child_looplab_big(rows: int) -> dict[str, Any]:
     import pandas as pd
 
-    from looplab.drift import Profile, drift_report
+    from looplab.watch.drift import Profile, drift_report
 
     baseline = _rss_mb()
     rng = np.random.default_rng(SEED)

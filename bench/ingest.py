@@ -6,15 +6,14 @@ child process of its own and reads the child's peak RSS:
 
 * looplab: ``ingest.import_file`` into a fresh workspace store (one transaction, dedupe through
   the unique hash index), at ``--rows`` and at a fifth of it, to show memory does not grow with
-  the file;
-  a third run under ``tracemalloc`` reports the peak Python heap at both sizes.
+  the file; a third run under ``tracemalloc`` reports the peak Python heap at both sizes.
 * reference: ``pandas.read_csv`` of the whole file, the same normalisation and hash, then
   ``drop_duplicates`` and ``DataFrame.to_sql`` into a plain SQLite table with the same columns, the
   same unique ``(project_id, content_hash)`` index and the same pragmas.
 
 Records/s counts file rows over the import including its commit. Goal: >= 50,000 records/s, with
-memory flat in file size. SQLite's page cache (``cache_size`` = 128 MiB in ``looplab.store``) is
-part of RSS and fills as the database grows, up to that cap; the Python heap is the flat part.
+memory flat in file size. SQLite's page cache (``cache_size`` = 128 MiB in ``looplab.core.store``)
+is part of RSS and fills as the database grows, up to that cap; the Python heap is the flat part.
 
 Usage::
 
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 GOAL_RPS = 50_000
-#: looplab.store sets PRAGMA cache_size=-131072: SQLite may hold up to this much page cache.
+#: looplab.core.store sets PRAGMA cache_size=-131072: SQLite may hold up to this much page cache.
 SQLITE_CACHE_MB = 128
 
 SUBJECTS = [
@@ -283,8 +282,9 @@ def _rss_mb() -> float:
 def child_looplab(csv_path: Path, db: Path, trace: bool) -> dict[str, Any]:
     import tracemalloc
 
-    from looplab import ingest, projects
-    from looplab.store import Store
+    from looplab.collect import ingest
+    from looplab.core import projects
+    from looplab.core.store import Store
 
     store = Store(f"sqlite:///{db}")
     store.upgrade()

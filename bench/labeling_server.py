@@ -425,10 +425,11 @@ def run_workload(
 
 def build_looplab(home: Path, texts: list[tuple[str, str]]) -> tuple[list[str], float]:
     """A fresh workspace: the project, the records in one executemany, 8 annotators."""
-    from looplab import access, projects
-    from looplab.settings import Settings
-    from looplab.store import Store
-    from looplab.tables import Base, utcnow
+    from looplab.core import projects
+    from looplab.core.settings import Settings
+    from looplab.core.store import Store
+    from looplab.core.tables import Base, utcnow
+    from looplab.govern import access
 
     started = time.perf_counter()
     store = Store(Settings(home=home).store_url)

@@ -2,7 +2,7 @@
 
 All three servers answer with the same fitted scikit-learn pipeline: the one looplab trains on
 digits (a tabular project with fields ``p0`` .. ``p63``, 1,000 imported labels, one ``train`` job,
-``v1`` promoted), read back with :func:`looplab.train.load_model` from the registry row.
+``v1`` promoted), read back with :func:`looplab.learn.train.load_model` from the registry row.
 
 * looplab: ``looplab serve`` on a fresh workspace in a temporary folder
   (``LOOPLAB_RUN_WORKER=false``), ``POST /api/v1/projects/digits/predict`` with
@@ -188,9 +188,13 @@ def build_workspace(home: Path) -> Workspace:
     """A digits project with TRAIN_ROWS imported labels, v1 trained and promoted, one annotator."""
     from sklearn.datasets import load_digits
 
-    from looplab import access, ingest, jobs, projects, registry, worker
-    from looplab.settings import Settings
-    from looplab.store import Store
+    from looplab import worker
+    from looplab.collect import ingest
+    from looplab.core import jobs, projects
+    from looplab.core.settings import Settings
+    from looplab.core.store import Store
+    from looplab.govern import access
+    from looplab.learn import registry
 
     x, y = load_digits(return_X_y=True)
     fields = [f"p{i}" for i in range(x.shape[1])]
@@ -263,9 +267,9 @@ def count_rows(home: Path) -> tuple[int, int]:
     """Rows in ``predictions`` and ``feedback`` of the workspace store."""
     from sqlalchemy import func, select
 
-    from looplab.settings import Settings
-    from looplab.store import Store
-    from looplab.tables import Feedback, Prediction
+    from looplab.core.settings import Settings
+    from looplab.core.store import Store
+    from looplab.core.tables import Feedback, Prediction
 
     store = Store.from_settings(Settings(home=home))
     try:
@@ -285,7 +289,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from looplab.train import load_model
+from looplab.learn.train import load_model
 
 model = load_model({artifact!r}, {sha256!r})
 app = FastAPI()
@@ -316,7 +320,7 @@ import mlflow.sklearn
 import skops.io as sio
 
 sys.path.insert(0, {root!r})  # only to read the artifact; the served model carries its own copy
-from looplab.train import load_model
+from looplab.learn.train import load_model
 
 model = load_model({artifact!r}, {sha256!r})
 with open({artifact!r}, "rb") as fh:
@@ -684,9 +688,9 @@ def annotate_loop(base: str, token: str, stop: threading.Event, done: list[int])
 def logged_ids(home: Path) -> set[str]:
     from sqlalchemy import select
 
-    from looplab.settings import Settings
-    from looplab.store import Store
-    from looplab.tables import Prediction
+    from looplab.core.settings import Settings
+    from looplab.core.store import Store
+    from looplab.core.tables import Prediction
 
     store = Store.from_settings(Settings(home=home))
     try:
@@ -773,7 +777,7 @@ def crash_round(
     its prediction log competes for SQLite's write lock in-process and across processes), then
     SIGKILL of the predicting server.
     """
-    from looplab.settings import Settings
+    from looplab.core.settings import Settings
 
     flush_seconds = Settings().prediction_flush_seconds
     print(
@@ -825,7 +829,7 @@ def start_bare(stack: contextlib.ExitStack, ws: Workspace, tmp: Path) -> Side:
 
 
 def reference_proba(ws: Workspace, n: int) -> np.ndarray:
-    from looplab.train import load_model
+    from looplab.learn.train import load_model
 
     return np.asarray(load_model(ws.artifact, ws.sha256).predict_proba(ws.rows[:n]))
 

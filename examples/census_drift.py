@@ -127,11 +127,15 @@ def main() -> int:
     os.environ["LOOPLAB_HOME"] = str(home)
     from fastapi.testclient import TestClient
 
-    from looplab import access, configure, ingest, jobs, projects, registry, worker
+    from looplab import configure, worker
     from looplab.api import create_app
-    from looplab.settings import Settings
-    from looplab.store import Store
-    from looplab.tables import Job
+    from looplab.collect import ingest
+    from looplab.core import jobs, projects
+    from looplab.core.settings import Settings
+    from looplab.core.store import Store
+    from looplab.core.tables import Job
+    from looplab.govern import access
+    from looplab.learn import registry
 
     settings = Settings(home=home, run_worker=False)
     store = Store.from_settings(settings)

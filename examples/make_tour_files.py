@@ -30,7 +30,7 @@ N_UNLABELED, N_LABELED, N_LOANS = 150, 250, 600
 
 def articles() -> list[tuple[str, str, str]]:
     """Every BBC article as (text, topic, source), shuffled with a fixed seed."""
-    from looplab.demo import TOPICS, corpus_dir
+    from looplab.cli.demo import TOPICS, corpus_dir
 
     base, out = corpus_dir(), []
     for folder, topic in TOPICS.items():

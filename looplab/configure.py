@@ -1,9 +1,9 @@
 """Project settings, checked once for every way in: ``looplab config``, ``PATCH .../settings``
 and code. It sits above the stages, as the worker does, because some values only a stage can
-judge: a query strategy's name (:mod:`looplab.strategies`), an estimator's dotted path
-(:mod:`looplab.train`), trigger rules (:mod:`looplab.triggers`) and the gate's thresholds
-(:mod:`looplab.promotion`). The settings themselves, their defaults and their plain types live
-in the core (:mod:`looplab.projects`), which every stage reads.
+judge: a query strategy's name (:mod:`looplab.ask.strategies`), an estimator's dotted path
+(:mod:`looplab.learn.train`), trigger rules (:mod:`looplab.watch.triggers`) and the gate's
+thresholds (:mod:`looplab.learn.promotion`). The settings themselves, their defaults and their plain
+types live in the core (:mod:`looplab.core.projects`), which every stage reads.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from looplab import projects, promotion, strategies, train, triggers
-from looplab.errors import Invalid
-from looplab.tables import Project
+from looplab.ask import strategies
+from looplab.core import projects
+from looplab.core.errors import Invalid
+from looplab.core.tables import Project
+from looplab.learn import promotion, train
+from looplab.watch import triggers
 
 
 def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:

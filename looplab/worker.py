@@ -1,7 +1,7 @@
 """The worker: the one place that maps job kinds to their handlers, and runs them.
 
-Stages queue jobs by kind name (:func:`looplab.jobs.enqueue`) and never import this module, so
-the job queue (:mod:`looplab.jobs`) knows no stage and no stage knows another's handlers. The
+Stages queue jobs by kind name (:func:`looplab.core.jobs.enqueue`) and never import this module, so
+the job queue (:mod:`looplab.core.jobs`) knows no stage and no stage knows another's handlers. The
 server's embedded worker, ``looplab worker`` and the commands that run jobs in-process
 (``looplab train``, ``looplab monitor --run``) all come here.
 """
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import threading
 
-from looplab import alerts, imports, jobs, monitor, scoring, targeting, training
-from looplab.settings import Settings
-from looplab.store import Store
+from looplab.ask import scoring
+from looplab.collect import imports
+from looplab.core import jobs
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.learn import training
+from looplab.watch import alerts, monitor, targeting
 
 #: Every job kind and the function that runs it: ``handler(store, settings, job) -> result``.
 HANDLERS: dict[str, jobs.Handler] = {

@@ -11,10 +11,11 @@ import hashlib
 
 import numpy as np
 
-from looplab import projects, registry
-from looplab.calibration import FITTERS, Calibrator
-from looplab.store import Store
-from looplab.tables import ModelVersion
+from looplab.core import projects
+from looplab.core.store import Store
+from looplab.core.tables import ModelVersion
+from looplab.learn import registry
+from looplab.learn.calibration import FITTERS, Calibrator
 
 
 def in_fit_half(record_id: int) -> bool:

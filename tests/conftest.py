@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from looplab.store import Store
+from looplab.core.store import Store
 
 PG_URL = os.environ.get(
     "LOOPLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

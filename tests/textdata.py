@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from looplab import configure, projects, training
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import Annotation, Job, Project, Record
+from looplab import configure
+from looplab.core import projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Annotation, Job, Project, Record
+from looplab.learn import training
 
 LABELS = ["business", "sport", "tech"]
 VOCAB = {

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from looplab import __version__, alerts, web
+from looplab import __version__, web
 from looplab import worker as job_worker
 from looplab.api.deps import TokenCache
 from looplab.api.errors import add_exception_handlers
+from looplab.api.metrics import MetricsMiddleware, make_registry
 from looplab.api.responses import document_errors
 from looplab.api.routes import (
     admin,
@@ -27,13 +28,13 @@ from looplab.api.routes import (
     users,
 )
 from looplab.api.routes import jobs as job_routes
-from looplab.batching import Batcher
-from looplab.metrics import MetricsMiddleware, make_registry
-from looplab.predlog import PredictionLog
-from looplab.serving import ModelCache
-from looplab.settings import Settings
-from looplab.spool import folder_for
-from looplab.store import Store
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.serve.batching import Batcher
+from looplab.serve.predlog import PredictionLog
+from looplab.serve.serving import ModelCache
+from looplab.serve.spool import folder_for
+from looplab.watch import alerts
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:

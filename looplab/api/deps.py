@@ -10,13 +10,13 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from looplab import access
-from looplab.batching import Batcher
-from looplab.predlog import PredictionLog
-from looplab.serving import ModelCache
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import User
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import User
+from looplab.govern import access
+from looplab.serve.batching import Batcher
+from looplab.serve.predlog import PredictionLog
+from looplab.serve.serving import ModelCache
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `looplab user add`.")
 

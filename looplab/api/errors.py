@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from looplab.errors import LooplabError
+from looplab.core.errors import LooplabError
 
 log = logging.getLogger("looplab.api")
 

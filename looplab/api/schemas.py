@@ -16,9 +16,9 @@ RowId = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 T = TypeVar("T")
 
-# Patterns the schema shows for what looplab.projects and looplab.access check (with their own
-# messages): a schema-valid request is then one the server accepts. Explicit ASCII classes read
-# the same in ECMA-262 (the schema's dialect) and Python.
+# Patterns the schema shows for what looplab.core.projects and looplab.govern.access check (with
+# their own messages): a schema-valid request is then one the server accepts. Explicit ASCII classes
+# read the same in ECMA-262 (the schema's dialect) and Python.
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
 #: A label holds something other than white space (Python's ``str.isspace`` set, spelled out).
@@ -87,7 +87,7 @@ class ProjectOut(Response):
 
 class SettingsPatch(Request):
     # Strict: a value `looplab config` would refuse ("yes" for a flag, 2.0 for a count) is not
-    # coerced here either; looplab.projects checks the same ranges for both.
+    # coerced here either; looplab.core.projects checks the same ranges for both.
     # Null is refused for most settings (leave one out to keep it); the schema says which.
     model_config = ConfigDict(
         extra="forbid",
@@ -217,7 +217,7 @@ class Verification(BaseModel):
 
 
 class JobOut(BaseModel):
-    """A job as ``GET /api/v1/jobs/{id}`` shows it (see looplab.imports.view)."""
+    """A job as ``GET /api/v1/jobs/{id}`` shows it (see looplab.collect.imports.view)."""
 
     id: int
     kind: str

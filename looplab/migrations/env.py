@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
-
 from looplab.tables import Base
+from sqlalchemy import text
 
 connection = context.config.attributes["connection"]
 is_postgres = connection.dialect.name == "postgresql"

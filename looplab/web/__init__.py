@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 
-from looplab.errors import NotFound
+from looplab.core.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
 _SECURITY = {

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from looplab import access
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.govern import access
 
 PG_URL = os.environ.get(
     "LOOPLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -90,8 +90,8 @@ def api(api_store: Store, tmp_path) -> Iterator[Api]:
 @pytest.fixture
 def news(api: Api) -> Api:
     """A text project with a handful of records."""
-    from looplab import projects
-    from looplab.tables import Record
+    from looplab.core import projects
+    from looplab.core.tables import Record
 
     with api.store.write() as session:
         project = projects.create_project(

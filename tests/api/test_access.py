@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from looplab.tables import Record
+from looplab.core.tables import Record
 from tests.api.conftest import Api
 
 
@@ -34,7 +34,7 @@ def test_wrong_token_is_401(api: Api) -> None:
 
 
 def test_revoked_token_is_401(api: Api) -> None:
-    from looplab import access
+    from looplab.govern import access
 
     with api.store.write() as session:
         access.revoke(session, "annotator", actor="test")
@@ -54,7 +54,7 @@ def test_annotator_may_not_create_a_project(api: Api) -> None:
 
 
 def test_every_refusal_reads_as_a_sentence() -> None:
-    from looplab.access import POLICY, refusal
+    from looplab.govern.access import POLICY, refusal
 
     assert refusal("annotator", "model.read", "reviewer") == (
         "an annotator may not read models: that needs the reviewer role or above; ask an admin"
@@ -79,7 +79,7 @@ def test_reviewer_may_not_manage_users_but_admin_may(api: Api) -> None:
 def test_token_is_stored_only_as_a_hash(api: Api) -> None:
     from sqlalchemy import select
 
-    from looplab.tables import User
+    from looplab.core.tables import User
 
     with api.store.read() as session:
         hashes = session.scalars(select(User.token_hash)).all()

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from looplab.cli import app as cli
-from looplab.tables import AuditEvent
+from looplab.cli.app import app as cli
+from looplab.core.tables import AuditEvent
 from tests.api.conftest import Api
 
 #: (key, value, accepted): `looplab config` and PATCH .../settings must agree on each.

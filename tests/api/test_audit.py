@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from looplab import audit
-from looplab.tables import AuditEvent
+from looplab.core import audit
+from looplab.core.tables import AuditEvent
 from tests.api.conftest import Api
 
 

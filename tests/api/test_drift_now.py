@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from looplab import jobs, overview, projects, registry, watch, worker
-from looplab.settings import Settings
-from looplab.tables import ReferenceProfile
+from looplab import worker
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.tables import ReferenceProfile
+from looplab.learn import registry
+from looplab.watch import overview, reference
 from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, served_project
 
@@ -56,7 +59,7 @@ def test_a_version_promoted_after_the_reference_was_built_gets_its_own(
     api: Api, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with_v2(api, tmp_path)
-    ensure = watch.ensure_reference
+    ensure = reference.ensure_reference
     calls: list[int] = []
 
     def then_promoted(store: Any, project_id: int) -> None:
@@ -65,7 +68,7 @@ def test_a_version_promoted_after_the_reference_was_built_gets_its_own(
             promote(api, "v2")
         calls.append(project_id)
 
-    monkeypatch.setattr(watch, "ensure_reference", then_promoted)
+    monkeypatch.setattr(reference, "ensure_reference", then_promoted)
     read_only(api, monkeypatch)
     result = overview.drift_now(api.store, "shop", "1d")
     assert result["model_version"] == "v2" and result["n"] == 0 and result["drift"] is None
@@ -83,7 +86,7 @@ def test_a_reference_never_built_is_a_clear_409(
     with_v2(api, tmp_path)
     promote(api, "v2")
     # As if production changed under every build: the reference is never there when read.
-    monkeypatch.setattr(watch, "ensure_reference", lambda store, project_id: None)
+    monkeypatch.setattr(reference, "ensure_reference", lambda store, project_id: None)
     response = api.client.get(f"{BASE}/drift?window=1d", headers=api.as_("reviewer"))
     assert response.status_code == 409
     error = response.json()["error"]
@@ -97,7 +100,7 @@ def test_a_reference_never_built_is_a_clear_409(
 
     from typer.testing import CliRunner
 
-    from looplab.cli import app
+    from looplab.cli.app import app
 
     monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
     monkeypatch.setenv("LOOPLAB_DATABASE_URL", api.store.url)

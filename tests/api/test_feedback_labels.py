@@ -6,8 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from looplab import dataset, ingest, projects
-from looplab.tables import Annotation, Record
+from looplab.collect import ingest
+from looplab.core import projects
+from looplab.core.tables import Annotation, Record
+from looplab.learn import dataset
 from tests.api.conftest import Api
 from tests.api.test_serving import FEEDBACK, PREDICT, row, trained
 

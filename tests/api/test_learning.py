@@ -10,9 +10,13 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import configure, export, jobs, projects, queue, registry, worker
-from looplab.settings import Settings
-from looplab.tables import Job, Record, TrainingLabel, User
+from looplab import configure, worker
+from looplab.ask import queue
+from looplab.collect import export
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.tables import Job, Record, TrainingLabel, User
+from looplab.learn import registry
 from tests.api.conftest import Api
 
 

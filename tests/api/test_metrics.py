@@ -6,8 +6,8 @@ import datetime as dt
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from looplab import projects
-from looplab.tables import ModelVersion, MonitorWindow
+from looplab.core import projects
+from looplab.core.tables import ModelVersion, MonitorWindow
 from tests.api.conftest import Api
 
 

@@ -12,11 +12,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from looplab import access, jobs, projects, registry, worker
+from looplab import worker
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import Job
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Job
+from looplab.govern import access
+from looplab.learn import registry
 from tests.api.conftest import Api
 from tests.api.test_serving import PREDICT, row, trained
 

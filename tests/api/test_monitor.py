@@ -12,9 +12,10 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from looplab import audit, configure, jobs, projects, registry, targeting, worker
-from looplab.settings import Settings
-from looplab.tables import (
+from looplab import configure, worker
+from looplab.core import audit, jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.tables import (
     AuditEvent,
     Job,
     MonitorWindow,
@@ -22,6 +23,8 @@ from looplab.tables import (
     ReferenceProfile,
     TriggerDecision,
 )
+from looplab.learn import registry
+from looplab.watch import targeting
 from tests.api.conftest import Api
 from tests.textdata import add_labeled
 
@@ -192,7 +195,7 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     # The same through the command line, on the same store.
     from typer.testing import CliRunner
 
-    from looplab.cli import app
+    from looplab.cli.app import app
 
     monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
     monkeypatch.setenv("LOOPLAB_DATABASE_URL", api.store.url)

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from looplab import configure, projects
-from looplab.tables import Job, TriggerDecision
+from looplab import configure
+from looplab.core import projects
+from looplab.core.tables import Job, TriggerDecision
 from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, RULES, monitor, rows, served_project
 

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from looplab import jobs, monitor, projects, watch
-from looplab.settings import Settings
-from looplab.tables import Job, MonitorWindow, Project
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.tables import Job, MonitorWindow, Project
+from looplab.watch import monitor, reference
 from tests.api.conftest import Api
 from tests.api.test_monitor import rows, serve, served_project
 
@@ -27,14 +28,14 @@ def monitor_job(api: Api) -> Job:
 
 def blocking_drift(monkeypatch, entered: threading.Semaphore, release: threading.Event) -> None:
     """Make the drift computation wait for ``release`` (saying so on ``entered``)."""
-    compute = watch.window_drift
+    compute = reference.window_drift
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         entered.release()
         assert release.wait(30), "the test never released the computation"
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(watch, "window_drift", slow)
+    monkeypatch.setattr(reference, "window_drift", slow)
 
 
 def test_writes_go_through_while_a_window_is_measured(api: Api, tmp_path, monkeypatch) -> None:

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.tables import MonitorWindow, Prediction
+from looplab.core.settings import Settings
+from looplab.core.tables import MonitorWindow, Prediction
 from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, monitor, rows, served_project
 from tests.api.test_monitor_feedback import judge, predict, windows

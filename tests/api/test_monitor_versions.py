@@ -10,10 +10,14 @@ import numpy as np
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from looplab import jobs, monitor, predlog, projects, registry, worker
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import MonitorWindow, Prediction, TriggerDecision, utcnow
+from looplab import worker
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import MonitorWindow, Prediction, TriggerDecision, utcnow
+from looplab.learn import registry
+from looplab.serve import predlog
+from looplab.watch import monitor
 from tests.api.conftest import Api
 from tests.api.test_monitor import BASE, rows, served_project
 from tests.api.test_monitor import monitor as run_monitor
@@ -75,7 +79,7 @@ def test_a_window_after_a_promotion_holds_only_the_new_versions_predictions(
     # The command line says which version the latest window's figures belong to.
     monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
     monkeypatch.setenv("LOOPLAB_DATABASE_URL", api.store.url)
-    from looplab.cli import app
+    from looplab.cli.app import app
 
     printed = CliRunner().invoke(app, ["monitor", "shop"])
     assert printed.exit_code == 0, printed.output

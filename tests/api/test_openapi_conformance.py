@@ -26,10 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from looplab import access, promotion
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.govern import access
+from looplab.learn import promotion
 from tests import textdata
 
 HERE = Path(__file__).parent
@@ -81,7 +82,16 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     env |= {"LOOPLAB_HOME": str(home), "LOOPLAB_RUN_WORKER": "false"}
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "looplab.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "looplab.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=log,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from looplab import configure, jobs, projects, worker
-from looplab.settings import Settings
+from looplab import configure, worker
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
 from tests.api.conftest import Api
 from tests.textdata import add_text_project
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from looplab import projects, queue
-from looplab.tables import Annotation, Lease, Record, User, utcnow
+from looplab.ask import queue
+from looplab.core import projects
+from looplab.core.tables import Annotation, Lease, Record, User, utcnow
 from tests.api.conftest import Api
 
 NEXT = "/api/v1/projects/news/queue/next"

@@ -16,11 +16,14 @@ from fastapi.testclient import TestClient
 from sklearn.datasets import load_digits
 from sqlalchemy import func, select
 
-from looplab import access, jobs, projects, registry, worker
+from looplab import worker
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import Annotation, Feedback, Prediction, Record
+from looplab.core import jobs, projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Annotation, Feedback, Prediction, Record
+from looplab.govern import access
+from looplab.learn import registry
 from tests.api.conftest import Api
 from tests.textdata import add_labeled
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from looplab import configure, projects
-from looplab.tables import ImportBatch, ModelVersion, Record
+from looplab import configure
+from looplab.core import projects
+from looplab.core.tables import ImportBatch, ModelVersion, Record
 from tests.api.conftest import Api
 
 NEXT = "/api/v1/projects/news/queue/next"

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from looplab import export, imports, ingest, jobs, projects
-from looplab.cli import app as cli
-from looplab.tables import Annotation, AuditEvent, ImportBatch, Job, Record
+from looplab.cli.app import app as cli
+from looplab.collect import export, imports, ingest
+from looplab.core import jobs, projects
+from looplab.core.tables import Annotation, AuditEvent, ImportBatch, Job, Record
 from tests.api.conftest import Api
 
 ROWS = [
@@ -94,7 +95,7 @@ def test_progress_is_readable_while_the_import_runs(
 ) -> None:
     # Batches of 2 rows: import_file reports after every one, and each time GET /jobs/{id} is
     # asked what it sees, from outside the import's transaction.
-    from looplab import progress
+    from looplab.core import progress
 
     monkeypatch.setattr(ingest, "BATCH_ROWS", 2)
     create(api)

@@ -20,11 +20,13 @@ from typing import Any
 import pytest
 import uvicorn
 
-from looplab import access, projects, queue
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import ModelVersion, Record
+from looplab.ask import queue
+from looplab.core import projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import ModelVersion, Record
+from looplab.govern import access
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -136,7 +138,7 @@ def _seed(store: Store) -> tuple[dict[str, str], dict[str, Any]]:
         session.flush()
         ids["script"] = records[0].id
         # The version that guessed them passed the suggestion floor (40 test records, 80% right,
-        # 85% of the 40 in the 0.8-0.9 confidence bin; see looplab.suggestions).
+        # 85% of the 40 in the 0.8-0.9 confidence bin; see looplab.ask.suggestions).
         session.add(ModelVersion(**SUGGESTING_VERSION, project_id=news.id, version=1))
 
         houses = projects.create_project(

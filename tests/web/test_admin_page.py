@@ -15,11 +15,13 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from looplab import access, export, projects
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import Annotation, ImportBatch, Record
+from looplab.collect import export
+from looplab.core import projects
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Annotation, ImportBatch, Record
+from looplab.govern import access
 from tests.web.conftest import browser_or_skip
 from tests.web.shots import SCHEMES, below, contrast, open_page, shot_dir
 

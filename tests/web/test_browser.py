@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from looplab import access
-from looplab.tables import Annotation
+from looplab.core.tables import Annotation
+from looplab.govern import access
 from tests.web.conftest import NEWS_LABELS, SCRIPT, Site
 
 pytestmark = pytest.mark.browser

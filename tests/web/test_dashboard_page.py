@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from looplab import access, projects
-from looplab.tables import MonitorWindow
+from looplab.core import projects
+from looplab.core.tables import MonitorWindow
+from looplab.govern import access
 from tests.web.conftest import Site
 from tests.web.shots import SCHEMES, below, contrast, open_page, shot_dir
 from tests.web.test_browser import CURVE, expect

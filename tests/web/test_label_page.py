@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from looplab import access, projects
-from looplab.tables import Annotation, ImportBatch, ModelVersion, Record
+from looplab.core import projects
+from looplab.core.tables import Annotation, ImportBatch, ModelVersion, Record
+from looplab.govern import access
 from tests.web.conftest import SUGGESTING_VERSION, Site
 from tests.web.shots import SCHEMES, open_page, shot_dir
 from tests.web.test_browser import expect

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from looplab import access, configure, projects
-from looplab.tables import MonitorWindow, TriggerDecision
+from looplab import configure
+from looplab.core import projects
+from looplab.core.tables import MonitorWindow, TriggerDecision
+from looplab.govern import access
 from tests.web.conftest import Site
 from tests.web.test_browser import expect, sign_in
 

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from looplab.api import create_app
-from looplab.settings import Settings
-from looplab.store import Store
+from looplab.core.settings import Settings
+from looplab.core.store import Store
 from looplab.web import STATIC
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from looplab import access, projects
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.schemas import UserCreated, UserOut
+from looplab.core import projects
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 

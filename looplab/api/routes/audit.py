@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from looplab import access, audit
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import MAX_ID, AuditEventOut, Page, Verification
-from looplab.tables import AuditEvent
+from looplab.core import audit
+from looplab.core.tables import AuditEvent
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

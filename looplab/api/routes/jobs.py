@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from looplab import access, imports
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.schemas import MAX_ID, JobOut
-from looplab.errors import NotFound
-from looplab.tables import Job, Project
+from looplab.collect import imports
+from looplab.core.errors import NotFound
+from looplab.core.tables import Job, Project
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

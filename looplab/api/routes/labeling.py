@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from looplab import access, projects, queue, suggestions
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import (
     AnnotationIn,
@@ -17,7 +16,10 @@ from looplab.api.schemas import (
     SkipIn,
     Suggestion,
 )
-from looplab.errors import NotFound
+from looplab.ask import queue, suggestions
+from looplab.core import projects
+from looplab.core.errors import NotFound
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["labeling"])
 

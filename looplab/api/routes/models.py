@@ -9,10 +9,12 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from looplab import access, jobs, projects, promotion, registry
-from looplab import card as cards
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.schemas import NOT_BLANK
+from looplab.core import jobs, projects
+from looplab.govern import access
+from looplab.govern import card as cards
+from looplab.learn import promotion, registry
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["models"])
 

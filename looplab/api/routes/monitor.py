@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, WithJsonSchema
 
-from looplab import access, overview, projects
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.responses import errors
+from looplab.core import projects
+from looplab.govern import access
+from looplab.watch import overview
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["monitoring"])
 

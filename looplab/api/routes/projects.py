@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from looplab import access, configure, projects, queue
+from looplab import configure
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import (
     MAX_ID,
@@ -17,8 +17,11 @@ from looplab.api.schemas import (
     RecordOut,
     SettingsPatch,
 )
-from looplab.errors import NotFound
-from looplab.tables import Record
+from looplab.ask import queue
+from looplab.core import projects
+from looplab.core.errors import NotFound
+from looplab.core.tables import Record
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 

@@ -10,11 +10,13 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, StrictBool
 
-from looplab import access, projects, serving
 from looplab.api.deps import BatcherDep, CurrentUser, ModelsDep, PredictionLogDep, StoreDep
 from looplab.api.responses import errors
 from looplab.api.schemas import Request
-from looplab.errors import NotFound
+from looplab.core import projects
+from looplab.core.errors import NotFound
+from looplab.govern import access
+from looplab.serve import serving
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["serving"])
 

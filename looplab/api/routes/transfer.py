@@ -10,16 +10,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from looplab import access, imports, projects
-from looplab import export as exporter
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.responses import errors
 from looplab.api.schemas import JobOut
-from looplab.errors import Invalid
-from looplab.readers import FORMATS
-from looplab.settings import Settings
-from looplab.store import Store
-from looplab.tables import User
+from looplab.collect import export as exporter
+from looplab.collect import imports
+from looplab.collect.readers import FORMATS
+from looplab.core import projects
+from looplab.core.errors import Invalid
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import User
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/projects", tags=["import and export"])
 

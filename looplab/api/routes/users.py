@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from looplab import access
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.schemas import UserCreated, UserIn, UserOut
+from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 

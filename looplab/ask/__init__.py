@@ -1,0 +1,3 @@
+"""Ask: query strategies, diversity, the labeling queue, the scoring job, suggestions and
+active-learning simulation.
+"""

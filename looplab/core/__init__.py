@@ -1,0 +1,3 @@
+"""What every stage stands on: settings, the store and its tables, errors, the audit log, the job
+queue and the project's settings. It imports no stage.
+"""

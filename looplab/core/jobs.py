@@ -1,0 +1,377 @@
+"""Long work as jobs in the store, run by workers: inside ``looplab serve`` or ``looplab worker``.
+
+A job is a row. A worker *claims* the oldest queued one in a transaction of its own that commits
+before the work starts (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), so no
+two workers ever hold one job. A claim is a *lease*: while the handler runs, a heartbeat thread
+pushes ``lease_until`` forward every ``job_heartbeat_seconds``. A running job whose lease has
+passed (its worker was killed, lost the store, or hung) is queued again by the next worker that
+looks, up to ``job_max_attempts`` claims; then it is failed with the reason.
+
+A claim is named by ``(worker, attempts)``. Everything a worker writes about its job checks that
+name, so a worker that lost its lease (and whose job another worker now runs) cannot mark the job
+done, and :func:`hold` lets a handler commit its effect only while the claim is still its own: the
+check, the lease renewal and the effect are one transaction. A handler that records a checkpoint
+there (``train`` records the version it registered) finds it in ``job.result`` when a later
+attempt runs, so the effect happens once even if the worker dies right after committing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from looplab.core.errors import Conflict
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Job, Project, utcnow
+
+log = logging.getLogger("looplab.core.jobs")
+
+Handler = Callable[[Store, Settings, Job], dict[str, Any]]
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed")
+
+
+class LeaseLost(Conflict):
+    """The job's lease expired and the job was queued again (or given up) meanwhile."""
+
+    default_code = "job_lease_lost"
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    *,
+    project_id: int | None,
+    params: dict[str, Any] | None = None,
+    dedupe: bool = True,
+) -> Job:
+    """Queue a job; with ``dedupe``, return the same kind's queued job for the project instead."""
+    if dedupe:
+        existing = session.scalar(
+            select(Job).where(
+                Job.kind == kind, Job.project_id == project_id, Job.status == "queued"
+            )
+        )
+        if existing is not None:
+            return existing
+    job = Job(kind=kind, project_id=project_id, params=params or {}, status="queued")
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _changed(result: Any) -> int:
+    """Rows an UPDATE changed (a ``CursorResult``'s rowcount; typed as ``Result`` by Session)."""
+    return int(result.rowcount or 0)
+
+
+def _claimed_by(job: Job) -> ColumnElement[bool]:
+    """Rows of ``job`` still held by the claim ``job`` was read under."""
+    return and_(
+        Job.id == job.id,
+        Job.status == "running",
+        Job.worker == job.worker,
+        Job.attempts == job.attempts,
+    )
+
+
+def _lock(session: Session, query: Any, *, skip_locked: bool = False) -> Any:
+    """``query`` with row locks on PostgreSQL; SQLite's write transaction already excludes."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
+def requeue_expired(session: Session, *, max_attempts: int, now: dt.datetime) -> int:
+    """Queue again (or give up) running jobs whose lease has passed; return how many."""
+    expired = session.execute(
+        _lock(
+            session,
+            select(Job.id, Job.attempts, Job.worker).where(
+                Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now)
+            ),
+            skip_locked=True,
+        )
+    ).all()
+    for job_id, attempts, worker in expired:
+        if attempts >= max_attempts:
+            values: dict[str, Any] = {
+                "status": "failed",
+                "finished_at": now,
+                "error": f"given up after {attempts} attempt(s): the lease of worker "
+                f"{worker} expired each time (the worker died, hung or lost the store)",
+            }
+            log.warning("job %s given up after %d attempts", job_id, attempts)
+        else:
+            values = {"status": "queued", "worker": None}
+            log.warning("job %s: the lease of worker %s expired; queued again", job_id, worker)
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempts)
+            .values(lease_until=None, **values)
+        )
+    return len(expired)
+
+
+def claim(
+    session: Session,
+    worker: str,
+    *,
+    lease_seconds: float = 60.0,
+    max_attempts: int = 3,
+    asked_at: dt.datetime | None = None,
+) -> Job | None:
+    """Claim the oldest queued job for ``worker``; the caller's commit makes the claim.
+
+    ``asked_at`` is when the caller began to wait for its transaction. Only leases that had
+    expired by then are taken back: on SQLite, a worker that waited for the write lock may have
+    waited behind the very transaction that kept a running job's heartbeat from renewing its
+    lease, and that job's worker is alive. Returns the job as claimed (status ``running``,
+    ``attempts`` counted), or None.
+    """
+    now = utcnow()
+    requeue_expired(session, max_attempts=max_attempts, now=min(asked_at or now, now))
+    job_id = session.scalar(
+        _lock(
+            session,
+            select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1),
+            skip_locked=True,
+        )
+    )
+    if job_id is None:
+        return None
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(
+            status="running",
+            worker=worker,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            lease_until=now + dt.timedelta(seconds=lease_seconds),
+            finished_at=None,
+        )
+    )
+    if _changed(claimed) != 1:  # cannot happen under the lock; never run a job not held
+        return None
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def renew(store: Store, job: Job, lease_seconds: float) -> bool:
+    """Push the lease of ``job``'s claim forward; False if the claim is no longer held."""
+    now = utcnow()
+    with store.write() as session:
+        renewed = session.execute(
+            update(Job)
+            .where(_claimed_by(job))
+            .values(heartbeat_at=now, lease_until=now + dt.timedelta(seconds=lease_seconds))
+        )
+    return _changed(renewed) == 1
+
+
+def hold(
+    session: Session,
+    job: Job,
+    *,
+    lease_seconds: float,
+    checkpoint: dict[str, Any] | None = None,
+) -> None:
+    """Check in the caller's transaction that ``job`` is still held; renew its lease.
+
+    Call it in the transaction that commits a job's effect: if the lease expired and another
+    worker may be running the job, :class:`LeaseLost` rolls the effect back. ``checkpoint`` is
+    merged into the job's result in the same transaction, for a later attempt to find.
+    """
+    if job.id is None:  # a handler called directly (tests, scripts): no claim to hold
+        return
+    now = utcnow()
+    values: dict[str, Any] = {
+        "heartbeat_at": now,
+        "lease_until": now + dt.timedelta(seconds=lease_seconds),
+    }
+    if checkpoint:
+        values["result"] = {**(job.result or {}), **checkpoint}
+    held = session.execute(update(Job).where(_claimed_by(job)).values(**values))
+    if _changed(held) != 1:
+        raise LeaseLost(
+            f"job {job.id} ({job.kind}) is no longer held by {job.worker}: its lease expired "
+            "and it was queued again; this attempt's work is discarded",
+            details={"job": job.id, "worker": job.worker, "attempt": job.attempts},
+        )
+    if checkpoint:
+        job.result = values["result"]
+
+
+@contextmanager
+def heartbeat(store: Store, job: Job, *, every: float, lease_seconds: float) -> Iterator[None]:
+    """Renew ``job``'s lease every ``every`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                if not renew(store, job, lease_seconds):
+                    log.warning(
+                        "job %s: lease lost (another worker may run it); stopping the heartbeat",
+                        job.id,
+                    )
+                    return
+            except Exception:  # the store may be away for a moment; the lease has slack
+                log.exception("job %s: renewing the lease failed", job.id)
+
+    thread = threading.Thread(target=beat, name=f"looplab-heartbeat-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], worker: str) -> bool:
+    """Claim and run one job; return whether there was one."""
+    asked_at = utcnow()
+    with store.write() as session:
+        job = claim(
+            session,
+            worker,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            asked_at=asked_at,
+        )
+        if job is None:
+            return False
+        session.expunge(job)
+    handler = handlers.get(job.kind)
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        if handler is None:
+            raise ValueError(f"no handler for job kind {job.kind!r}")
+        with heartbeat(
+            store,
+            job,
+            every=settings.job_heartbeat_seconds,
+            lease_seconds=settings.job_lease_seconds,
+        ):
+            result = handler(store, settings, job)
+    except LeaseLost as exc:
+        log.warning("%s", exc)
+        return True
+    except Exception as exc:  # a failed job is recorded, never fatal to the worker
+        log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
+        result, status = dict(job.result or {}), "failed"
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        log.debug("%s", traceback.format_exc())
+    else:
+        status = "done"
+    with store.write() as session:
+        finished = session.execute(
+            update(Job)
+            .where(_claimed_by(job))
+            .values(
+                status=status,
+                result=result,
+                error=error,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
+        )
+    if _changed(finished) != 1:
+        log.warning(
+            "job %s (%s): its lease expired while it ran and it was queued again; the result "
+            "of attempt %d is discarded",
+            job.id,
+            job.kind,
+            job.attempts,
+        )
+    elif status == "done":
+        # The periodic monitor job runs every minute per project: not worth a line each time.
+        log.log(
+            logging.DEBUG if job.kind == "monitor" else logging.INFO,
+            "job %s %s (project %s) done in %.1f s",
+            job.id,
+            job.kind,
+            job.project_id,
+            time.monotonic() - started,
+        )
+    return True
+
+
+def wait(store: Store, job_id: int, *, timeout: float | None = None, poll: float = 0.2) -> Job:
+    """Block until job ``job_id`` is done or failed (run by any worker); return it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with store.read() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise Conflict(f"job {job_id} does not exist", details={"job": job_id})
+            if job.status in FINISHED:
+                session.expunge(job)
+                return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
+        time.sleep(poll)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def run_worker(
+    store: Store,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    handlers: dict[str, Handler],
+    periodic: Callable[[Session], object] | None = None,
+    poll_seconds: float = 1.0,
+) -> None:
+    """Run jobs until ``stop`` is set; sleep ``poll_seconds`` when the queue is empty.
+
+    ``periodic`` runs in a write transaction every ``monitor_every_seconds`` (the worker module
+    hands in the queueing of monitoring jobs); every worker may run it, so it must be idempotent.
+    """
+    name = worker_name()
+    next_periodic = 0.0
+    while not stop.is_set():
+        try:
+            if periodic is not None and time.monotonic() >= next_periodic:
+                with store.write() as session:
+                    periodic(session)
+                next_periodic = time.monotonic() + settings.monitor_every_seconds
+            ran = run_one(store, settings, handlers, name)
+        except Exception:  # the store may be briefly unreachable; keep the worker alive
+            log.exception("worker loop error")
+            ran = False
+        if not ran:
+            stop.wait(poll_seconds)
+
+
+def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> int:
+    """Run queued jobs until none is left; return how many ran."""
+    count = 0
+    while run_one(store, settings, handlers, worker_name()):
+        count += 1
+    return count
+
+
+def project_of(session: Session, job: Job) -> Project:
+    """The project ``job`` works on; a clear error if it was deleted since it was queued."""
+    project = session.get(Project, job.project_id)
+    if project is None:
+        raise ValueError(f"project {job.project_id} no longer exists")
+    return project

@@ -1,0 +1,279 @@
+"""Projects: what is being labeled (task, label set, input fields) and how far it has come."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from looplab.core import audit
+from looplab.core.errors import Conflict, Invalid, NotFound, did_you_mean
+from looplab.core.tables import TASKS, Annotation, ImportBatch, Project, Record, User
+
+# fullmatch, never match with "$": "$" also matches before a trailing newline ("news\n").
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+
+#: Project settings a user may change, with their defaults.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "overlap": 1,  # annotators per record for the overlapped fraction
+    "overlap_fraction": 0.0,  # share of records that get `overlap` annotators
+    "retrain_every": 50,  # new human labels between background retrains
+    "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
+    # ...only from a version tested on this many records whose held-out accuracy's 95% interval
+    # starts at or above this (see looplab.ask.suggestions)
+    "suggest_min_test": 30,
+    "suggest_min_accuracy": 0.5,
+    "strategy": "margin",
+    "estimator": None,  # dotted path of a scikit-learn classifier, or the default pipeline
+    "triggers": [],  # monitoring rules: see looplab.watch.triggers
+    "auto_promote": False,  # promote each newly trained version that passes the gate
+    "webhook_url": None,  # alerts go here (and to the log); the secret is LOOPLAB_WEBHOOK_SECRET
+    "monitor_min_predictions": 200,  # a monitor window closes once it holds this many predictions
+    # Calibration of new versions and the promotion gate: see looplab.learn.assess,
+    # looplab.learn.promotion.
+    "calibration": "auto",  # auto, none, temperature or isotonic (kept only if it lowers ECE)
+    "gate_metric": "accuracy",  # accuracy or macro_f1, compared with production
+    "gate_test": "bootstrap",  # paired test: bootstrap or mcnemar (accuracy only)
+    "gate_min_gain": 0.0,  # required significant gain over production (0.01 = 1 point)
+    "gate_tolerance": 0.01,  # largest accepted (significant) drop of the metric
+    "gate_alpha": 0.05,  # significance level of the paired tests
+    "gate_slice_tolerance": 0.05,  # largest accepted significant accuracy drop on a slice
+    "gate_min_slice_size": 30,  # fewest test records for a metadata slice to be compared
+    "gate_max_ece": 0.1,  # highest accepted ECE of the candidate (null: not checked)
+    "gate_max_ece_increase": None,  # highest accepted ECE rise over production (null: off)
+    "gate_min_accuracy": None,  # accuracy floor of the candidate (null: off)
+}
+
+
+def create_project(
+    session: Session,
+    name: str,
+    *,
+    task: str,
+    labels: list[str],
+    fields: list[str] | None = None,
+    guidelines: str = "",
+    actor: str,
+) -> Project:
+    if not _NAME.fullmatch(name):
+        raise Invalid(
+            f"invalid project name {name!r}: lower-case letters, digits, '_' and '-', "
+            "starting with a letter or digit",
+            details={"field": "name"},
+        )
+    if task not in TASKS:
+        raise Invalid(
+            f"unknown task {task!r}; valid: {', '.join(TASKS)}", details={"field": "task"}
+        )
+    labels = [label.strip() for label in labels if label.strip()]
+    if len(labels) < 2:
+        raise Invalid("a project needs at least two labels", details={"field": "labels"})
+    if len(set(labels)) != len(labels):
+        raise Invalid("labels must be unique", details={"field": "labels", "labels": labels})
+    if task == "text":
+        fields = fields or ["text"]
+    elif not fields:
+        fields = []  # tabular: taken from the first import's --fields
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise Conflict(f"project {name!r} already exists", details={"name": name})
+    project = Project(
+        name=name,
+        task=task,
+        labels=labels,
+        fields=list(fields),
+        guidelines=guidelines,
+        settings=dict(DEFAULT_SETTINGS),
+    )
+    session.add(project)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="project.create",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        details={"name": name, "task": task, "labels": labels, "fields": list(fields)},
+    )
+    return project
+
+
+def get_project(session: Session, name: str) -> Project:
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        names = list(session.scalars(select(Project.name).order_by(Project.name)))
+        hint = did_you_mean(name, names, "projects") or (
+            "; there is no project yet: create one with `looplab init`" if not names else ""
+        )
+        raise NotFound(f"no project named {name!r}{hint}", details={"project": name})
+    return project
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def write_settings(
+    session: Session, project: Project, changes: dict[str, Any], *, actor: str
+) -> Project:
+    """Store ``changes`` (already checked) in ``project``'s settings and audit them.
+
+    Callers go through :func:`looplab.configure.update_settings`, which checks every value,
+    including the ones only a stage can judge (a strategy's name, an estimator's path, trigger
+    rules, gate thresholds).
+    """
+    current = current_settings(project)
+    project.settings = {**current, **changes}
+    audit.record(
+        session,
+        actor=actor,
+        action="project.update_settings",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        details=changes,
+    )
+    return project
+
+
+def check_known(changes: dict[str, Any]) -> None:
+    """Raise :class:`Invalid` naming settings that do not exist."""
+    unknown = sorted(set(changes) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise Invalid(
+            f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_SETTINGS)}",
+            details={"fields": unknown},
+        )
+
+
+def current_settings(project: Project) -> dict[str, Any]:
+    """Every setting of ``project`` with the defaults filled in (what ``looplab config`` shows)."""
+    return {**DEFAULT_SETTINGS, **(project.settings or {})}
+
+
+#: Type and range of settings checked nowhere else. The ranges are the ones the HTTP schema
+#: declares (``looplab.api.schemas.SettingsPatch``), so ``looplab config`` and ``PATCH
+#: .../settings`` accept and refuse the same values.
+_RANGES: dict[str, tuple[int, int]] = {
+    "overlap": (1, 20),
+    "retrain_every": (1, 10**9),
+    "monitor_min_predictions": (10, 10**9),
+}
+_FLAGS = ("show_suggestions", "auto_promote")
+_TEXTS = ("strategy", "estimator", "webhook_url")
+
+
+def check_types(changes: dict[str, Any]) -> None:
+    def bad(key: str, what: str) -> Invalid:
+        return Invalid(f"{key} must be {what}", details={"field": key, "value": changes[key]})
+
+    for key in _FLAGS:
+        if key in changes and not isinstance(changes[key], bool):
+            raise bad(key, "true or false")
+    for key, (low, high) in _RANGES.items():
+        value = changes.get(key)
+        if key in changes and not (
+            isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        ):
+            raise bad(key, f"an integer from {low} to {high:,}")
+    for key in _TEXTS:
+        if changes.get(key) is not None and not isinstance(changes[key], str):
+            raise bad(key, "a string or null")
+    url = changes.get("webhook_url")
+    if url and not url.startswith(("http://", "https://")):
+        raise bad("webhook_url", "an http:// or https:// URL, or null")
+    if "overlap_fraction" in changes:
+        value = changes["overlap_fraction"]
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise bad("overlap_fraction", "a number from 0 to 1")
+
+
+def setting(project: Project, key: str) -> Any:
+    return {**DEFAULT_SETTINGS, **(project.settings or {})}[key]
+
+
+def status(session: Session, project: Project) -> dict[str, Any]:
+    """Counts a person checks first: records, labeled, per label, per annotator, per origin.
+
+    ``per_annotator`` counts each person's labeling-page answers, ``per_annotator_feedback``
+    their feedback verdicts on served predictions (both are kept:
+    :func:`looplab.ask.queue.annotate`);
+    ``feedback_conflicts`` counts the (person, record) pairs whose two disagree, where
+    :func:`looplab.learn.dataset.consensus` decides the training label.
+    """
+    pid = project.id
+    active = (Annotation.project_id == pid) & (Annotation.status == "active")
+    records = session.scalar(select(func.count()).where(Record.project_id == pid)) or 0
+    labeled = (
+        session.scalar(select(func.count(func.distinct(Annotation.record_id))).where(active)) or 0
+    )
+    per_label = dict(
+        session.execute(
+            select(Annotation.label, func.count()).where(active).group_by(Annotation.label)
+        )
+        .tuples()
+        .all()
+    )
+    per_annotator, per_annotator_feedback = (
+        dict(
+            session.execute(
+                select(User.name, func.count())
+                .select_from(Annotation)
+                .join(User, User.id == Annotation.annotator_id)
+                .where(active & (Annotation.origin == origin))
+                .group_by(User.name)
+            )
+            .tuples()
+            .all()
+        )
+        for origin in ("human", "feedback")
+    )
+    verdict = aliased(Annotation)
+    conflicts = (
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(
+                verdict,
+                (verdict.record_id == Annotation.record_id)
+                & (verdict.annotator_id == Annotation.annotator_id)
+                & (verdict.origin == "feedback")
+                & (verdict.status == "active"),
+            )
+            .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
+        )
+        or 0
+    )
+    per_origin = dict(
+        session.execute(
+            select(Annotation.origin, func.count()).where(active).group_by(Annotation.origin)
+        )
+        .tuples()
+        .all()
+    )
+    quarantined = (
+        session.scalar(
+            select(func.count()).where(
+                (Annotation.project_id == pid) & (Annotation.status == "quarantined")
+            )
+        )
+        or 0
+    )
+    imports = session.scalar(select(func.count()).where(ImportBatch.project_id == pid)) or 0
+    return {
+        "project": project.name,
+        "task": project.task,
+        "labels": list(project.labels),
+        "records": records,
+        "labeled": labeled,
+        "unlabeled": records - labeled,
+        "per_label": {label: per_label.get(label, 0) for label in project.labels},
+        "per_annotator": per_annotator,
+        "per_annotator_feedback": per_annotator_feedback,
+        "feedback_conflicts": conflicts,
+        "per_origin": per_origin,
+        "quarantined": quarantined,
+        "imports": imports,
+    }

@@ -1,0 +1,1 @@
+"""Govern: users, roles and tokens, model cards and reports."""

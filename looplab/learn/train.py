@@ -1,0 +1,403 @@
+"""Default training pipelines and safe model artifacts.
+
+:func:`build_pipeline` returns an unfitted scikit-learn :class:`~sklearn.pipeline.Pipeline` that
+takes records as they come from the store (a list of dicts, or a DataFrame) and ends in a
+classifier with ``predict_proba``, which the query strategies need:
+
+- ``task="text"``: the named fields are joined into one string per record, then TF-IDF over word
+  1-2 grams and over character 2-5 grams inside word boundaries (``char_wb``, robust to typos and
+  inflections), both with sublinear term frequency, then logistic regression.
+- ``task="tabular"``: column types are inferred at fit time; numeric columns (numbers, booleans,
+  or text that all parses as numbers, as from a CSV) get median imputation and standard scaling,
+  the others constant imputation and one-hot encoding that ignores unseen categories; then
+  logistic regression.
+
+:func:`save_model` writes a model with skops (no pickle) and returns the file's SHA-256;
+:func:`load_model` refuses a file whose SHA-256 differs (:class:`ModelIntegrityError`) or that
+holds types from outside scikit-learn, numpy, scipy and looplab (:class:`UntrustedModelError`).
+
+Examples
+--------
+>>> from looplab.learn.train import build_pipeline
+>>> records = [{"text": t} for t in ["good film", "great film", "bad film", "awful film"]]
+>>> model = build_pipeline("text", ["text"]).fit(records, ["pos", "pos", "neg", "neg"])
+>>> model.predict([{"text": "great"}]).tolist()
+['pos']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+TASKS = ("text", "tabular")
+# Packages whose types a model artifact may contain. Anything else could run code at load time.
+TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "looplab")
+# Below this many documents min_df pruning is skipped: in a few dozen texts most informative
+# words occur once, and pruning them leaves the classifier nothing to learn from.
+PRUNE_FROM_DOCS = 100
+
+
+class ModelIntegrityError(ValueError):
+    """The model file's SHA-256 is not the one recorded when it was saved."""
+
+
+class UntrustedModelError(ValueError):
+    """The model file holds types from outside the trusted packages."""
+
+
+# --------------------------------------------------------------------------- records -> features
+
+
+def records_to_frame(X: Any, fields: Sequence[str]) -> pd.DataFrame:
+    """Turn records into a DataFrame with exactly the columns ``fields``.
+
+    Parameters
+    ----------
+    X : list of dict, DataFrame, or list of str
+        Records. Dicts may lack fields (missing values); a list of strings is taken as the
+        values of the first field.
+    fields : sequence of str
+        Columns to keep, in order.
+
+    Returns
+    -------
+    DataFrame of shape (n_records, len(fields))
+    """
+    if isinstance(X, pd.DataFrame):
+        if list(X.columns) == list(fields) and X.index.equals(pd.RangeIndex(len(X))):
+            return X  # already the frame asked for (as serving builds it): no copy
+        missing = [f for f in fields if f not in X.columns]
+        if missing:
+            raise ValueError(f"records lack the field(s) {missing}; they have {list(X.columns)}")
+        return X.loc[:, list(fields)].reset_index(drop=True)
+    rows = list(X)
+    if rows and all(isinstance(r, str) for r in rows):
+        return pd.DataFrame({fields[0]: rows})
+    if not all(isinstance(r, Mapping) for r in rows):
+        raise ValueError("records must be dicts (field -> value), a DataFrame, or strings")
+    return pd.DataFrame({f: [r.get(f) for r in rows] for f in fields}, columns=list(fields))
+
+
+def _as_text(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def records_to_text(X: Any, fields: Sequence[str]) -> np.ndarray:
+    """Join the text ``fields`` of each record into one string (missing values are skipped)."""
+    frame = records_to_frame(X, fields)
+    parts = [frame[f].map(_as_text) for f in fields]
+    joined = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1).agg("\n".join, axis=1)
+    return joined.to_numpy(dtype=object)
+
+
+def _is_number_like(column: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return True
+    values = column.dropna()
+    if values.empty or not pd.api.types.is_object_dtype(column):
+        return False
+    return bool(pd.to_numeric(values.astype(str), errors="coerce").notna().all())
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns treated as numbers: numeric or boolean dtype, or text that all parses as numbers."""
+    return [c for c in frame.columns if _is_number_like(frame[c])]
+
+
+def categorical_columns(frame: pd.DataFrame) -> list[str]:
+    """Every column that :func:`numeric_columns` does not claim."""
+    numeric = set(numeric_columns(frame))
+    return [c for c in frame.columns if c not in numeric]
+
+
+def as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Coerce columns to float; values that do not parse become missing.
+
+    Only columns that do not already hold numbers are parsed: parsing every column of a served
+    record took most of a single-record prediction.
+    """
+    text = [c for c, kind in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(kind)]
+    if text:
+        frame = frame.copy()
+        for column in text:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.astype(np.float64)
+
+
+def as_categories(frame: pd.DataFrame) -> np.ndarray:
+    """Coerce values to strings, keeping missing values as NaN for the imputer.
+
+    Casting to ``str`` makes 3 and "3" the same category whether a batch arrived as JSON numbers
+    or as CSV text, so predictions do not depend on how the record was imported.
+    """
+    out = frame.astype(object).to_numpy(copy=True)
+    missing = pd.isna(out)
+    out[~missing] = out[~missing].astype(str)
+    out[missing] = np.nan
+    return out
+
+
+class SmallCorpusTfidf(TfidfVectorizer):
+    """:class:`~sklearn.feature_extraction.text.TfidfVectorizer` that tolerates tiny corpora.
+
+    ``min_df`` and ``max_df`` pruning apply only from :data:`PRUNE_FROM_DOCS` documents on, and
+    are dropped if they would leave no term at all, so the first training job of a project (a
+    dozen labels) fits. The ``min_df`` actually used is stored in ``min_df_``. Like its parent
+    it takes a 1-D sequence of strings, which is why scikit-learn's ``check_estimator`` skips it
+    (as it skips ``TfidfVectorizer``); ``tests/learn/test_train.py`` covers it directly.
+    """
+
+    def fit(self, raw_documents: Any, y: Any = None) -> SmallCorpusTfidf:
+        self.fit_transform(raw_documents, y)
+        return self
+
+    def fit_transform(self, raw_documents: Any, y: Any = None) -> Any:
+        docs = list(raw_documents)
+        configured = self.get_params()
+        if len(docs) >= PRUNE_FROM_DOCS:
+            try:
+                out = super().fit_transform(docs, y)
+            except ValueError:  # pruning removed every term
+                pass
+            else:
+                self.min_df_ = configured["min_df"]
+                return out
+        # Fit without document-frequency pruning (min_df=1, max_df=1.0: in three identical
+        # records every term is "too common") but leave the public parameters as they were.
+        self.set_params(min_df=1, max_df=1.0)
+        try:
+            out = super().fit_transform(docs, y)
+        finally:
+            self.set_params(min_df=configured["min_df"], max_df=configured["max_df"])
+        self.min_df_ = 1
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        # skops writes a dict entry by entry as JSON (about 1 KB each): a 200k-term vocabulary
+        # would make a 150 MB artifact. Two arrays take a few MB and load in a fraction of the
+        # time; __setstate__ rebuilds the dict.
+        state = dict(super().__getstate__())
+        vocabulary = state.pop("vocabulary_", None)
+        if vocabulary is not None:
+            state["_vocabulary_terms"] = np.array(list(vocabulary.keys()), dtype=str)
+            state["_vocabulary_index"] = np.fromiter(vocabulary.values(), dtype=np.int64)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        terms = state.pop("_vocabulary_terms", None)
+        index = state.pop("_vocabulary_index", None)
+        if terms is not None and index is not None:
+            state["vocabulary_"] = dict(zip(terms.tolist(), index.tolist(), strict=True))
+        super().__setstate__(state)
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+def resolve_estimator(path: str) -> BaseEstimator:
+    """Instantiate a classifier from ``"package.module.Class"`` or ``"package.module:Class"``.
+
+    Raises
+    ------
+    ValueError
+        If the module or class cannot be found, or the class is not a classifier with
+        ``fit`` and ``predict_proba``.
+    """
+    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    hint = "give a dotted path such as 'sklearn.ensemble.RandomForestClassifier'"
+    if not module_name or not attr:
+        raise ValueError(f"unknown estimator {path!r}: {hint}")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"unknown estimator {path!r}: {exc}; {hint}") from None
+    if not (isinstance(cls, type) and hasattr(cls, "fit") and hasattr(cls, "predict_proba")):
+        raise ValueError(
+            f"estimator {path!r} is not a classifier class with fit and predict_proba; "
+            "query strategies need predicted probabilities"
+        )
+    return cls()
+
+
+def _text_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
+    return [
+        ("text", FunctionTransformer(records_to_text, kw_args={"fields": list(fields)})),
+        (
+            "tfidf",
+            FeatureUnion(
+                [
+                    (
+                        "words",
+                        SmallCorpusTfidf(
+                            analyzer="word",
+                            ngram_range=(1, 2),
+                            # Keep one-letter words: they carry meaning in many languages.
+                            token_pattern=r"(?u)\b\w+\b",
+                            sublinear_tf=True,
+                            min_df=2,
+                            max_df=0.9,
+                            dtype=np.float32,
+                        ),
+                    ),
+                    (
+                        "chars",
+                        SmallCorpusTfidf(
+                            analyzer="char_wb",
+                            ngram_range=(2, 5),
+                            sublinear_tf=True,
+                            min_df=2,
+                            dtype=np.float32,
+                        ),
+                    ),
+                ]
+            ),
+        ),
+    ]
+
+
+def _tabular_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
+    numeric = Pipeline(
+        [
+            ("to_float", FunctionTransformer(as_numbers)),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical = Pipeline(
+        [
+            ("to_str", FunctionTransformer(as_categories)),
+            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    columns = ColumnTransformer(
+        [("numeric", numeric, numeric_columns), ("categorical", categorical, categorical_columns)]
+    )
+    return [
+        ("frame", FunctionTransformer(records_to_frame, kw_args={"fields": list(fields)})),
+        ("columns", columns),
+    ]
+
+
+def build_pipeline(task: str, fields: Sequence[str], estimator: str | None = None) -> Pipeline:
+    """Build the default unfitted pipeline for a labeling task.
+
+    Parameters
+    ----------
+    task : {"text", "tabular"}
+        What the records are.
+    fields : sequence of str
+        Record fields the model reads: the text field(s), or the feature columns.
+    estimator : str, optional
+        Dotted path of a classifier class replacing the logistic regression, e.g.
+        ``"sklearn.ensemble.RandomForestClassifier"`` or ``"sklearn.svm:SVC"``; it is
+        instantiated with its defaults. Only scikit-learn classes can be loaded back with
+        :func:`load_model`.
+
+    Returns
+    -------
+    Pipeline
+        ``fit(records, labels)``, ``predict(records)``, ``predict_proba(records)`` where records
+        are a list of dicts or a DataFrame. The classifier is the step named ``"classifier"``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown task, no fields, or an unknown estimator path.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    if isinstance(fields, str) or not fields:
+        raise ValueError("fields must be a non-empty list of field names, e.g. ['text']")
+    if estimator is not None:
+        classifier = resolve_estimator(estimator)
+    elif task == "text":
+        # TF-IDF rows are L2-normalised and very sparse: the default C=1 under-fits them.
+        classifier = LogisticRegression(C=10.0, max_iter=2000)
+    else:
+        classifier = LogisticRegression(C=1.0, max_iter=2000)
+    steps = _text_features(fields) if task == "text" else _tabular_features(fields)
+    return Pipeline([*steps, ("classifier", classifier)])
+
+
+# --------------------------------------------------------------------------- artifacts
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> str:
+    """Write ``model`` with skops and return the file's SHA-256 (hex).
+
+    The file is written next to its destination and renamed into place, so a reader never sees
+    a half-written model. Keep the returned digest (e.g. in the model registry) and pass it to
+    :func:`load_model`.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Deflate: vocabularies are stored as UTF-32 arrays, which compress about tenfold.
+    data = sio.dumps(model, compression=zipfile.ZIP_DEFLATED)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(data).hexdigest()
+
+
+def _is_trusted(type_name: str) -> bool:
+    return type_name.split(".", 1)[0] in TRUSTED_MODULES
+
+
+def load_model(path: str | os.PathLike[str], expected_sha256: str) -> Any:
+    """Load a model written by :func:`save_model`, after checking its digest and its types.
+
+    The file is read once; the digest and the type check apply to the very bytes that are
+    loaded.
+
+    Raises
+    ------
+    ModelIntegrityError
+        If the file's SHA-256 differs from ``expected_sha256`` (modified after saving).
+    UntrustedModelError
+        If the file holds types outside scikit-learn, numpy, scipy and looplab.
+    """
+    data = Path(path).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(actual, expected_sha256.strip().lower()):
+        raise ModelIntegrityError(
+            f"model file {str(path)!r} has SHA-256 {actual}, expected {expected_sha256}: it was "
+            "modified or corrupted after it was saved; retrain the model or restore the file"
+        )
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = sorted(t for t in untrusted if not _is_trusted(t))
+    if refused:
+        raise UntrustedModelError(
+            f"model file {str(path)!r} holds types outside {', '.join(TRUSTED_MODULES)}: "
+            f"{', '.join(refused)}; looplab only loads models built from those packages"
+        )
+    return sio.loads(data, trusted=untrusted)

@@ -1,0 +1,1 @@
+"""Serve: the production model over HTTP, micro-batching, and the prediction log."""

@@ -1,0 +1,3 @@
+"""Watch: drift, windows, accuracy from feedback and estimated, triggers, targeted labeling, alerts
+and the views people read.
+"""

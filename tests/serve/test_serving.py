@@ -1,0 +1,91 @@
+"""Serving's fast input frame gives exactly the probabilities of the records path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from looplab.learn import train, training
+from looplab.serve import serving
+
+
+def served_for(task: str, fields: list[str], payloads: list[dict], labels: list[str]):
+    model = train.build_pipeline(task, fields).fit(payloads, labels)
+    return serving.Served(
+        project_id=1,
+        project_name="p",
+        version=1,
+        model=model,
+        classes=[str(c) for c in model.classes_],
+        fields=fields,
+        schema=training.input_schema(task, fields, payloads),
+        checked_at=0.0,
+    )
+
+
+def test_mixed_tabular_input_frame_matches_the_records_path() -> None:
+    rng = np.random.default_rng(0)
+    fields = ["age", "income", "city", "code", "empty"]
+    payloads = [
+        {
+            "age": int(rng.integers(18, 80)),
+            "income": None if i % 7 == 0 else float(rng.normal(50, 10)),
+            "city": [None, "paris", "lyon", "nice"][i % 4],
+            "code": [3, "x", 7.5][i % 3],  # numbers and text: categorical
+            "empty": None,
+        }
+        for i in range(120)
+    ]
+    labels = ["good" if p["age"] > 40 else "bad" for p in payloads]
+    served = served_for("tabular", fields, payloads, labels)
+    assert served.schema == {
+        "age": "numeric",
+        "income": "numeric",
+        "city": "categorical",
+        "code": "categorical",
+        "empty": "categorical",
+    }
+    probe = [
+        *payloads[:5],
+        {"age": 30, "income": None, "city": "rome", "code": 3, "empty": None},
+        {"age": 61.5, "income": 12, "city": None, "code": "x", "empty": "z"},
+    ]
+    for records in (probe[:1], probe):
+        serving.validate_inputs(records, served)
+        np.testing.assert_allclose(
+            served.predict_proba(records), served.model.predict_proba(records), rtol=0, atol=0
+        )
+
+
+def test_all_numeric_and_text_input_frames_match_the_records_path() -> None:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    fields = [f"p{i}" for i in range(64)]
+    payloads = [dict(zip(fields, r.tolist(), strict=True)) for r in x[:300]]
+    digits = served_for("tabular", fields, payloads, [str(v) for v in y[:300]])
+    probe = [*payloads[:3], {**payloads[3], "p5": None}]
+    np.testing.assert_allclose(
+        digits.predict_proba(probe), digits.model.predict_proba(probe), rtol=0, atol=0
+    )
+    texts = [{"title": f"t{i}", "body": ["good film", "bad film", None][i % 3]} for i in range(30)]
+    sentiment = [["pos", "neg", "neg"][i % 3] for i in range(30)]
+    news = served_for("text", ["title", "body"], texts, sentiment)
+    np.testing.assert_allclose(
+        news.predict_proba(texts[:4]), news.model.predict_proba(texts[:4]), rtol=0, atol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("inf"), "records[0].age: expected a finite number, got float"),
+        (10**400, "records[0].age: expected a finite number, got int"),
+        (False, "records[0].age: expected a finite number, got bool"),
+        ("41", "records[0].age: expected a finite number, got str"),
+    ],
+)
+def test_numeric_fields_take_finite_numbers_only(value: object, message: str) -> None:
+    served = served_for("tabular", ["age"], [{"age": a} for a in range(20)], ["a", "b"] * 10)
+    with pytest.raises(serving.Invalid, match=message.replace("[", r"\[").replace("]", r"\]")):
+        serving.validate_inputs([{"age": value}], served)

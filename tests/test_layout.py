@@ -1,0 +1,173 @@
+"""The layout is the architecture: these tests fail the build when an import breaks its rules.
+
+Every import counts, at module level or inside a function (an import inside a function still
+ties the two modules together; it only hides the tie). The rules, drawn in ARCHITECTURE.md:
+
+* the stages stand in one order, ``core < collect < learn < ask < govern < serve < watch``, and a
+  module imports only its own stage and the ones before it (``core`` imports no stage);
+* ``worker.py`` (job kinds -> handlers) and ``configure.py`` (settings checked once) sit above
+  every stage; no stage imports them, so jobs are queued by kind name and dispatched in one place;
+* the edges sit on top, in the order ``web < api < cli``: the static pages (``web/``), mounted by
+  the HTTP API (``api/``), which ``looplab serve`` (``cli/``) runs; nothing below imports them;
+* only the HTTP edge (``api/`` and the ``web/`` it mounts) imports FastAPI or Starlette, only
+  ``cli/`` imports Typer;
+* no module imports another in a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "looplab"
+STAGES = ("core", "collect", "learn", "ask", "govern", "serve", "watch")
+TOP = ("worker", "configure")
+EDGES = ("web", "api", "cli")
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package by dotted name (migrations are Alembic's, not ours)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if "migrations" in parts:
+            continue
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = modules()
+
+
+def imports_of(path: Path) -> Iterator[tuple[str, int]]:
+    """(imported module or package, line) for every import in ``path``, wherever it stands."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                yield (full if full in MODULES else node.module), node.lineno
+
+
+def layer(module: str) -> tuple[int, str]:
+    """Where ``module`` stands: (rank, group). Higher ranks may import lower ones."""
+    parts = module.split(".")
+    if len(parts) == 1:  # the package itself (its version)
+        return 0, "looplab"
+    group = parts[1]
+    if group in STAGES:
+        return 1 + STAGES.index(group), group
+    if group in TOP:
+        return 1 + len(STAGES), group
+    if group in EDGES:
+        return 2 + len(STAGES) + EDGES.index(group), group
+    raise AssertionError(f"{module}: not in a stage, the top or an edge; place it in the layout")
+
+
+def internal_edges() -> list[tuple[str, str, int]]:
+    edges = []
+    for name, path in MODULES.items():
+        for target, line in imports_of(path):
+            if target.startswith("looplab.") or target == "looplab":
+                while target not in MODULES and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                if target != name:
+                    edges.append((name, target, line))
+    return edges
+
+
+def test_every_module_has_a_place() -> None:
+    for name in MODULES:
+        layer(name)
+
+
+def test_each_stage_imports_only_itself_and_the_stages_before_it() -> None:
+    broken = []
+    for source, target, line in internal_edges():
+        (rank_s, group_s), (rank_t, group_t) = layer(source), layer(target)
+        if group_s == group_t or target == "looplab":
+            continue
+        if rank_t > rank_s or (rank_t == rank_s and group_s != group_t):
+            broken.append(f"{MODULES[source]}:{line}: {source} ({group_s}) imports {target}")
+    assert not broken, "imports against the layer order:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize(
+    ("library", "allowed"),
+    [("fastapi", ("api", "web")), ("starlette", ("api", "web")), ("typer", ("cli",))],
+)
+def test_frameworks_stay_at_their_edge(library: str, allowed: tuple[str, ...]) -> None:
+    broken = [
+        f"{path}:{line}: {name} imports {target}"
+        for name, path in MODULES.items()
+        if layer(name)[1] not in allowed
+        for target, line in imports_of(path)
+        if target == library or target.startswith(library + ".")
+    ]
+    assert not broken, f"only {allowed}/ may import {library}:\n" + "\n".join(broken)
+
+
+def test_no_import_cycles() -> None:
+    graph: dict[str, set[str]] = {name: set() for name in MODULES}
+    for source, target, _ in internal_edges():
+        if target in graph:
+            graph[source].add(target)
+    # Tarjan's strongly connected components, iteratively.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_rules_can_fail() -> None:
+    """The checks see a function-level import: a planted back-edge would be reported."""
+    source = "def f():\n    from looplab.watch import monitor\n"
+    tree = ast.parse(source)
+    found = [
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module is not None
+    ]
+    assert found == ["looplab.watch"]
+    assert layer("looplab.watch.monitor")[0] > layer("looplab.core.jobs")[0]
