@@ -36,14 +36,20 @@ _SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+#: The longest span a window may reach back (100,000 weeks, about 1,900 years).
+MAX_SPAN_SECONDS = 100_000 * 7 * 86400
+
+
 def parse_span(text: str) -> dt.timedelta:
     """``"30m"``, ``"12h"``, ``"1d"``, ``"2w"`` as a timedelta; :class:`Invalid` otherwise."""
     match = _SPAN.fullmatch(text or "")
     seconds = float(match.group(1)) * _UNIT[match.group(2)] if match else 0.0
-    # Past ten years no log reaches back, and timedelta overflows near 2.7 million years.
-    if not 0 < seconds <= 10 * 365 * 86400:
+    # The HTTP schema allows up to 99,999.x weeks; past that, "now minus the span" would fall
+    # before the year 1 and overflow.
+    if not 0 < seconds < MAX_SPAN_SECONDS:
         raise Invalid(
-            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w (at most 10 years)",
+            f"window {text!r}: use a number and a unit, e.g. 30m, 12h, 1d or 2w (under "
+            "100,000 weeks)",
             details={"field": "window"},
         )
     return dt.timedelta(seconds=seconds)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 
 from looplab.serve.batching import Batcher
+
+
+def run(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: a browser test's Playwright (sync API) may hold a
+    running event loop in this thread when pytest-xdist puts both files on one worker."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class Model:
@@ -36,7 +45,7 @@ def gather(batcher: Batcher, model: Model, calls: list[list[int]], key: str = "m
             *(batcher.run(key, model, rows) for rows in calls), return_exceptions=True
         )
 
-    return asyncio.run(main())
+    return run(main())
 
 
 def test_concurrent_calls_share_a_model_call_and_get_their_own_rows() -> None:
@@ -74,7 +83,7 @@ def test_different_keys_are_never_mixed() -> None:
             *(batcher.run("b", second, [i + 10]) for i in range(5)),
         )
 
-    out = asyncio.run(main())
+    out = run(main())
     assert [o.item() for o in out] == [0, 2, 4, 6, 8, 20, 22, 24, 26, 28]
     assert all(r < 10 for c in first.calls for r in c)
     assert all(r >= 10 for c in second.calls for r in c)
@@ -88,6 +97,6 @@ def test_a_lone_sequential_caller_is_answered_call_by_call(window: float) -> Non
     async def main() -> list[int]:
         return [int((await batcher.run("m", model, [i])).item()) for i in range(5)]
 
-    assert asyncio.run(main()) == [0, 2, 4, 6, 8]
+    assert run(main()) == [0, 2, 4, 6, 8]
     assert model.calls == [[0], [1], [2], [3], [4]]
     assert not batcher._lanes  # nothing left behind
