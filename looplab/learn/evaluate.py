@@ -152,7 +152,8 @@ def reliability_curve(
     --------
     >>> curve = reliability_curve(["a", "b", "a", "a"], [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4],
     ...                                                   [0.35, 0.65]], ["a", "b"], n_bins=5)
-    >>> curve.counts.tolist() [0, 0, 0, 3, 1]
+    >>> curve.counts.tolist()
+    [0, 0, 0, 3, 1]
     >>> round(curve.ece, 4)
     0.0375
     """

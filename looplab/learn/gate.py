@@ -198,7 +198,8 @@ def gate(
     >>> sure = lambda labels: np.where((labels == "a")[:, None], [0.9, 0.1], [0.1, 0.9])
     >>> worse = np.where(np.arange(200) < 40, np.where(y == "a", "b", "a"), y)
     >>> result = gate(y, sure(worse), sure(y), ["a", "b"], ["a", "b"], max_ece=None)
-    >>> result.passed False
+    >>> result.passed
+    False
     >>> result.reasons[0][:56]
     'accuracy 0.800 vs production 1.000: worse by 20.0 points'
     """

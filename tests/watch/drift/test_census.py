@@ -15,7 +15,7 @@ import pytest
 
 from looplab.watch.drift import drift_report
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def source() -> Path:
