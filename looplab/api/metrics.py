@@ -28,6 +28,7 @@ from looplab.core.tables import (
     Project,
     Record,
     TriggerDecision,
+    version_name,
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -83,7 +84,7 @@ class StoreCollector(Collector):
                 "Logged predictions per project and model version.",
                 {
                     "project": (Prediction.project_id, project),
-                    "version": (Prediction.model_version, lambda version: f"v{version}"),
+                    "version": (Prediction.model_version, version_name),
                 },
             )
             yield _counts(
@@ -147,7 +148,7 @@ class StoreCollector(Collector):
                 MonitorWindow.report,
             ).join(latest, latest.c.id == MonitorWindow.id)
         ).tuples():
-            labels = [project(pid), f"v{version}"]
+            labels = [project(pid), version_name(version)]
             alarm_now.add_metric(labels, float(bool(alarm)))
             accuracy = ((report or {}).get("estimate") or {}).get("accuracy")
             if accuracy is not None:

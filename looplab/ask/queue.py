@@ -20,15 +20,15 @@ is served by the partial index ``ix_records_open``, which holds only records sti
 from __future__ import annotations
 
 import datetime as dt
-import zlib
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from looplab.core import audit, jobs
 from looplab.core.errors import Invalid, NotFound
 from looplab.core.projects import setting
+from looplab.core.store import advisory_lock, lock_key
 from looplab.core.tables import Annotation, Base, Lease, Project, Record, User, utcnow
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
@@ -39,9 +39,7 @@ PEOPLE = ("human", "feedback")
 
 
 def _serialise(session: Session, project_id: int) -> None:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        key = zlib.crc32(f"looplab.queue.{project_id}".encode())
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    advisory_lock(session, lock_key(f"looplab.queue.{project_id}"))
 
 
 # Core tables (typed as Table, which the ORM's __table__ is not) for the hot statements.

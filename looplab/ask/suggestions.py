@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from looplab.core.projects import setting
-from looplab.core.tables import ImportBatch, ModelVersion, Project, Record
+from looplab.core.tables import ImportBatch, ModelVersion, Project, Record, version_name
 from looplab.learn.intervals import wilson_interval
 
 #: Fewest test records in a confidence bin for its accuracy to describe "records like this".
@@ -179,7 +179,7 @@ def suggestion_for(
         return None, ""
     if not setting(project, "show_suggestions"):
         return None, "suggestions are turned off for this project (show_suggestions)"
-    name = f"v{record.pred_model}"
+    name = version_name(record.pred_model)
     metrics, n_test = _version(session, project, record.pred_model)
     verdict = floor(
         metrics,

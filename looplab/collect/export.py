@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 from looplab.collect import labelstudio
 from looplab.core.errors import Invalid
 from looplab.core.store import Store
-from looplab.core.tables import Annotation, Project, Record, User
+from looplab.core.tables import Annotation, Project, Record, User, version_name
 
 FORMATS = ("jsonl", "csv", "parquet", "label-studio")
 #: Records per partition: one annotation query each.
@@ -230,7 +230,7 @@ def stored_predictions(session: Session, project: Project) -> Predictions:
             Record.project_id == project.id, Record.pred_label.is_not(None)
         )
     ).tuples()
-    return {rid: (f"v{v}", str(label), float(conf or 0.0)) for rid, v, label, conf in rows}
+    return {rid: (version_name(v), str(label), float(conf or 0.0)) for rid, v, label, conf in rows}
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from looplab.core.store import advisory_lock
 from looplab.core.tables import AuditEvent, utcnow
 
 GENESIS = "0" * 64
@@ -92,8 +93,7 @@ def _link_pending(session: Session) -> None:
     pending: list[AuditEvent] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})"))
+    advisory_lock(session, _PG_AUDIT_LOCK)
     prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     for item in pending:
         item.prev_hash = prev or GENESIS

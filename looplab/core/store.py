@@ -16,12 +16,13 @@ a lock hands over at once. Between processes the busy handler still applies.
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from looplab.core.settings import Settings
@@ -70,6 +71,23 @@ def make_engines(url: str, *, busy_timeout_ms: int = 30_000) -> tuple[Engine, En
         return read, write
     engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     return engine, engine
+
+
+def lock_key(name: str) -> int:
+    """The advisory-lock key of a lock ``name`` (its CRC-32, stable across processes)."""
+    return zlib.crc32(name.encode())
+
+
+def advisory_lock(session: Session, *keys: int) -> None:
+    """Hold transaction-scoped locks ``keys`` (in key order, so two holders never deadlock).
+
+    On PostgreSQL an advisory lock per key, released at commit or rollback; on SQLite nothing,
+    because a write transaction there already excludes every other writer.
+    """
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def default_artifacts_dir(url: str) -> Path:

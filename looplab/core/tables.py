@@ -45,6 +45,11 @@ ORIGINS = ("human", "feedback", "import")
 ANNOTATION_STATUSES = ("active", "quarantined", "superseded", "skipped")
 
 
+def version_name(number: int | None) -> str:
+    """How people name model version ``number``: ``v3`` (``vNone`` where a row has none)."""
+    return f"v{number}"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -265,7 +270,7 @@ class ModelVersion(Base):
 
     @property
     def name(self) -> str:
-        return f"v{self.version}"
+        return version_name(self.version)
 
 
 class TrainingLabel(Base):

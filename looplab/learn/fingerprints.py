@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from looplab.core.projects import setting
-from looplab.core.tables import ModelVersion, Project
+from looplab.core.tables import ModelVersion, Project, version_name
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -61,5 +61,5 @@ def identical_version(session: Session, project: Project, fingerprint: str) -> s
         .order_by(ModelVersion.version.desc())
     ).tuples():
         if (config or {}).get("fingerprint") == fingerprint:
-            return f"v{version}"
+            return version_name(version)
     return None

@@ -36,16 +36,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from looplab.core.errors import Unavailable
-from looplab.core.store import Store
+from looplab.core.store import Store, advisory_lock, lock_key
 from looplab.core.tables import Prediction
 from looplab.serve.spool import REPLAY_SECONDS, Journal, replay
 
@@ -69,11 +68,7 @@ def append(session: Session, rows: list[dict[str, Any]]) -> None:
     groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["project_id"], row["model_version"]), []).append(row)
-    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    if postgres:
-        keys = sorted({_lock_key(project_id) for project_id, _ in groups})
-        for key in keys:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    advisory_lock(session, *(lock_key(f"looplab.predlog.{pid}") for pid, _ in groups))
     numbered: list[dict[str, Any]] = []
     for (project_id, version), group in groups.items():
         last = session.scalar(
@@ -84,10 +79,6 @@ def append(session: Session, rows: list[dict[str, Any]]) -> None:
         start = (last or 0) + 1
         numbered.extend({**row, "seq": start + i} for i, row in enumerate(group))
     session.execute(insert(Prediction), numbered)
-
-
-def _lock_key(project_id: int) -> int:
-    return zlib.crc32(f"looplab.predlog.{project_id}".encode())
 
 
 class PredictionLog:

@@ -35,7 +35,7 @@ from looplab.ask import queue
 from looplab.collect import ingest
 from looplab.core.errors import Conflict, Invalid, LooplabError, NotFound
 from looplab.core.store import Store
-from looplab.core.tables import Feedback, Prediction, Project, Record, User, utcnow
+from looplab.core.tables import Feedback, Prediction, Project, Record, User, utcnow, version_name
 from looplab.learn import registry
 from looplab.learn.intervals import wilson_interval
 from looplab.serve.batching import Batcher
@@ -207,7 +207,7 @@ class ModelCache:
             schema = dict(row.config.get("schema", {}))
             project_id = project.id
         model = registry.load_artifact(  # outside the read transaction
-            artifact, sha256, project=project_name, model=f"v{version}"
+            artifact, sha256, project=project_name, model=version_name(version)
         )
         return Served(
             project_id=project_id,
@@ -429,7 +429,7 @@ def online_metrics(session: Session, project: Project) -> list[dict[str, Any]]:
         low, high = wilson_interval(k, n) if n else (None, None)
         out.append(
             {
-                "version": f"v{version}",
+                "version": version_name(version),
                 "predictions": served.get(version, 0),
                 "feedback": n,
                 "accepted": k,

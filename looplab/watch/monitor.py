@@ -16,15 +16,14 @@ every trigger rule decides on the window and acts (:func:`looplab.watch.triggers
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from looplab.core import audit, jobs, projects
 from looplab.core.settings import Settings
-from looplab.core.store import Store
+from looplab.core.store import Store, advisory_lock, lock_key
 from looplab.core.tables import (
     Job,
     ModelVersion,
@@ -186,9 +185,7 @@ def last_window(session: Session, project_id: int, version: int) -> tuple[int, i
 
 def _serialise(session: Session, project_id: int) -> None:
     """Let one transaction at a time close a window of the project (SQLite: its write lock)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        key = zlib.crc32(f"looplab.monitor.{project_id}".encode())
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    advisory_lock(session, lock_key(f"looplab.monitor.{project_id}"))
 
 
 def schedule(session: Session) -> int:

@@ -27,6 +27,7 @@ from looplab.core.tables import (
     ReferenceProfile,
     TriggerDecision,
     utcnow,
+    version_name,
 )
 from looplab.learn import registry
 from looplab.watch import triggers
@@ -80,7 +81,7 @@ def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> 
     prediction = drift.get("prediction")
     return {
         "id": w.id,
-        "model_version": f"v{w.model_version}" if w.model_version is not None else None,
+        "model_version": version_name(w.model_version) if w.model_version is not None else None,
         "start": w.start,
         "end": w.end,
         "n": w.n_predictions,

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from looplab.core import audit, jobs, projects
 from looplab.core.errors import Invalid
 from looplab.core.settings import Settings
-from looplab.core.tables import Feedback, MonitorWindow, Project, TriggerDecision
+from looplab.core.tables import Feedback, MonitorWindow, Project, TriggerDecision, version_name
 from looplab.watch import windows
 
 WHEN = ("drift", "accuracy_below", "corrections")
@@ -372,7 +372,7 @@ def act(
             "trigger": rule.name,
             "reason": reason,
             "window": window.id,
-            "model_version": f"v{window.model_version}",
+            "model_version": version_name(window.model_version),
             "window_end": str(window.end),
             "report": {k: report.get(k) for k in ("n", "feedback", "estimate")},
         }

@@ -15,6 +15,7 @@ from looplab.api.responses import errors
 from looplab.api.schemas import Request
 from looplab.core import projects
 from looplab.core.errors import NotFound
+from looplab.core.tables import version_name
 from looplab.govern import access
 from looplab.serve import serving
 
@@ -69,7 +70,7 @@ async def predict(
     served = await models.get(name)
     predictions = await serving.predict(served, body.records, log, batcher, started)
     return PredictOut(
-        model_version=f"v{served.version}",
+        model_version=version_name(served.version),
         predictions=[PredictionOut(**p) for p in predictions],
     )
 
