@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from looplab.tables import Base
+from looplab.core.tables import Base
 from sqlalchemy import text
 
 connection = context.config.attributes["connection"]
