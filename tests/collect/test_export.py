@@ -251,7 +251,8 @@ def test_parquet_to_a_pipe(tmp_path: Path) -> None:
         setup(store, tmp_path)
         script = (
             "import sys\n"
-            "from looplab import export, projects\n"
+            "from looplab.collect import export\n"
+            "from looplab.core import projects\n"
             "from looplab.core.store import Store\n"
             f"store = Store({store.url!r})\n"
             "with store.read() as s:\n"
