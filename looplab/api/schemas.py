@@ -238,3 +238,54 @@ class JobOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+
+
+class CurvePoint(BaseModel):
+    version: str
+    n_labels: int
+    accuracy: float | None
+    macro_f1: float | None
+    accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
+    macro_f1_ci: list[float] | None = None
+    n_test: int
+    created_at: dt.datetime
+
+
+class ModelOut(BaseModel):
+    version: str
+    stage: str
+    n_train: int
+    n_test: int
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    sha256: str
+    created_at: dt.datetime
+
+
+class JobQueued(BaseModel):
+    """A job just queued (``POST .../train``): poll ``GET /api/v1/jobs/{id}``."""
+
+    id: int
+    kind: str
+    status: str
+
+
+class PromoteIn(BaseModel):
+    # The schema says what promotion.promote_version checks: forcing needs a reason.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"force": {"const": True}}, "required": ["force"]},
+            "then": {
+                "properties": {"reason": {"type": "string", "pattern": NOT_BLANK}},
+                "required": ["reason"],
+            },
+        },
+    )
+    force: bool = False
+    reason: str = Field("", description="Kept in the audit log; required with force.")
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = ""

@@ -146,3 +146,12 @@ def verify(session: Session) -> Verification:
             return Verification(False, count, prev, event.id, "event fields were changed")
         prev = event.hash
     return Verification(True, count, prev)
+
+
+def events_after(session: Session, after: int, limit: int) -> list[AuditEvent]:
+    """A page of the audit log: up to ``limit`` events with id above ``after``, in order."""
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(limit)
+        )
+    )

@@ -277,3 +277,15 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         "quarantined": quarantined,
         "imports": imports,
     }
+
+
+def records_after(session: Session, project: Project, after: int, limit: int) -> list[Record]:
+    """A page of ``project``'s records: up to ``limit`` with id above ``after``, in order."""
+    return list(
+        session.scalars(
+            select(Record)
+            .where(Record.project_id == project.id, Record.id > after)
+            .order_by(Record.id)
+            .limit(limit)
+        )
+    )

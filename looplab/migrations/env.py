@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from looplab.core.tables import Base
 from sqlalchemy import text
+
+from looplab.core.tables import Base
 
 connection = context.config.attributes["connection"]
 is_postgres = connection.dialect.name == "postgresql"

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
 from looplab.api.schemas import MAX_ID, AuditEventOut, Page, Verification
 from looplab.core import audit
-from looplab.core.tables import AuditEvent
 from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -27,9 +25,7 @@ def list_events(
     access.authorize(user, "audit.read")
     limit = min(limit, settings.page_size_max)
     with store.read() as session:
-        events = session.scalars(
-            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(limit)
-        ).all()
+        events = audit.events_after(session, after, limit)
     items = [AuditEventOut.model_validate(e) for e in events]
     return Page(items=items, next_after=items[-1].id if len(items) == limit else None)
 

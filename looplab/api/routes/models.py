@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from looplab.api.deps import CurrentUser, StoreDep
-from looplab.api.schemas import NOT_BLANK
+from looplab.api.schemas import CurvePoint, JobQueued, ModelOut, PromoteIn, RollbackIn
 from looplab.core import jobs, projects
 from looplab.govern import access
 from looplab.govern import card as cards
 from looplab.learn import promotion, registry
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["models"])
-
-
-class CurvePoint(BaseModel):
-    version: str
-    n_labels: int
-    accuracy: float | None
-    macro_f1: float | None
-    accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
-    macro_f1_ci: list[float] | None = None
-    n_test: int
-    created_at: dt.datetime
-
-
-class ModelOut(BaseModel):
-    version: str
-    stage: str
-    n_train: int
-    n_test: int
-    metrics: dict[str, Any]
-    config: dict[str, Any]
-    sha256: str
-    created_at: dt.datetime
-
-
-class JobOut(BaseModel):
-    id: int
-    kind: str
-    status: str
 
 
 @router.get("/learning-curve", response_model=list[CurvePoint])
@@ -87,35 +57,14 @@ def list_models(name: str, user: CurrentUser, store: StoreDep) -> list[ModelOut]
         ]
 
 
-@router.post("/train", response_model=JobOut, status_code=202)
-def train(name: str, user: CurrentUser, store: StoreDep) -> JobOut:
+@router.post("/train", response_model=JobQueued, status_code=202)
+def train(name: str, user: CurrentUser, store: StoreDep) -> JobQueued:
     """Queue a training job; a worker runs it and then re-scores the pool."""
     with store.write() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "model.manage")
         job = jobs.enqueue(session, "train", project_id=project.id, params={"actor": user.name})
-        return JobOut(id=job.id, kind=job.kind, status=job.status)
-
-
-class PromoteIn(BaseModel):
-    # The schema says what promotion.promote_version checks: forcing needs a reason.
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "if": {"properties": {"force": {"const": True}}, "required": ["force"]},
-            "then": {
-                "properties": {"reason": {"type": "string", "pattern": NOT_BLANK}},
-                "required": ["reason"],
-            },
-        },
-    )
-    force: bool = False
-    reason: str = Field("", description="Kept in the audit log; required with force.")
-
-
-class RollbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = ""
+        return JobQueued(id=job.id, kind=job.kind, status=job.status)
 
 
 @router.get("/models/{version}/gate")

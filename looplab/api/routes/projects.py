@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 
 from looplab import configure
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
@@ -92,12 +91,7 @@ def list_records(
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.export")
-        rows = session.scalars(
-            select(Record)
-            .where(Record.project_id == project.id, Record.id > after)
-            .order_by(Record.id)
-            .limit(limit)
-        ).all()
+        rows = projects.records_after(session, project, after, limit)
     items = [RecordOut.model_validate(r) for r in rows]
     return Page(items=items, next_after=items[-1].id if len(items) == limit else None)
 
