@@ -33,6 +33,12 @@ SETTINGS_CASES: list[tuple[str, Any, bool]] = [
     ("gate_alpha", 1, False),
     ("retrain_every", 100, True),
     ("triggers", None, True),
+    # The issue's own command: `looplab config demo monitor_min_predictions=0 overlap=50
+    # auto_promote='"maybe"' webhook_url=42` stored all four before settings were checked once.
+    ("monitor_min_predictions", 0, False),
+    ("overlap", 50, False),
+    ("auto_promote", "maybe", False),
+    ("webhook_url", 42, False),
 ]
 
 
