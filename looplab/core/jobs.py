@@ -40,7 +40,6 @@ log = logging.getLogger("looplab.core.jobs")
 
 Handler = Callable[[Store, Settings, Job], dict[str, Any]]
 ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed")
 
 
 class LeaseLost(Conflict):
@@ -309,22 +308,6 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             time.monotonic() - started,
         )
     return True
-
-
-def wait(store: Store, job_id: int, *, timeout: float | None = None, poll: float = 0.2) -> Job:
-    """Block until job ``job_id`` is done or failed (run by any worker); return it."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with store.read() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise Conflict(f"job {job_id} does not exist", details={"job": job_id})
-            if job.status in FINISHED:
-                session.expunge(job)
-                return job
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
-        time.sleep(poll)
 
 
 def worker_name() -> str:
