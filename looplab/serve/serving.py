@@ -318,6 +318,44 @@ async def predict(
     return out
 
 
+async def feedback_when_logged(
+    store: Store,
+    log: PredictionLog,
+    project_name: str,
+    user: User,
+    prediction_id: str,
+    *,
+    label: str | None,
+    accepted: bool | None,
+) -> Feedback:
+    """:func:`give_feedback` for a prediction whose log row may not be written yet.
+
+    Feedback may come before its prediction's row is in the store. If this replica holds the row,
+    flushing the log first makes the first try succeed (no sleep). A row held by another replica
+    is written within its flush interval: try again after one, then after a second one, then the
+    :class:`NotFound` stands (404).
+    """
+    from looplab.core import projects
+
+    def give() -> Feedback:
+        with store.write() as session:
+            project = projects.get_project(session, project_name)
+            return give_feedback(
+                session, project, user, prediction_id, label=label, accepted=accepted
+            )
+
+    if log.holds(prediction_id):
+        await asyncio.to_thread(log.flush)
+    for wait in (log.flush_seconds, log.flush_seconds * 2, None):
+        try:
+            return await asyncio.to_thread(give)
+        except NotFound as exc:
+            if wait is None or exc.details.get("prediction_id") != prediction_id:
+                raise
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def give_feedback(
     session: Session,
     project: Project,

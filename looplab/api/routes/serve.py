@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, StrictBool
 
 from looplab.api.deps import BatcherDep, CurrentUser, ModelsDep, PredictionLogDep, StoreDep
 from looplab.api.responses import errors
 from looplab.api.schemas import Request
 from looplab.core import projects
-from looplab.core.errors import NotFound
 from looplab.core.tables import version_name
 from looplab.govern import access
 from looplab.serve import serving
@@ -81,39 +78,16 @@ async def feedback(
 ) -> FeedbackOut:
     access.authorize(user, "feedback.create")
 
-    def give() -> FeedbackOut:
-        with store.write() as session:
-            project = projects.get_project(session, name)
-            entry = serving.give_feedback(
-                session,
-                project,
-                user,
-                body.prediction_id,
-                label=body.label,
-                accepted=body.accepted,
-            )
-            return FeedbackOut(
-                id=entry.id,
-                prediction_id=entry.prediction_id,
-                accepted=entry.accepted,
-                label=entry.label,
-                annotation_id=entry.annotation_id,
-            )
-
-    # Feedback may come before its prediction's log row is written. If this replica holds the
-    # row, flushing the log first makes the first try succeed (no sleep). A row held by another
-    # replica is written within its flush interval: retry after one, then after a second one,
-    # then answer 404.
-    if log.holds(body.prediction_id):
-        await run_in_threadpool(log.flush)
-    for wait in (log.flush_seconds, log.flush_seconds * 2, None):
-        try:
-            return await run_in_threadpool(give)
-        except NotFound as exc:
-            if wait is None or exc.details.get("prediction_id") != body.prediction_id:
-                raise
-            await asyncio.sleep(wait)
-    raise AssertionError("unreachable")
+    entry = await serving.feedback_when_logged(
+        store, log, name, user, body.prediction_id, label=body.label, accepted=body.accepted
+    )
+    return FeedbackOut(
+        id=entry.id,
+        prediction_id=entry.prediction_id,
+        accepted=entry.accepted,
+        label=entry.label,
+        annotation_id=entry.annotation_id,
+    )
 
 
 @router.get("/online-metrics")
