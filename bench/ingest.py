@@ -17,7 +17,7 @@ is part of RSS and fills as the database grows, up to that cap; the Python heap 
 
 Usage::
 
-    python bench/ingest.py [--rows 1000000] [--dir DIR] [--json]
+    python bench/ingest.py [--rows 1000000] [--quick] [--dir DIR] [--json]
 
 The last line is ``RESULT name=value ...``.
 """
@@ -400,11 +400,16 @@ def main() -> int:
         "--dir", type=Path, default=None, help="where to write (default: a temp dir)"
     )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run on 50,000 rows (still ends with RESULT)"
+    )
     parser.add_argument("--child", choices=["looplab", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.rows = min(args.rows, 50_000)
 
     if args.child == "looplab":
         print(json.dumps(child_looplab(args.csv, args.db, args.trace)))

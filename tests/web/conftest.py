@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,14 +203,9 @@ def _seed(store: Store) -> tuple[dict[str, str], dict[str, Any]]:
     return tokens, ids
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    browser_or_skip()
-    home: Path = tmp_path_factory.mktemp("web")
-    store = Store(f"sqlite:///{home / 'looplab.db'}")
-    store.upgrade()
-    tokens, ids = _seed(store)
-    app = create_app(Settings(home=home, run_worker=False), store=store)
+@contextmanager
+def serve_in_thread(app: Any, *, stop_seconds: float = 30) -> Iterator[str]:
+    """Run ``app`` under uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -223,11 +219,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             raise RuntimeError("the looplab server did not start")
         time.sleep(0.02)
     try:
-        yield Site(url=f"http://127.0.0.1:{port}/", store=store, tokens=tokens, ids=ids)
+        yield f"http://127.0.0.1:{port}/"
     finally:
         server.should_exit = True
-        thread.join(timeout=15)
+        thread.join(timeout=stop_seconds)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    browser_or_skip()
+    home: Path = tmp_path_factory.mktemp("web")
+    store = Store(f"sqlite:///{home / 'looplab.db'}")
+    store.upgrade()
+    tokens, ids = _seed(store)
+    app = create_app(Settings(home=home, run_worker=False), store=store)
+    with serve_in_thread(app) as url:
+        yield Site(url=url, store=store, tokens=tokens, ids=ids)
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,11 @@ a file through the upload and watch the job to the end, export, settings and use
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from looplab.api import create_app
@@ -22,7 +18,7 @@ from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Annotation, ImportBatch, Record
 from looplab.govern import access
-from tests.web.conftest import browser_or_skip
+from tests.web.conftest import browser_or_skip, serve_in_thread
 from tests.web.shots import SCHEMES, below, contrast, open_page, shot_dir
 
 pytestmark = pytest.mark.browser
@@ -58,24 +54,8 @@ def admin_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         _, token = access.create_user(session, "root", "admin", actor="test")
     settings = Settings(home=home, run_worker=True, monitor_every_seconds=3600)
     app = create_app(settings, store=store)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the looplab server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/", store, token
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url, store, token
 
 
 def sign_in_as_admin(page: Any, url: str, token: str) -> None:
