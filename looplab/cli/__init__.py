@@ -1,11 +1,21 @@
 """The command line (Typer): ``looplab ...``.
 
-:mod:`looplab.cli.app` holds the app, its shared helpers and most commands; the watch commands
-(drift, monitor, triggers) live in :mod:`looplab.cli.watch` and register themselves on the app
-when imported here, so ``looplab.cli:app`` (the console script) has every command.
+:mod:`looplab.cli.app` holds the app and the helpers every command shares (the store, output,
+exit codes); the commands live in one module per area and register themselves on that app when
+imported here, so ``looplab.cli:app`` (the console script) and ``python -m looplab.cli`` have
+every command:
+
+- :mod:`~looplab.cli.projects`: init, import, export, status, config
+- :mod:`~looplab.cli.users`: user add/list/token/revoke, audit verify
+- :mod:`~looplab.cli.models`: train, models, gate, promote, rollback, card, report
+- :mod:`~looplab.cli.watch`: drift, monitor, triggers
+- :mod:`~looplab.cli.run`: serve, worker
+- :mod:`~looplab.cli.demo`: demo, simulate
 """
 
-from looplab.cli import watch as _watch  # noqa: F401  (registers its commands)
+# isort: skip_file
+# Importing a module registers its commands; `--help` lists them in this order.
 from looplab.cli.app import app
+from looplab.cli import projects, users, models, watch, run, demo  # noqa: F401
 
 __all__ = ["app"]

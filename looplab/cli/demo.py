@@ -10,7 +10,26 @@ floor), so the demo reaches a served model without ``--force``. People label the
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from looplab.cli.app import (
+    JsonOpt,
+    actor,
+    app,
+    emit_json,
+    err,
+    opened,
+    out,
+    raise_exit,
+)
+from looplab.cli.run import serve
+from looplab.core import projects
+from looplab.core.settings import Settings
+from looplab.govern import access
 
 TOPICS = {
     "business": "business",
@@ -52,3 +71,163 @@ def write_bbc_csv(target: Path) -> int:
                 writer.writerow([text, topic, label, f"bbcnews/{folder}/{path.name}"])
                 count += 1
     return count
+
+
+@app.command()
+def demo(
+    serve_too: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server.")] = True,
+) -> None:
+    """Set up the BBC News demo project (2,225 articles) and start the server."""
+    from looplab.collect import ingest
+    from looplab.core import jobs
+
+    settings = Settings()
+    with opened() as store:
+        with store.write() as session:
+            exists = any(p.name == "news" for p in projects.list_projects(session))
+        if not exists:
+            path = settings.home / "demo" / "bbcnews.csv"
+            count = write_bbc_csv(path)
+            with store.write() as session:
+                project = projects.create_project(
+                    session,
+                    "news",
+                    task="text",
+                    labels=LABELS,
+                    actor=actor(),
+                    guidelines="Pick the article's main topic. Sport includes all sports news.",
+                )
+                report = ingest.import_file(
+                    session,
+                    project,
+                    path,
+                    text="text",
+                    label="label",
+                    meta=["topic", "source"],
+                    actor=actor(),
+                )
+                jobs.enqueue(session, "score", project_id=project.id)
+                train_params = {"actor": actor(), "skip_identical": True}
+                jobs.enqueue(session, "train", project_id=project.id, params=train_params)
+            err.print(
+                f"imported {report.imported:,} of {count:,} BBC News articles into 'news',"
+                f" {report.labels:,} with their topic as a label; the worker trains v1 from"
+                " those now (then: `looplab gate news v1` and `looplab promote news v1`)"
+            )
+        tokens = {}
+        with store.write() as session:
+            existing = {u.name for u in access.list_users(session)}
+            for name, role in (("admin", "admin"), ("annotator", "annotator")):
+                if name in existing:
+                    tokens[name] = access.rotate_token(session, name, actor=actor())
+                else:
+                    tokens[name] = access.create_user(session, name, role, actor=actor())[1]
+    url = f"http://{settings.host}:{settings.port}"
+    out.print(f"\n[bold]looplab demo[/]: open {url} and sign in with a token")
+    out.print(f"  annotator token: {tokens['annotator']}")
+    out.print(f"  admin token:     {tokens['admin']}")
+    out.print(f"  API docs:        {url}/docs\n")
+    if serve_too:
+        serve(host=None, port=None, workers=1)
+
+
+@app.command()
+def simulate(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    oracle_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Metadata column holding the true label (default: the labels imported with"
+            " --label)."
+        ),
+    ] = None,
+    strategy: Annotated[
+        list[str],
+        typer.Option(
+            help="Strategy to compare with random (repeatable), e.g. margin, "
+            "entropy, margin+diversity."
+        ),
+    ] = ["margin"],  # noqa: B006 (typer reads the default; it is never mutated)
+    budget: Annotated[int, typer.Option(help="Labels to spend per run.")] = 500,
+    seeds: Annotated[int, typer.Option(help="Runs per strategy, same seeds for all.")] = 5,
+    batch: Annotated[int, typer.Option(help="Labels per round between retrains.")] = 10,
+    initial: Annotated[int, typer.Option(help="Random seed labels before the strategy.")] = 20,
+    random_draws: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Random-baseline runs per seed, averaged (a single one is noisy)."
+        ),
+    ] = 1,
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
+        "learning-curve.png"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the labeling loop with the true labels: does the strategy beat random here?
+
+    The true labels are the metadata column ``--oracle-column`` or, without it, the labels the
+    project's imports brought. Ends with one verdict per strategy and a paired test over seeds.
+    """
+    from looplab.ask import simulate as sim
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        oracle = sim.load_oracle(session, project, oracle_column)
+        fields, task = list(project.fields), project.task
+        estimator = projects.setting(project, "estimator")
+    payloads, truth = oracle.payloads, oracle.truth
+    if len(truth) < initial + 2 * batch:
+        raise_exit(
+            f"only {len(truth)} records have a true label ({oracle.source}); the simulation"
+            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
+        )
+    if budget > 0.75 * len(truth):
+        raise_exit(
+            f"budget {budget} exceeds the pool: at most {int(0.75 * len(truth))} "
+            "(a quarter of the records is held out to measure accuracy)"
+        )
+    try:
+        for spec in strategy:
+            sim.parse_strategy(spec)
+    except ValueError as exc:
+        raise_exit(str(exc))
+    features, make_model = sim.precompute_features(task, fields, payloads, estimator)
+    with err.status(f"simulating {len(strategy) + 1} strategies x {seeds} seeds..."):
+        comparison = sim.compare(
+            features,
+            truth,
+            make_model=make_model,
+            strategies=strategy,
+            seeds=seeds,
+            budget=budget,
+            batch_size=batch,
+            initial=initial,
+            features_for_diversity=features,
+            random_draws=random_draws,
+            n_jobs=2,
+        )
+    sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
+    verdicts = [sim.verdict(comparison, name) for name in comparison.summaries if name != "random"]
+    if as_json:
+        emit_json(
+            {
+                "oracle": oracle.source,
+                "records": len(truth),
+                "budget": budget,
+                "batch": batch,
+                "seeds": comparison.seeds,
+                "random_draws": random_draws,
+                "full_pool_accuracy": comparison.full_accuracy,
+                "plot": str(plot),
+                "strategies": {
+                    name: dataclasses.asdict(s) for name, s in comparison.summaries.items()
+                },
+                "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
+            }
+        )
+        return
+    out.print(f"oracle: {oracle.source}, {len(truth):,} records", highlight=False)
+    out.print(sim.format_table(comparison), highlight=False)
+    for v in verdicts:
+        out.print(v.text, highlight=False)
+    err.print(f"learning curve: {plot}")

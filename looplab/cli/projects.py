@@ -1,0 +1,205 @@
+"""``looplab init``, ``import``, ``export``, ``status`` and ``config``: projects and their data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from looplab.cli.app import (
+    JsonOpt,
+    actor,
+    app,
+    emit_json,
+    err,
+    opened,
+    out,
+    raise_invalid,
+    split_csv,
+)
+from looplab.core import projects
+from looplab.core.settings import Settings
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="Project name, e.g. news.")],
+    task: Annotated[str, typer.Option(help="text or tabular")] = "text",
+    labels: Annotated[str, typer.Option(help="Comma-separated label set.")] = "",
+    fields: Annotated[str | None, typer.Option(help="Input fields (tabular).")] = None,
+    guidelines: Annotated[str, typer.Option(help="Guidelines shown to annotators.")] = "",
+) -> None:
+    """Create a project (and the workspace, if this is the first)."""
+    with opened() as store, store.write() as session:
+        project = projects.create_project(
+            session,
+            name,
+            task=task,
+            labels=split_csv(labels) or [],
+            fields=split_csv(fields),
+            guidelines=guidelines,
+            actor=actor(),
+        )
+        out.print(
+            f"created project [bold]{project.name}[/] ({project.task}; labels: "
+            f"{', '.join(project.labels)}) in {Settings().home}"
+        )
+
+
+@app.command("import")
+def import_(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    path: Annotated[Path, typer.Argument(help="CSV, JSONL, Parquet or Label Studio JSON file.")],
+    text: Annotated[str | None, typer.Option(help="Column holding the text (text tasks).")] = None,
+    fields: Annotated[str | None, typer.Option(help="Input columns (tabular tasks).")] = None,
+    label: Annotated[str | None, typer.Option(help="Column of known labels.")] = None,
+    meta: Annotated[str | None, typer.Option(help="Columns kept as metadata.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl, parquet or label-studio.")
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL.")] = "utf-8",
+    max_field_chars: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Longest value kept, in characters (default: LOOPLAB_MAX_FIELD_CHARS, 1,000,000).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import records, all or nothing: a bad row aborts the import and writes nothing."""
+    from looplab.collect import ingest
+
+    limit = max_field_chars or Settings().max_field_chars
+    with opened() as store:
+        if not path.exists():
+            raise_invalid(f"{path}: no such file")
+        with (
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+                disable=as_json,
+            ) as bar,
+            store.write() as session,
+        ):
+            task_id = bar.add_task(f"importing {path.name}", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task_id, completed=done, total=total)
+
+            project = projects.get_project(session, project_name)
+            report = ingest.import_file(
+                session,
+                project,
+                path,
+                fmt=fmt,
+                text=text,
+                fields=split_csv(fields),
+                label=label,
+                meta=split_csv(meta),
+                encoding=encoding,
+                max_field_chars=limit,
+                actor=actor(),
+                progress=progress,
+            )
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            data = report.to_dict()
+            out.print(
+                f"imported {data['imported']:,} records from {path.name} "
+                f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
+                f"in {data['seconds']:.1f} s"
+            )
+
+
+@app.command()
+def export(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl, csv, parquet or label-studio.")
+    ] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Export records with their labels and provenance."""
+    from looplab.collect import export as exporter
+
+    with opened() as store, store.read() as session:
+        project = projects.get_project(session, project_name)
+        if output is None:
+            exporter.export(session, project, fmt, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with output.open("wb") as handle:
+                exporter.export(session, project, fmt, handle)
+
+
+@app.command()
+def status(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
+) -> None:
+    """Counts: records, labeled, per label, per annotator."""
+    with opened() as store, store.read() as session:
+        data = projects.status(session, projects.get_project(session, project_name))
+    if as_json:
+        emit_json(data)
+        return
+    out.print(
+        f"[bold]{data['project']}[/] ({data['task']}): {data['records']:,} records, "
+        f"{data['labeled']:,} labeled, {data['unlabeled']:,} to go, "
+        f"{data['quarantined']:,} quarantined annotations"
+    )
+    for title, counts in (
+        ("label", data["per_label"]),
+        ("annotator", data["per_annotator"]),
+        ("origin", data["per_origin"]),
+    ):
+        table = Table(title=f"per {title}", title_justify="left")
+        table.add_column(title)
+        table.add_column("annotations", justify="right")
+        for key, count in counts.items():
+            table.add_row(str(key), f"{count:,}")
+        out.print(table)
+
+
+@app.command()
+def config(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    changes: Annotated[
+        list[str] | None, typer.Argument(help="key=value pairs, e.g. retrain_every=100")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change project settings (overlap, retrain_every, strategy, estimator, ...)."""
+    parsed: dict[str, Any] = {}
+    for change in changes or []:
+        key, sep, raw = change.partition("=")
+        if not sep:
+            raise_invalid(f"expected key=value, got {change!r}")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw  # a bare string such as a dotted estimator path
+    from looplab import configure
+
+    with opened() as store, store.write() as session:
+        project = projects.get_project(session, project_name)
+        if parsed:
+            configure.update_settings(session, project, parsed, actor=actor())
+        current = {**projects.DEFAULT_SETTINGS, **project.settings}
+    if as_json:
+        emit_json(current)
+    else:
+        for key, value in current.items():
+            out.print(f"{key} = {json.dumps(value)}")
