@@ -176,6 +176,8 @@ def test_on_a_phone_the_labels_stay_in_reach(
         assert box is not None and box["y"] + box["height"] <= 844
         page.get_by_role("button", name="tech").click()
         expect(page.locator(".record-text")).to_have_text("Short item 1.")
+        # The page moves on before the answer is saved; wait for the save, not a clock.
+        expect(page.locator("[data-slot=saving]")).to_have_attribute("data-pending", "0")
     assert answers(site, who)[-1] == "tech"
 
 
