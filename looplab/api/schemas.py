@@ -118,6 +118,8 @@ class SettingsPatch(Request):
     gate_max_ece: float | None = Field(None, ge=0, le=1)
     gate_max_ece_increase: float | None = Field(None, ge=0, le=1)
     gate_min_accuracy: float | None = Field(None, ge=0, le=1)
+    # Column types: cells read as missing (looplab.collect.schema).
+    na_values: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
 
 
 class RecordOut(Response):

@@ -5,7 +5,7 @@ exit codes); the commands live in one module per area and register themselves on
 imported here, so ``looplab.cli:app`` (the console script) and ``python -m looplab.cli`` have
 every command:
 
-- :mod:`~looplab.cli.projects`: init, import, export, status, config
+- :mod:`~looplab.cli.projects`: init, import, export, status, schema, config
 - :mod:`~looplab.cli.users`: user add/list/token/revoke, audit verify
 - :mod:`~looplab.cli.models`: train, models, gate, promote, rollback, card, report
 - :mod:`~looplab.cli.watch`: drift, monitor, triggers

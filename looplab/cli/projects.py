@@ -97,6 +97,7 @@ def import_(
                 bar.update(task_id, completed=done, total=total)
 
             project = projects.get_project(session, project_name)
+            tabular = project.task == "tabular"
             report = ingest.import_file(
                 session,
                 project,
@@ -120,6 +121,26 @@ def import_(
                 f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
                 f"in {data['seconds']:.1f} s"
             )
+            if tabular and data["schema"]:
+                print_schema(project_name, data["schema"], data["warnings"])
+
+
+def print_schema(project_name: str, schema: dict[str, Any], warnings: list[str]) -> None:
+    """The column types as a table: what the model will read, and why."""
+    table = Table(title=f"column types of {project_name}", title_justify="left")
+    for column in ("field", "type", "missing", "distinct", "did not parse", "note"):
+        table.add_column(column, justify="right" if column in ("missing", "distinct") else "left")
+    for f in schema["fields"]:
+        kind = f["type"] + (f" ({f['format']})" if f.get("format") else "")
+        if f.get("inferred") and f["inferred"] != f["type"]:
+            kind += f" [override; inferred {f['inferred']}]"
+        tokens = ", ".join(f"{t!r} x{n}" for t, n in (f.get("unparsed") or {}).items())
+        table.add_row(
+            f["name"], kind, f"{f['missing']:,}", f"{f['distinct']:,}", tokens, f.get("note", "")
+        )
+    out.print(table)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @app.command()
@@ -171,6 +192,39 @@ def status(
         for key, count in counts.items():
             table.add_row(str(key), f"{count:,}")
         out.print(table)
+
+
+@app.command()
+def schema(
+    project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
+    changes: Annotated[
+        list[str] | None,
+        typer.Argument(help="field=type overrides, e.g. age=numeric zip=categorical"),
+    ] = None,
+    infer: Annotated[
+        bool, typer.Option("--infer", help="Infer the types again from every record first.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or override the column types training and serving read (numeric, categorical, ...)."""
+    from looplab.collect import schema as types
+
+    parsed: dict[str, str] = {}
+    for change in changes or []:
+        key, sep, kind = change.partition("=")
+        if not sep or not key.strip():
+            raise_invalid(f"expected field=type, got {change!r}; types: {', '.join(types.TYPES)}")
+        parsed[key.strip()] = kind.strip()
+    with opened() as store, store.write() as session:
+        project = projects.get_project(session, project_name)
+        current = types.of_project(project)
+        if parsed or infer or current is None:
+            current = types.set_types(session, project, parsed, actor=actor(), infer_again=infer)
+        data = {"project": project.name, **current.to_dict(), "warnings": current.warnings()}
+    if as_json:
+        emit_json(data)
+    else:
+        print_schema(project_name, data, data["warnings"])
 
 
 @app.command()

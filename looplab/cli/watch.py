@@ -162,6 +162,9 @@ def monitor(
             f"{_num(lat.get('p50_ms'), '.1f')} ms, p95 {_num(lat.get('p95_ms'), '.1f')} ms, "
             f"p99 {_num(lat.get('p99_ms'), '.1f')} ms"
         )
+        if latest.get("unknown"):
+            counts = ", ".join(f"{k} {v:,}" for k, v in latest["unknown"].items())
+            out.print(f"  [yellow]categories unseen in training[/] (predictions): {counts}")
     table = Table(title="windows", title_justify="left")
     for col in ("#", "model", "end", "n", "alarm", "blamed", "feedback acc", "CBPE", "p95 ms"):
         table.add_column(col)

@@ -46,7 +46,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
@@ -55,6 +55,7 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
+from looplab.collect import schema as types
 from looplab.collect.readers import open_source, resolve_spec
 from looplab.collect.rows import MAX_FIELD_CHARS, Source, Spec
 from looplab.core import audit
@@ -85,6 +86,10 @@ class ImportReport:
     duplicates: int
     labels: int
     seconds: float
+    #: Each field's type after this import (:meth:`looplab.collect.schema.Schema.to_dict`).
+    schema: dict[str, Any] | None = None
+    #: What to know before training: fields left out, values read as missing.
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,9 +98,40 @@ class ImportReport:
 # -- normalisation --------------------------------------------------------------------------------
 
 
+#: Invisible characters a text is hashed without: zero-width space, word joiner, byte order mark
+#: (also a zero-width no-break space), Mongolian vowel separator, soft hyphen. A copy with a BOM
+#: or a stray zero-width space is the same text. Zero-width (non-)joiners carry meaning (Persian,
+#: emoji sequences) and stay, but a text of nothing else is still blank (:func:`check_text`).
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u180e\u00ad"))
+_JOINERS = dict.fromkeys(map(ord, "\u200c\u200d"))
+
+
 def normalise_text(text: str) -> str:
-    """NFKC, whitespace runs collapsed to one space, stripped: the form duplicates are found on."""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    """NFKC, invisible characters dropped, whitespace runs collapsed to one space, stripped: the
+    form duplicates are found on."""
+    norm = unicodedata.normalize("NFKC", text)
+    if not norm.isascii():  # O(1) in CPython: the common ASCII text pays nothing
+        norm = norm.translate(_INVISIBLE)
+    return " ".join(norm.split())
+
+
+def check_text(value: Any) -> str:
+    """The one check of a text, for import, predict and feedback alike: its normalised form.
+
+    Raises :class:`Invalid` (without a place: callers add the line or the field) for ``None``,
+    a non-string, and a text that is empty once whitespace and invisible characters are removed
+    (``""``, ``"   "``, ``"\u200b"``).
+    """
+    if not isinstance(value, str):
+        found = "null" if value is None else type(value).__name__
+        raise Invalid(f"the text must be a string, found {found}")
+    norm = normalise_text(value)
+    if not norm or not norm.translate(_JOINERS).strip():
+        raise Invalid(
+            "the text is empty (nothing but whitespace or invisible characters); "
+            "a record needs some text"
+        )
+    return norm
 
 
 def normalise_value(value: Any, *, from_text: bool = False) -> Any:
@@ -147,8 +183,10 @@ def normalise_payload(project: Project, payload: dict[str, Any]) -> dict[str, An
     """A payload from outside an import (a served prediction, say) in the form imports store."""
     if project.task == "text":
         text = payload.get("text")
-        if not isinstance(text, str) or not normalise_text(text):
-            raise Invalid("the text must be a non-empty string", details={"field": "text"})
+        try:
+            check_text(text)
+        except Invalid as exc:
+            raise Invalid(exc.message, details={"field": "text"}) from None
         return {"text": text}
     return {k: normalise_value(payload.get(k)) for k in project.fields or []}
 
@@ -416,6 +454,11 @@ def import_file(
         "duplicates": rows - writer.imported,
         "labels": writer.labelled,
     }
+    # Types are decided here, once, from every record the project now holds (overrides kept),
+    # and read by training, serving, drift and export.
+    schema = types.profile(session, project)
+    if project.task != "text":
+        types.store(session, project, schema, actor=actor, why=f"import batch {batch.id}")
     audit.record(
         session,
         actor=actor,
@@ -429,10 +472,17 @@ def import_file(
             "sha256": sha256,
             "mapping": mapping,
             **counts,
+            "types": schema.types,
         },
     )
     session.flush()
-    return ImportReport(batch_id=batch.id, seconds=time.perf_counter() - started, **counts)
+    return ImportReport(
+        batch_id=batch.id,
+        seconds=time.perf_counter() - started,
+        schema=schema.to_dict(),
+        warnings=schema.warnings(),
+        **counts,
+    )
 
 
 def _load(
@@ -464,7 +514,7 @@ def _load(
         raw = values[0]
         # The common case inline (a call per row costs more than the work); anything unusual
         # goes through the full encoder, which also raises the right error.
-        if text_task and raw.__class__ is str and "\x00" not in raw:
+        if text_task and raw.__class__ is str and "\x00" not in raw and raw.isascii():
             norm = " ".join(normalize("NFKC", raw).split())
             canonical = '{"text":' + encode_basestring(norm) + "}"
             try:
@@ -506,13 +556,10 @@ def _load(
 
 def _encode_text(spec: Spec, values: list[Any], line: int, from_text: bool) -> tuple[bytes, str]:
     raw = values[0]
-    if not isinstance(raw, str):
-        raise spec.invalid(
-            line, spec.inputs[0], f"the text must be a string, found {type(raw).__name__}"
-        )
-    norm = " ".join(unicodedata.normalize("NFKC", raw).split())
-    if not norm:
-        raise spec.invalid(line, spec.inputs[0], "the text is empty")
+    try:
+        norm = check_text(raw)
+    except Invalid as exc:
+        raise spec.invalid(line, spec.inputs[0], exc.message) from None
     canonical = '{"text":' + encode_basestring(norm) + "}"
     try:
         data = canonical.encode()

@@ -15,6 +15,31 @@ from looplab.core.tables import TASKS, Annotation, ImportBatch, Project, Record,
 # fullmatch, never match with "$": "$" also matches before a trailing newline ("news\n").
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 
+#: Cells read as missing by default: pandas' default ``na_values``
+#: (``pandas._libs.parsers.STR_NA_VALUES``) plus ``?``, which UCI files use.
+DEFAULT_NA_VALUES: list[str] = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+    "?",
+]
+
 #: Project settings a user may change, with their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "overlap": 1,  # annotators per record for the overlapped fraction
@@ -44,6 +69,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "gate_max_ece": 0.1,  # highest accepted ECE of the candidate (null: not checked)
     "gate_max_ece_increase": None,  # highest accepted ECE rise over production (null: off)
     "gate_min_accuracy": None,  # accuracy floor of the candidate (null: off)
+    # Column types (looplab.collect.schema): cells equal to one of these (after stripping) are
+    # missing, at import as at serving.
+    "na_values": list(DEFAULT_NA_VALUES),
 }
 
 
@@ -184,6 +212,14 @@ def check_types(changes: dict[str, Any]) -> None:
     url = changes.get("webhook_url")
     if url and not url.startswith(("http://", "https://")):
         raise bad("webhook_url", "an http:// or https:// URL, or null")
+    if "na_values" in changes:
+        tokens = changes["na_values"]
+        if not (
+            isinstance(tokens, list)
+            and len(tokens) <= 1000
+            and all(isinstance(t, str) and len(t) <= 100 for t in tokens)
+        ):
+            raise bad("na_values", "a list of strings (at most 1,000, each up to 100 characters)")
     if "overlap_fraction" in changes:
         value = changes["overlap_fraction"]
         if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):

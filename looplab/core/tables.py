@@ -98,6 +98,10 @@ class Project(Base):
     # Human answers since the last training job started: the retrain trigger reads one row
     # instead of counting annotations on every submit.
     labels_since_model: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Each input field's type (looplab.collect.schema.Schema.to_dict), decided at import and
+    # overridden with `looplab schema`; training, serving, drift and export read it. Null until
+    # the first import of a tabular project (and in stores older than 0009).
+    field_types: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -327,6 +331,9 @@ class Prediction(Base):
     confidence: Mapped[float] = mapped_column(Float)
     proba: Mapped[dict[str, Any]] = mapped_column(JSONType)
     latency_ms: Mapped[float] = mapped_column(Float)
+    # Fields whose category the model never saw in training (it reads them as all-zero): null
+    # when there were none, so the monitor counts them per window.
+    unknown: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

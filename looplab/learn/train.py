@@ -7,10 +7,11 @@ classifier with ``predict_proba``, which the query strategies need:
 - ``task="text"``: the named fields are joined into one string per record, then TF-IDF over word
   1-2 grams and over character 2-5 grams inside word boundaries (``char_wb``, robust to typos and
   inflections), both with sublinear term frequency, then logistic regression.
-- ``task="tabular"``: column types are inferred at fit time; numeric columns (numbers, booleans,
-  or text that all parses as numbers, as from a CSV) get median imputation and standard scaling,
-  the others constant imputation and one-hot encoding that ignores unseen categories; then
-  logistic regression.
+- ``task="tabular"``: :class:`~looplab.learn.features.TypedFeatures` reads every column by the
+  project's column types (:mod:`looplab.collect.schema`: numeric, categorical, boolean, date,
+  text, identifier), decided at import or, without a schema, inferred at fit time the same way;
+  then logistic regression. (:func:`numeric_columns`, :func:`as_numbers` and the rest of the old
+  per-pipeline typing stay importable: models saved before column types refer to them.)
 
 :func:`save_model` writes a model with skops (no pickle) and returns the file's SHA-256;
 :func:`load_model` refuses a file whose SHA-256 differs (:class:`ModelIntegrityError`) or that
@@ -41,12 +42,10 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer
 
 TASKS = ("text", "tabular")
 # Packages whose types a model artifact may contain. Anything else could run code at load time.
@@ -277,31 +276,12 @@ def _text_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
     ]
 
 
-def _tabular_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
-    numeric = Pipeline(
-        [
-            ("to_float", FunctionTransformer(as_numbers)),
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-        ]
-    )
-    categorical = Pipeline(
-        [
-            ("to_str", FunctionTransformer(as_categories)),
-            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore")),
-        ]
-    )
-    columns = ColumnTransformer(
-        [("numeric", numeric, numeric_columns), ("categorical", categorical, categorical_columns)]
-    )
-    return [
-        ("frame", FunctionTransformer(records_to_frame, kw_args={"fields": list(fields)})),
-        ("columns", columns),
-    ]
-
-
-def build_pipeline(task: str, fields: Sequence[str], estimator: str | None = None) -> Pipeline:
+def build_pipeline(
+    task: str,
+    fields: Sequence[str],
+    estimator: str | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> Pipeline:
     """Build the default unfitted pipeline for a labeling task.
 
     Parameters
@@ -315,6 +295,9 @@ def build_pipeline(task: str, fields: Sequence[str], estimator: str | None = Non
         ``"sklearn.ensemble.RandomForestClassifier"`` or ``"sklearn.svm:SVC"``; it is
         instantiated with its defaults. Only scikit-learn classes can be loaded back with
         :func:`load_model`.
+    schema : dict, optional
+        Tabular: the project's column types (:meth:`looplab.collect.schema.Schema.to_dict`);
+        inferred from the training records when ``None``.
 
     Returns
     -------
@@ -338,7 +321,12 @@ def build_pipeline(task: str, fields: Sequence[str], estimator: str | None = Non
         classifier = LogisticRegression(C=10.0, max_iter=2000)
     else:
         classifier = LogisticRegression(C=1.0, max_iter=2000)
-    steps = _text_features(fields) if task == "text" else _tabular_features(fields)
+    if task == "text":
+        steps = _text_features(fields)
+    else:
+        from looplab.learn.features import TypedFeatures
+
+        steps = [("features", TypedFeatures(list(fields), schema))]
     return Pipeline([*steps, ("classifier", classifier)])
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import sklearn
 
+from looplab.collect import schema as types
 from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
@@ -58,8 +59,14 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "nothing new to learn (train anyway with --force)",
                 "identical_to": same,
             }
-    model = train.build_pipeline(project.task, project.fields, estimator)
+    # Tabular: the column types decided at import (and overridden with `looplab schema`); a
+    # project imported before column types has none, and the pipeline infers them the same way.
+    stored = types.of_project(project) if project.task != "text" else None
+    model = train.build_pipeline(
+        project.task, project.fields, estimator, stored.to_dict() if stored else None
+    )
     model.fit(fit.payloads, fit.labels)
+    columns = trained_schema(project.task, project.fields, model)
     classes = [str(c) for c in model.classes_]
     # The test split goes through the pipeline once: calibration, the metrics and (with
     # auto_promote) the gate all work on these probabilities.
@@ -84,7 +91,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "task": project.task,
                 "fields": list(project.fields),
                 "labels": list(project.labels),
-                "schema": input_schema(project.task, project.fields, fit.payloads),
+                "schema": columns.types,
+                "columns": columns.to_dict(),
                 "classes": classes,
                 "estimator": estimator or "default",
                 "fingerprint": fingerprint,
@@ -141,13 +149,20 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     return result
 
 
+def trained_schema(task: str, fields: list[str], model: Any) -> types.Schema:
+    """The column types a fitted pipeline reads its input by: serving checks requests by it.
+
+    Text projects read text; a tabular pipeline's ``features`` step holds the schema it was
+    built by (the project's, or inferred from its training records).
+    """
+    step = getattr(model, "named_steps", {}).get("features")
+    if task == "text" or step is None:
+        return types.text_schema(fields)
+    return types.Schema.from_dict(step.schema_)
+
+
 def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:
-    """Each field's kind as the model saw it in training, so serving can check inputs."""
+    """Each field's type inferred from ``payloads`` (:func:`looplab.collect.schema.infer`)."""
     if task == "text":
-        return {name: "text" for name in fields}
-    schema = {}
-    for name in fields:
-        values = [p.get(name) for p in payloads if p.get(name) is not None]
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-        schema[name] = "numeric" if numeric and values else "categorical"
-    return schema
+        return dict.fromkeys(fields, "text")
+    return types.infer(payloads, fields).types

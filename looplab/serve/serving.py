@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from looplab.ask import queue
 from looplab.collect import ingest
+from looplab.collect.schema import Schema, Uncoercible, coerce
 from looplab.core.errors import Conflict, Invalid, LooplabError, NotFound
 from looplab.core.store import Store
 from looplab.core.tables import Feedback, Prediction, Project, Record, User, utcnow, version_name
@@ -61,11 +62,26 @@ class Served:
     fields: list[str]
     schema: dict[str, str]
     checked_at: float
+    #: The column types the model was trained by (:meth:`looplab.collect.schema.Schema.to_dict`);
+    #: ``None`` for versions trained before column types, checked by ``schema`` alone.
+    columns: dict[str, Any] | None = None
+    task: str = "tabular"
 
     @functools.cached_property
     def numeric(self) -> list[bool]:
         """Per field, whether the model reads it as a number (computed once, not per request)."""
         return [self.schema.get(f) == "numeric" for f in self.fields]
+
+    @functools.cached_property
+    def types(self) -> Schema | None:
+        return Schema.from_dict(self.columns) if self.columns is not None else None
+
+    @functools.cached_property
+    def known_categories(self) -> dict[str, frozenset[str]]:
+        """Per categorical field, the categories the model saw in training."""
+        step = getattr(self.model, "named_steps", {}).get("features")
+        seen = getattr(step, "categories_", None) or {}
+        return {name: frozenset(values) for name, values in seen.items()}
 
     @property
     def key(self) -> tuple[int, int]:
@@ -73,6 +89,8 @@ class Served:
 
     def predict_proba(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Class probabilities for validated records (columns in the order of ``classes``)."""
+        if self.types is not None:  # the pipeline reads records by the same column types
+            return np.asarray(self.model.predict_proba(records))
         return np.asarray(self.model.predict_proba(input_frame(self, records)))
 
 
@@ -205,7 +223,8 @@ class ModelCache:
             )
             fields = list(row.config.get("fields", project.fields))
             schema = dict(row.config.get("schema", {}))
-            project_id = project.id
+            columns = row.config.get("columns")
+            project_id, task = project.id, project.task
         model = registry.load_artifact(  # outside the read transaction
             artifact, sha256, project=project_name, model=version_name(version)
         )
@@ -218,6 +237,8 @@ class ModelCache:
             fields=fields,
             schema=schema,
             checked_at=time.monotonic(),
+            columns=dict(columns) if columns else None,
+            task=task,
         )
 
 
@@ -228,8 +249,17 @@ def _finite(value: int | float) -> bool:
         return False
 
 
-def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
-    """Check each record's fields and types against what the model was trained on."""
+def validate_inputs(records: list[dict[str, Any]], served: Served) -> list[list[str]]:
+    """Check each record's fields and values against the column types the model was trained by.
+
+    A value is read as import read it (:func:`looplab.collect.schema.coerce`): 30, 30.0 and
+    ``"30"`` alike, ``"NA"`` as null, ``"$1,073.55"`` and ``"14.07%"`` as numbers. One that
+    cannot be read is :class:`Invalid` (422) naming the record and the field. Text fields go
+    through :func:`looplab.collect.ingest.check_text`, as import and feedback do.
+
+    Returns, per record, the categorical fields whose category the model never saw (it reads
+    them as all-zero): the prediction's ``unknown``.
+    """
     if not records:
         raise Invalid("records must hold at least one record", details={"field": "records"})
     if len(records) > MAX_RECORDS:
@@ -249,8 +279,19 @@ def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
                 f"records[{i}]: missing field(s) {', '.join(missing)} (send null if unknown)",
                 details={"record": i, "fields": missing},
             )
+    if served.types is not None:
+        return _check_typed(records, served, served.types)
+    for i, record in enumerate(records):
         for name in served.fields:
             value = record[name]
+            if served.task == "text":
+                try:
+                    ingest.check_text(value)
+                except Invalid as exc:
+                    raise Invalid(
+                        f"records[{i}].{name}: {exc.message}", details={"record": i, "field": name}
+                    ) from None
+                continue
             if value is None:
                 continue
             kind = served.schema.get(name, "text")
@@ -276,6 +317,34 @@ def validate_inputs(records: list[dict[str, Any]], served: Served) -> None:
                     f"records[{i}].{name}: expected {expected}, got {type(value).__name__}",
                     details={"record": i, "field": name},
                 )
+    return [[] for _ in records]
+
+
+def _check_typed(records: list[dict[str, Any]], served: Served, schema: Schema) -> list[list[str]]:
+    na = schema.na
+    known = served.known_categories
+    unknown: list[list[str]] = []
+    for i, record in enumerate(records):
+        unseen = []
+        for name, ftype in schema.fields.items():
+            value = record[name]
+            try:
+                if served.task == "text":
+                    ingest.check_text(value)
+                    continue
+                coerced = coerce(value, ftype, na, strict=True)
+            except (Uncoercible, Invalid) as exc:
+                problem = (
+                    str(exc).split(": ", 1)[-1] if isinstance(exc, Uncoercible) else exc.message
+                )
+                raise Invalid(
+                    f"records[{i}].{name}: {problem}", details={"record": i, "field": name}
+                ) from None
+            seen = known.get(name)
+            if seen is not None and coerced is not None and coerced not in seen:
+                unseen.append(name)
+        unknown.append(unseen)
+    return unknown
 
 
 async def predict(
@@ -286,7 +355,7 @@ async def predict(
     started: float,
 ) -> list[dict[str, Any]]:
     """Validate, predict (batched with concurrent calls), log every prediction, return them."""
-    validate_inputs(records, served)
+    unknown = validate_inputs(records, served)
     proba = await batcher.run(served.key, served.predict_proba, records)
     best = proba.argmax(axis=1)
     rounded = proba.round(6).tolist()
@@ -299,7 +368,13 @@ async def predict(
         label = served.classes[int(best[i])]
         confidence = float(proba[i, best[i]])
         out.append(
-            {"id": pid, "label": label, "confidence": confidence, "probabilities": probabilities}
+            {
+                "id": pid,
+                "label": label,
+                "confidence": confidence,
+                "probabilities": probabilities,
+                "unknown": unknown[i],
+            }
         )
         rows.append(
             {
@@ -311,6 +386,7 @@ async def predict(
                 "confidence": confidence,
                 "proba": probabilities,
                 "latency_ms": latency_ms,
+                "unknown": unknown[i] or None,
                 "created_at": now,
             }
         )

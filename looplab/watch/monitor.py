@@ -85,9 +85,19 @@ def measure(
         "n": len(predictions),
         "latency": latency_summary([p.latency_ms for p in predictions]),
         "mix": mix([p.label for p in predictions]),
+        "unknown": unknown_categories(predictions),
     }
     report.update(references.window_drift(session, project, model, predictions, ref=reference))
     return report
+
+
+def unknown_categories(predictions: list[Prediction]) -> dict[str, int]:
+    """Per field, the window's predictions whose category the model never saw in training."""
+    counts: dict[str, int] = {}
+    for prediction in predictions:
+        for name in prediction.unknown or ():
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:

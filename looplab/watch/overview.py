@@ -103,6 +103,8 @@ def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> 
         "estimate": report.get("estimate"),
         "latency": report.get("latency"),
         "mix": report.get("mix", {}),
+        # Per field, predictions whose category the model never saw (read as all-zero).
+        "unknown": report.get("unknown", {}),
     }
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from looplab.collect import schema as types
 from looplab.core import audit
 from looplab.core.store import Store
 from looplab.core.tables import (
@@ -65,13 +66,32 @@ CALIBRATION_SAMPLE = 1000
 # -- the reference --------------------------------------------------------------------------------
 
 
+#: The drift test of each column type: booleans and dates (days since 1970) are tested as
+#: numbers; identifiers are not inputs of the model and are not tested.
+DRIFT_KIND = {
+    "numeric": "numeric",
+    "boolean": "numeric",
+    "date": "numeric",
+    "categorical": "categorical",
+    "text": "text",
+}
+
+
 def drift_schema(project: Project, model: ModelVersion) -> dict[str, str]:
-    """Each input field's kind for the drift tests, as the model saw it in training."""
+    """Each input field's kind for the drift tests, by the column types the model was trained by."""
     fields = list(model.config.get("fields") or project.fields)
     if project.task == "text":
         return dict.fromkeys(fields, "text")
     schema = model.config.get("schema") or {}
-    return {f: schema.get(f, "categorical") for f in fields}
+    return {
+        f: DRIFT_KIND[schema.get(f, "categorical")] for f in fields if schema.get(f) != "identifier"
+    }
+
+
+def column_types(model: ModelVersion) -> types.Schema | None:
+    """The column types a version was trained by (``None`` for versions older than them)."""
+    stored = (model.config or {}).get("columns")
+    return types.Schema.from_dict(stored) if stored else None
 
 
 def _cell(value: Any, kind: str) -> Any:
@@ -90,10 +110,27 @@ def _cell(value: Any, kind: str) -> Any:
 
 
 def frame_of(
-    payloads: Sequence[dict[str, Any]], schema: dict[str, str], labels: Sequence[str]
+    payloads: Sequence[dict[str, Any]],
+    schema: dict[str, str],
+    labels: Sequence[str],
+    columns: types.Schema | None = None,
 ) -> dict[str, list[Any]]:
-    """Column lists of the schema's fields, plus the predicted labels when given."""
-    frame = {f: [_cell(p.get(f), kind) for p in payloads] for f, kind in schema.items()}
+    """Column lists of the schema's fields, plus the predicted labels when given.
+
+    With ``columns`` (the version's column types) each value is read as the model reads it
+    (:func:`looplab.collect.schema.coerce`): ``"$1,073.55"`` is 1073.55, ``"NA"`` is missing,
+    30 and ``"30"`` are one category.
+    """
+    if columns is not None:
+        na = columns.na
+        frame = {
+            f: [types.coerce(p.get(f), columns.fields[f], na, strict=False) for p in payloads]
+            if f in columns.fields
+            else [_cell(p.get(f), kind) for p in payloads]
+            for f, kind in schema.items()
+        }
+    else:
+        frame = {f: [_cell(p.get(f), kind) for p in payloads] for f, kind in schema.items()}
     if labels:
         frame[PREDICTION] = [str(label) for label in labels]
     return frame
@@ -179,7 +216,9 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     if not rows:
         raise ValueError(f"{model.name} has no training records to build a drift reference from")
     payloads = [p for p, _ in rows]
-    profile = Profile.from_frame(frame_of(payloads, schema, []), schema, seed=model.id)
+    profile = Profile.from_frame(
+        frame_of(payloads, schema, [], column_types(model)), schema, seed=model.id
+    )
     # Running the model is the slow part (TF-IDF of long texts: ~10 ms each), so the predicted
     # labels' reference and the calibration check use seeded samples of the records.
     rng = np.random.default_rng(model.id)
@@ -265,13 +304,14 @@ def summarise(
     batches: Iterable[tuple[list[dict[str, Any]], list[str], list[float]]],
     *,
     seed: int,
+    columns: types.Schema | None = None,
 ) -> tuple[Profile, Profile, ConfidenceSummary]:
     """Fold batches of (inputs, predicted labels, confidences) into a window summary."""
     profile = Profile.from_dict(ref["profile"])
     window = profile.new_window(seed=seed)
     confidence = ConfidenceSummary()
     for inputs, labels, conf in batches:
-        window.update(frame_of(inputs, schema, labels))
+        window.update(frame_of(inputs, schema, labels, columns))
         confidence.update(conf)
     return profile, window, confidence
 
@@ -313,7 +353,9 @@ def window_drift(
         )
         for s in range(0, len(predictions), CHUNK)
     )
-    profile, window, confidence = summarise(ref, schema, batches, seed=seed)
+    profile, window, confidence = summarise(
+        ref, schema, batches, seed=seed, columns=column_types(model)
+    )
     return test_window(ref, profile, window, confidence, seed)
 
 
@@ -358,7 +400,9 @@ def drift_since(
             yield [r[0] for r in part], labels, [float(r[2]) for r in part]
 
     seed = _seed(f"{project.id}:{since.isoformat()}")
-    profile, window, confidence = summarise(ref, schema, batches(), seed=seed)
+    profile, window, confidence = summarise(
+        ref, schema, batches(), seed=seed, columns=column_types(model)
+    )
     out: dict[str, Any] = {
         "project": project.name,
         "model_version": model.name,

@@ -229,7 +229,12 @@ def test_tabular_first_import_sets_fields_then_later_imports_must_match(
     with store.read() as session:
         assert projects.get_project(session, "loans").fields == ["age", "income", "zip"]
         actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
-        assert actions == ["project.create", "project.set_fields", "records.import"]
+        assert actions == [
+            "project.create",
+            "project.set_fields",
+            "project.set_types",
+            "records.import",
+        ]
     # later imports: same fields in any order, or none at all
     again = write(tmp_path, "more.csv", "zip,income,age\n9,9,9\n")
     assert run(store, again, "loans", fields=["zip", "age", "income"]).imported == 1

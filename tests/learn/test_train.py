@@ -91,7 +91,8 @@ def test_tabular_pipeline_infers_column_types() -> None:
     fields = list(frame.columns)
     model = build_pipeline("tabular", fields).fit(frame.to_dict("records"), y)
     assert model.score(frame, y) > 0.95
-    columns = dict((name, cols) for name, _, cols in model.named_steps["columns"].transformers_)
+    features = model.named_steps["features"]
+    columns = dict((name, cols) for name, _, cols in features.columns_.transformers_)
     assert "ash_text" in columns["numeric"] and "alcohol" in columns["numeric"]
     assert columns["categorical"] == ["colour"]
     unseen = frame.iloc[:2].copy()

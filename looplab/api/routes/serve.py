@@ -30,6 +30,11 @@ class PredictionOut(BaseModel):
     label: str
     confidence: float
     probabilities: dict[str, float]
+    unknown: list[str] = Field(
+        default_factory=list,
+        description="Fields whose category the model never saw in training: it read them as "
+        "all-zero, so the answer rests on the other fields. Counted per monitor window.",
+    )
 
 
 class PredictOut(BaseModel):
