@@ -1,4 +1,4 @@
-"""``looplab init``, ``import``, ``export``, ``status`` and ``config``: projects and their data."""
+"""``looplab init``, ``import``, ``export``, ``status``, ``schema``, ``config``: projects, data."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -133,10 +134,20 @@ def print_schema(project_name: str, schema: dict[str, Any], warnings: list[str])
     for f in schema["fields"]:
         kind = f["type"] + (f" ({f['format']})" if f.get("format") else "")
         if f.get("inferred") and f["inferred"] != f["type"]:
-            kind += f" [override; inferred {f['inferred']}]"
+            kind += f" (override; inferred {f['inferred']})"
         tokens = ", ".join(f"{t!r} x{n}" for t, n in (f.get("unparsed") or {}).items())
         table.add_row(
-            f["name"], kind, f"{f['missing']:,}", f"{f['distinct']:,}", tokens, f.get("note", "")
+            *(
+                escape(cell)  # tokens and names are data: "[x]" is not rich markup
+                for cell in (
+                    f["name"],
+                    kind,
+                    f"{f['missing']:,}",
+                    f"{f['distinct']:,}",
+                    tokens,
+                    f.get("note", ""),
+                )
+            )
         )
     out.print(table)
     for warning in warnings:
@@ -209,13 +220,15 @@ def schema(
     """Show or override the column types training and serving read (numeric, categorical, ...)."""
     from looplab.collect import schema as types
 
-    parsed: dict[str, str] = {}
-    for change in changes or []:
-        key, sep, kind = change.partition("=")
-        if not sep or not key.strip():
-            raise_invalid(f"expected field=type, got {change!r}; types: {', '.join(types.TYPES)}")
-        parsed[key.strip()] = kind.strip()
     with opened() as store, store.write() as session:
+        parsed: dict[str, str] = {}
+        for change in changes or []:
+            key, sep, kind = change.partition("=")
+            if not sep or not key.strip():
+                raise_invalid(
+                    f"expected field=type, got {change!r}; types: {', '.join(types.TYPES)}"
+                )
+            parsed[key.strip()] = kind.strip()
         project = projects.get_project(session, project_name)
         current = types.of_project(project)
         if parsed or infer or current is None:

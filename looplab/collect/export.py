@@ -51,6 +51,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from looplab.collect import labelstudio
+from looplab.collect import schema as column_schema
 from looplab.core.errors import Invalid
 from looplab.core.store import Store
 from looplab.core.tables import Annotation, Project, Record, User, version_name
@@ -486,9 +487,24 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
             ("created_at", pa.timestamp("us", tz="UTC")),
         ]
     )
+    # Tabular fields are typed by the project's column types (looplab.collect.schema), as the
+    # model reads them: a numeric column with "NA" cells is float64 with nulls, a zip code
+    # mixing 97095 and "00523" is text. Without column types, by the values stored.
+    fields = column_schema.of_project(project) if tabular else None
+    typed: dict[str, Any] = {}
+    # Dates and identifiers keep their stored text.
+    arrow = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
     types: dict[str, pa.DataType] = {"id": pa.int64()}
     for key, name in columns.fields.items():
-        types[name] = _arrow_type(kinds.get(f"data:{key}", {"str"}))
+        ftype = fields.fields.get(key) if fields is not None else None
+        stored = kinds.get(f"data:{key}", {"str"})
+        if ftype is not None and ftype.type == "numeric" and stored <= {"int", "float", "none"}:
+            ftype = None  # numbers already: int64 stays int64
+        if ftype is not None and ftype.type in arrow:
+            types[name] = arrow[ftype.type]
+            typed[name] = ftype
+        else:
+            types[name] = _arrow_type(stored)
     types["label"] = pa.string()
     for key, name in columns.meta.items():
         types[name] = _arrow_type(kinds.get(f"meta:{key}", {"str"}))
@@ -501,9 +517,15 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
     count = 0
     buffer: list[dict[str, Any]] = []
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        na = fields.na if fields is not None else frozenset()
 
         def write() -> None:
             table = {name: [row.get(name) for row in buffer] for name in types}
+            for name, ftype in typed.items():
+                read = [column_schema.coerce(v, ftype, na, strict=False) for v in table[name]]
+                if ftype.type == "boolean":
+                    read = [None if v is None else v == 1.0 for v in read]
+                table[name] = read
             for name in stringify:
                 table[name] = [_as_text(v) for v in table[name]]
             writer.write_batch(pa.RecordBatch.from_pydict(table, schema=schema))

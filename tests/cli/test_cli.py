@@ -225,3 +225,46 @@ def test_the_demo_reaches_a_served_model_through_the_gate(home: Path) -> None:
     assert code == 0 and "PASS: v1 may go to production" in out, out + err
     code, out, err = run("promote", "news", "v1")  # no --force
     assert code == 0 and "v1 is in production" in out
+
+
+def test_schema_shows_and_overrides_column_types(home: Path, tmp_path: Path) -> None:
+    from tests.collect.test_schema import loans_csv
+
+    path = loans_csv(tmp_path / "loans.csv", n=60)
+    assert run("init", "loans", "--task", "tabular", "--labels", "paid,default")[0] == 0
+    code, out, err = run(
+        "import",
+        "loans",
+        str(path),
+        "--fields",
+        "member_id,age,balance,zip,issue_d",
+        "--label",
+        "label",
+    )
+    assert code == 0, err
+    assert "column types of loans" in out and "numeric (currency)" in out and "date (%b-%Y)" in out
+    assert "'member_id' looks like an identifier" in err
+    code, out, _ = run("schema", "loans", "--json")
+    shown = {f["name"]: f["type"] for f in json.loads(out)["fields"]}
+    assert code == 0 and shown["zip"] == "categorical" and shown["age"] == "numeric"
+
+    code, out, err = run("schema", "loans", "zip=numeric", "member_id=categorical", "--json")
+    assert code == 0, err
+    fields = {f["name"]: f for f in json.loads(out)["fields"]}
+    assert (fields["zip"]["type"], fields["zip"]["inferred"]) == ("numeric", "categorical")
+    assert fields["member_id"]["type"] == "categorical"
+    code, out, _ = run("schema", "loans")
+    assert "numeric (override; inferred categorical)" in out
+
+    code, _, err = run("schema", "loans", "zipp=numeric")
+    assert code == 2 and "unknown field 'zipp'; the project's fields: member_id, age," in err
+    code, _, err = run("schema", "loans", "age=integer")
+    assert (
+        code == 2 and "unknown type 'integer' for 'age'; valid types: numeric, categorical" in err
+    )
+    code, _, err = run("schema", "loans", "age")
+    assert code == 2 and "expected field=type, got 'age'" in err
+    # A later import infers again and keeps what a person decided.
+    assert run("import", "loans", str(loans_csv(tmp_path / "more.csv", n=30, seed=5)))[0] == 0
+    code, out, _ = run("schema", "loans", "--json")
+    assert {f["name"]: f["type"] for f in json.loads(out)["fields"]}["zip"] == "numeric"

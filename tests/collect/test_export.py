@@ -273,3 +273,27 @@ def test_final_label_majority_and_ties() -> None:
     assert export.final_label([a("x"), a("y")]) == "x"  # tie: answered first
     assert export.final_label([a("x", "superseded"), a("y")]) == "y"
     assert export.final_label([a(None, "skipped")]) is None
+
+
+def test_parquet_types_tabular_fields_by_the_column_types(store: Store, tmp_path: Path) -> None:
+    from tests.collect.test_schema import loans_csv
+
+    path = loans_csv(tmp_path / "loans.csv", n=40)
+    with store.write() as session:
+        project = projects.create_project(
+            session, "loans", task="tabular", labels=["paid", "default"], actor="t"
+        )
+        ingest.import_file(
+            session, project, path, fields=["age", "zip", "owns_home", "balance"], actor="t"
+        )
+    out = tmp_path / "loans.parquet"
+    with store.read() as session:
+        export.export(session, projects.get_project(session, "loans"), "parquet", out)
+    table = pq.read_table(out)
+    kinds = {name: str(table.schema.field(name).type) for name in ("age", "zip", "balance")}
+    assert kinds == {"age": "double", "zip": "string", "balance": "double"}
+    assert str(table.schema.field("owns_home").type) == "bool"
+    rows = table.to_pylist()
+    assert rows[0]["age"] is None  # "NA" in the file
+    assert {r["zip"] for r in rows} <= {"97095", "00523", "10001", "02134"}
+    assert {r["owns_home"] for r in rows} <= {True, False, None}

@@ -314,3 +314,29 @@ def test_0008_stores_artifacts_relative_to_the_workspace_and_leases_old_jobs(
         with store.write() as session:
             claimed = jobs.claim(session, "new-worker")
             assert claimed is not None and (claimed.id, claimed.attempts) == (1, 2)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0009_adds_column_types_and_unknown_categories_as_nulls(kind: str, tmp_path: Path) -> None:
+    with store_at(kind, tmp_path, "0008") as store:
+        with store.write() as session:
+            run = session.execute
+            add_project_and_user(run)
+            run(
+                sql(
+                    "INSERT INTO predictions (id, project_id, model_version, seq, input, label, "
+                    "confidence, proba, latency_ms, created_at) VALUES ('p1', 1, 1, 1, '{}', "
+                    "'a', 0.9, '{}', 1.0, :t)",
+                    "t",
+                ),
+                {"t": at(1)},
+            )
+        store.upgrade()
+        with store.read() as session:
+            assert session.execute(text("SELECT field_types FROM projects")).scalar() is None
+            assert session.execute(text("SELECT unknown FROM predictions")).scalar() is None
+            from looplab.collect import schema
+            from looplab.core.tables import Project
+
+            project = session.get(Project, 1)
+            assert project is not None and schema.of_project(project) is None

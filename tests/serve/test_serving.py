@@ -90,3 +90,66 @@ def test_numeric_fields_take_numbers_only(value: object, shown: str) -> None:
     assert caught.value.message.startswith("records[0].age: expected a number")
     assert f"got {shown}" in caught.value.message
     assert caught.value.details == {"record": 0, "field": "age"}
+
+
+def loans(n: int = 300) -> tuple[list[dict], list[str]]:
+    """Rows as a CSV import stores them: numbers where the cell was one, the rest as text."""
+    rng = np.random.default_rng(3)
+    payloads, labels = [], []
+    for i in range(n):
+        age = int(rng.integers(18, 80))
+        rate = float(rng.uniform(5, 25))
+        rooms = [1, 2, 3, "4+"][i % 4]
+        payloads.append(
+            {
+                "age": "NA" if i % 10 == 0 else age,
+                "int_rate": f"{rate:.2f}%",
+                "rooms": rooms,
+            }
+        )
+        labels.append("default" if rate > 15 or rooms == 3 or age < 25 else "paid")
+    return payloads, labels
+
+
+def test_served_values_are_read_as_at_import() -> None:
+    payloads, labels = loans()
+    served = served_for("tabular", ["age", "int_rate", "rooms"], payloads, labels)
+    assert served.schema == {"age": "numeric", "int_rate": "numeric", "rooms": "categorical"}
+
+    def answer(**record: object) -> np.ndarray:
+        serving.validate_inputs([record], served)
+        return served.predict_proba([record])[0]
+
+    base = answer(age=30, int_rate=14.07, rooms=3)
+    for same in (
+        {"age": 30.0, "int_rate": "14.07%", "rooms": 3.0},
+        {"age": "30", "int_rate": " 14.07 %", "rooms": "3"},
+        {"age": "30.0", "int_rate": 14.07, "rooms": "3.0"},
+    ):
+        np.testing.assert_array_equal(answer(**same), base)
+    np.testing.assert_array_equal(
+        answer(age="NA", int_rate=14.07, rooms=3), answer(age=None, int_rate=14.07, rooms=3)
+    )
+    assert served.known_categories == {"rooms": frozenset({"1", "2", "3", "4+"})}
+    unknown = serving.validate_inputs(
+        [{"age": 30, "int_rate": 9, "rooms": "5"}, {"age": 30, "int_rate": 9, "rooms": 2}], served
+    )
+    assert unknown == [["rooms"], []]
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "expected"),
+    [
+        ({"age": "thirty", "int_rate": 9, "rooms": 1}, "age", "a number"),
+        ({"age": 30, "int_rate": "9 pct", "rooms": 1}, "int_rate", "a number"),
+        ({"age": 30, "int_rate": 9, "rooms": [1]}, "rooms", "a string or number"),
+    ],
+)
+def test_a_value_that_cannot_be_read_names_its_field(record, field, expected) -> None:
+    payloads, labels = loans(60)
+    served = served_for("tabular", ["age", "int_rate", "rooms"], payloads, labels)
+    with pytest.raises(serving.Invalid) as caught:
+        serving.validate_inputs([record], served)
+    assert caught.value.message.startswith(f"records[0].{field}: expected {expected}")
+    assert ", got " in caught.value.message
+    assert caught.value.details == {"record": 0, "field": field}
