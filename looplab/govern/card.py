@@ -73,6 +73,36 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+#: What the default pipeline does with each column type (looplab.learn.features).
+_FEATURES = {
+    "numeric": "numeric (median-imputed, scaled)",
+    "boolean": "boolean (0/1)",
+    "date": "date (years since 1970, month, weekday)",
+    "categorical": "categorical (one-hot)",
+    "text": "text (TF-IDF)",
+}
+
+
+def pipeline(config: dict[str, Any], task: str) -> str:
+    """What the version's pipeline really is, from its config: features, then the estimator."""
+    named = config.get("estimator") or "default"
+    estimator = "logistic regression" if named == "default" else f"`{named}`"
+    if config.get("task", task) == "text":
+        return f"TF-IDF of word 1-2 grams and character 2-5 grams + {estimator}"
+    schema: dict[str, str] = config.get("schema") or {}
+    if not schema:
+        return f"tabular columns (numbers scaled, the rest one-hot) + {estimator}"
+    groups = [
+        f"{_FEATURES[kind]}: {', '.join(f for f, k in schema.items() if k == kind)}"
+        for kind in _FEATURES
+        if kind in schema.values()
+    ]
+    left_out = [f for f, k in schema.items() if k == "identifier"]
+    if left_out:
+        groups.append(f"left out as identifiers: {', '.join(left_out)}")
+    return f"tabular columns by type ({'; '.join(groups)}) + {estimator}"
+
+
 def model_card(session: Session, project: Project, model: ModelVersion) -> str:
     """The Markdown card of one version (see the module docstring)."""
     m, c = model.metrics or {}, model.config or {}
@@ -90,8 +120,7 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
         + (f" (job {model.job_id})" if model.job_id else ""),
         f"- **Task:** {c.get('task', project.task)} classification of "
         f"{', '.join(c.get('fields', project.fields))} into {', '.join(c.get('classes', []))}",
-        f"- **Estimator:** {c.get('estimator', 'default')} "
-        f"(TF-IDF + logistic regression unless named)",
+        f"- **Pipeline:** {pipeline(c, project.task)}",
         f"- **Artifact:** `{model.artifact}` (skops), SHA-256 `{model.sha256}`, checked on load",
         "- **Software:** " + ", ".join(f"{k} {v}" for k, v in (c.get("versions") or {}).items()),
         "",

@@ -664,3 +664,28 @@ def test_strict_json_docstring_examples() -> None:
 
     result = doctest.testmod(strictjson)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_bom_and_zero_width_copies_are_duplicates(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    texts = [
+        "Shares rose at the bank",
+        "\ufeffShares rose at the bank",  # a file concatenated after one with a BOM
+        "Shares\u200b rose at the\u2060 bank",  # pasted from a web page
+        "Τα κέρδη αυξήθηκαν",  # noqa: RUF001 (Greek, as users write it)
+        "\ufeffΤα κέρδη αυξήθηκαν\u00ad",  # noqa: RUF001
+    ]
+    path = write(tmp_path, "t.jsonl", "".join(json.dumps({"text": t}) + "\n" for t in texts))
+    report = run(store, path)
+    assert (report.rows, report.imported, report.duplicates) == (5, 2, 3)
+    # The record keeps the text as given: only the hash ignores the invisible characters.
+    assert [r.payload["text"] for r in records(store)] == [texts[0], texts[3]]
+
+
+@pytest.mark.parametrize("text", ["\u200b", " \ufeff ", "\u200d\u200c", "\u2060"])
+def test_a_zero_width_only_text_is_blank(store: Store, tmp_path: Path, text: str) -> None:
+    make_project(store)
+    path = write(
+        tmp_path, "t.jsonl", json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": text})
+    )
+    rejects(store, path, line=2, field="text", says="the text is empty")

@@ -229,3 +229,35 @@ def test_below_the_floor_no_suggestion_only_why(
         early = projects.get_project(session, "early")
         stored = session.scalars(select(Annotation).where(Annotation.project_id == early.id))
         assert list(stored) == []
+
+
+def test_every_label_gets_a_key(browser: Any, site: Site) -> None:
+    """35 classes (an animal table): 1-9 and 0, then b-z without a and s, then Shift+B..."""
+    labels = [f"species-{i:02d}" for i in range(35)]
+    with site.store.write() as session:
+        _, site.tokens["kai"] = access.create_user(session, "kai", "annotator", actor="test")
+        project = projects.create_project(session, "animals", task="text", labels=labels, actor="t")
+        for i in range(3):
+            session.add(
+                Record(
+                    project_id=project.id,
+                    content_hash=(700 + i).to_bytes(16, "big"),
+                    payload={"text": f"Animal {i}."},
+                    meta={},
+                    score=float(10 - i),
+                )
+            )
+    with open_page(browser, "light") as page:
+        sign_in(page, site, "kai", "#/projects/animals/label")
+        expect(page.locator(".record-text")).to_have_text("Animal 0.")
+        keys = page.locator("button.label kbd.num").all_inner_texts()
+        assert keys[:11] == [*"1234567890", "b"] and keys[33:] == ["z", "B"]
+        assert "a" not in keys and "s" not in keys and len(set(keys)) == 35
+        for key, text in (("B", "Animal 1."), ("z", "Animal 2.")):
+            page.keyboard.press(key)
+            page.keyboard.press("Enter")
+            expect(page.locator(".record-text")).to_have_text(text)
+        page.keyboard.press("0")
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-slot=saving]")).to_have_attribute("data-pending", "0")
+    assert answers(site, "kai") == ["species-34", "species-33", "species-09"]

@@ -80,7 +80,7 @@ class LabelPage {
   }
 
   labelButton(label, i) {
-    const key = i < 9 ? String(i + 1) : i === 9 ? "0" : "";
+    const key = labelKey(i);
     const button = h(
       "button",
       { type: "button", className: "label", "aria-pressed": "false" },
@@ -516,9 +516,9 @@ class LabelPage {
     if (target.closest?.("input, textarea, select, [contenteditable]")) return;
     const key = event.key;
     if (event.repeat && key !== "Backspace") return; // a held key answers once
-    if (/^[0-9]$/.test(key)) {
-      const i = key === "0" ? 9 : Number(key) - 1;
-      if (i < this.project.labels.length && this.current && !this.waiting) {
+    const i = labelIndex(key, this.project.labels.length);
+    if (i !== null) {
+      if (this.current && !this.waiting) {
         event.preventDefault();
         this.pick(i);
       }
@@ -537,6 +537,28 @@ class LabelPage {
       this.back();
     }
   }
+}
+
+// Every label gets a key: 1-9 and 0 for the first ten, then the letters no other shortcut uses
+// (a accepts, s skips), then the same letters with Shift. 58 labels in all; a project with more
+// picks the rest by click.
+const LETTERS = "bcdefghijklmnopqrtuvwxyz";
+const LABEL_KEYS = [
+  ..."1234567890",
+  ...LETTERS,
+  ...LETTERS.toUpperCase(),
+];
+
+/** The key that picks label `i`, or "" past the last key. */
+function labelKey(i) {
+  return LABEL_KEYS[i] ?? "";
+}
+
+/** The label a key picks, or null: a key of no label (or past the project's labels). */
+function labelIndex(key, count) {
+  const i = LABEL_KEYS.indexOf(key);
+  // A and S stay shortcuts whatever the label count (caps lock on); only keys of labels count.
+  return i >= 0 && i < count ? i : null;
 }
 
 /** The record as DOM nodes: a text task shows `text` large, anything else a key/value table. */
