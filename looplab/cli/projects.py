@@ -70,6 +70,14 @@ def import_(
             help="Longest value kept, in characters (default: LOOPLAB_MAX_FIELD_CHARS, 1,000,000).",
         ),
     ] = None,
+    from_name: Annotated[
+        str | None,
+        typer.Option(
+            "--from-name",
+            help="Label Studio: the control whose answers to import (default: the only Choices"
+            " control); other controls' results are then left out and counted.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import records, all or nothing: a bad row aborts the import and writes nothing."""
@@ -110,6 +118,7 @@ def import_(
                 max_field_chars=limit,
                 actor=actor(),
                 progress=progress,
+                from_name=from_name,
             )
         if as_json:
             emit_json(report.to_dict())
@@ -120,6 +129,46 @@ def import_(
                 f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
                 f"in {data['seconds']:.1f} s"
             )
+            if report.labelstudio is not None:
+                _print_label_studio(report.labelstudio)
+
+
+def _print_label_studio(summary: dict[str, Any]) -> None:
+    """What a Label Studio import kept, and what it could not (nothing is left out silently)."""
+    out.print(
+        f"Label Studio {summary['format']}: {summary['tasks']:,} tasks, control"
+        f" {summary['from_name']!r}; {summary['answers']:,} answers,"
+        f" {summary['cancelled']:,} cancelled (kept as skips),"
+        f" {summary['already_imported']:,} already imported"
+    )
+    for name, count in summary["annotators"].items():
+        out.print(f"  annotator {name}: {count:,} answers")
+    if summary["placeholder_users"]:
+        out.print(
+            "  placeholder users created (inactive; `looplab user token NAME` activates one): "
+            + ", ".join(summary["placeholder_users"])
+        )
+    for version, count in summary["predictions"].items():
+        out.print(f"  predictions of {version}: {count:,} kept with their scores")
+    for version, count in summary["predictions_not_held"].items():
+        out.print(f"  [yellow]predictions of {version}: {count:,} not held (not one choice)[/]")
+    for control, count in summary["left_out"].items():
+        out.print(f"  [yellow]left out: {count:,} results of {control}[/]")
+    if summary["skipped_empty"]:
+        out.print(f"  {summary['skipped_empty']:,} answers with no choice (kept as skips)")
+    if summary["answers_without_id"]:
+        out.print(
+            f"  [yellow]{summary['answers_without_id']:,} answers have no id: importing the"
+            " file again would add them again[/]"
+        )
+    for merged in summary["merged"]:
+        differs = ", ".join(merged["meta_differs"]) or "none"
+        out.print(
+            f"  task {merged['task']} merged into record {merged['record']} (task"
+            f" {merged['kept_task']}, same input); meta that differs: {differs}"
+        )
+    if summary["merged_tasks"] > len(summary["merged"]):
+        out.print(f"  ... {summary['merged_tasks'] - len(summary['merged']):,} more merged tasks")
 
 
 @app.command()
