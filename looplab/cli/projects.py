@@ -180,18 +180,49 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
+    from_name: Annotated[
+        str | None,
+        typer.Option(
+            "--from-name",
+            help="label-studio: the Choices control's name (default: the one the project's last"
+            " Label Studio import used, else 'label').",
+        ),
+    ] = None,
+    to_name: Annotated[
+        str | None,
+        typer.Option("--to-name", help="label-studio: the labeled object's name (default: same)."),
+    ] = None,
+    text_key: Annotated[
+        str | None,
+        typer.Option("--text-key", help="label-studio: the data key of the text (default: same)."),
+    ] = None,
 ) -> None:
     """Export records with their labels and provenance."""
     from looplab.collect import export as exporter
 
+    notes: list[str] = []
     with opened() as store, store.read() as session:
         project = projects.get_project(session, project_name)
+        names = None
+        if fmt == "label-studio":
+            names = exporter.ls_names(
+                session, project, from_name=from_name, to_name=to_name, text_key=text_key
+            )
+        elif from_name or to_name or text_key:
+            raise_invalid("--from-name, --to-name and --text-key are for --format label-studio")
         if output is None:
-            exporter.export(session, project, fmt, sys.stdout.buffer)
+            exporter.export(session, project, fmt, sys.stdout.buffer, names=names, notes=notes)
             sys.stdout.buffer.flush()
         else:
             with output.open("wb") as handle:
-                exporter.export(session, project, fmt, handle)
+                exporter.export(session, project, fmt, handle, names=names, notes=notes)
+    if names is not None:
+        err.print(
+            f"Label Studio names: control {names.from_name!r}, object {names.to_name!r}, text key"
+            f" {names.text_key!r} (match them in the Label Studio project's labeling config)"
+        )
+    for note in notes:
+        err.print(f"[yellow]note[/]: {note}")
 
 
 @app.command()

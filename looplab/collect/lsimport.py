@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from looplab.collect.labelstudio import Answer, Controls, Task
@@ -271,9 +271,9 @@ def write_answers(
                 known_guesses.add(guess.id)
             per_version[guess.model_version] += 1
     if answers:
-        session.execute(Annotation.__table__.insert(), answers)
+        session.execute(insert(Annotation), answers)
     if guesses:
-        session.execute(ExternalPrediction.__table__.insert(), guesses)
+        session.execute(insert(ExternalPrediction), guesses)
     _count_people(session, counted, batch_id)
     active = sum(1 for a in answers if a["status"] == "active")
     return {
