@@ -52,7 +52,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, select
 from sqlalchemy.orm import Session
 
 from looplab.collect import lsimport
@@ -62,7 +62,7 @@ from looplab.collect.rows import MAX_FIELD_CHARS, Source, Spec
 from looplab.core import audit
 from looplab.core.errors import Invalid
 from looplab.core.projects import setting
-from looplab.core.tables import ImportBatch, Project, utcnow
+from looplab.core.tables import ImportBatch, Project, Record, utcnow
 
 #: Rows per ``executemany``: large enough to amortise the round trip, small enough to stay flat.
 BATCH_ROWS = 20_000
@@ -444,7 +444,16 @@ def import_file(
         )
         session.add(batch)
         session.flush()
-        rows, writer = _load(session, project, batch.id, spec, source, progress)
+        had_records = (
+            session.scalar(select(Record.id).where(Record.project_id == project.id).limit(1))
+            is not None
+        )
+        profiler = (
+            types.Profiler(spec.keys, list(setting(project, "na_values")))
+            if project.task != "text" and not had_records
+            else None
+        )
+        rows, writer = _load(session, project, batch.id, spec, source, progress, profiler)
     if rows == 0:
         raise spec.invalid(None, None, "the file has a header but no rows")
     batch.n_rows = rows
@@ -474,8 +483,12 @@ def import_file(
         "labels": batch.n_labels,
     }
     # Types are decided here, once, from every record the project now holds (overrides kept),
-    # and read by training, serving, drift and export.
-    schema = types.profile(session, project)
+    # and read by training, serving, drift and export: profiled while the rows were written on
+    # a project's first import, read back from the store after later ones.
+    if profiler is not None and not had_records:
+        schema = profiler.schema(types.of_project(project))
+    else:
+        schema = types.profile(session, project)
     if project.task != "text":
         types.store(session, project, schema, actor=actor, why=f"import batch {batch.id}")
     audit.record(
@@ -552,8 +565,12 @@ def _load(
     spec: Spec,
     source: Source,
     progress: Progress | None,
+    profiler: types.Profiler | None = None,
 ) -> tuple[int, _Writer]:
-    """The hot loop: normalise, hash, batch, write. Returns (rows read, writer)."""
+    """The hot loop: normalise, hash, batch, write. Returns (rows read, writer).
+
+    A ``profiler`` counts each batch's values for the column types (tabular, first import).
+    """
     writer = _Writer(session, project, batch_id, utcnow())
     now = writer.now
     valid = dict.fromkeys(project.labels)  # ordered, for the error message
@@ -570,6 +587,7 @@ def _load(
         progress(0, source.total)
     text_task = spec.task == "text"
     normalize = unicodedata.normalize
+    pending: list[list[Any]] = []
     for line, values, row_labels, meta in source.rows():
         raw = values[0]
         # The common case inline (a call per row costs more than the work); anything unusual
@@ -603,12 +621,19 @@ def _load(
                     value = '{"label":' + encode_basestring(name) + "}"
                     labels.append((value, name, seconds, now, digest, name))
         rows += 1
+        if profiler is not None:
+            pending.append(values)
         if len(records) >= BATCH_ROWS:
             writer.flush()
             records, labels = writer.records, writer.labels
+            if profiler is not None:
+                profiler.add_rows(pending)
+                pending = []
             if progress:
                 progress(source.position(), source.total)
     writer.flush()
+    if profiler is not None and pending:
+        profiler.add_rows(pending)
     if progress:
         progress(source.position(), source.total)
     return rows, writer

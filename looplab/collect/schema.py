@@ -38,12 +38,14 @@ strictly (it raises :class:`Uncoercible`, a 422 naming the field).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -61,6 +63,8 @@ PARSE_SHARE = 0.95
 MIN_ROWS_FOR_ID = 20
 #: Distinct values remembered per column while profiling (memory stays flat beyond it).
 DISTINCT_CAP = 100_000
+#: Records profiled at a time (each column's chunk is counted by pandas, in C).
+CHUNK = 50_000
 #: Unparsed tokens shown per column.
 SHOW_TOKENS = 5
 
@@ -378,32 +382,36 @@ class _Tally:
         self.first_code: str | None = None  # an integer with leading zeros, for the note
         self._seen: dict[Any, tuple[str, float | None]] = {}
 
-    def add(self, value: Any) -> None:
-        self.rows += 1
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            self.missing += 1
-            return
+    def add_column(self, values: list[Any]) -> None:
+        """Count a chunk of one column's values: each distinct value is looked at once."""
+        self.rows += len(values)
+        present = 0
+        for value, n in _value_counts(values):
+            present += n
+            self.add(value, n)
+        self.missing += len(values) - present
+
+    def add(self, value: Any, n: int = 1) -> None:
+        """Count ``n`` occurrences of one present (not null, not NaN) value."""
         key: Any = value if isinstance(value, str | int | float) else json.dumps(value, default=str)
         if isinstance(value, bool):
             key = ("bool", value)  # True == 1 for a set: keep booleans apart
-        if not self.capped:
-            self.distinct.add(key if not isinstance(key, str) else key.strip())
-            if len(self.distinct) >= DISTINCT_CAP:
-                self.capped = True
         seen = self._seen.get(key)
         if seen is None:
             seen = self._classify(value)
             if len(self._seen) < DISTINCT_CAP:
                 self._seen[key] = seen
         kind, number = seen
+        if kind == "missing":
+            self.missing += n
+            return
+        if not self.capped:
+            self.distinct.add(key if not isinstance(key, str) else key.strip())
+            if len(self.distinct) >= DISTINCT_CAP:
+                self.capped = True
         if kind == "code" and self.first_code is None:
             self.first_code = str(value).strip()
-        if kind == "missing":
-            self.missing += 1
-            if not self.capped:
-                self.distinct.discard(key if not isinstance(key, str) else key.strip())
-            return
-        self.kinds[kind] += 1
+        self.kinds[kind] += n
         if number is not None:
             if not number.is_integer():
                 self.integral = False
@@ -412,15 +420,19 @@ class _Tally:
         elif isinstance(value, str):
             text = value.strip()
             if len(self.strings) < DISTINCT_CAP or text in self.strings:
-                self.strings[text] += 1
+                self.strings[text] += n
             if text.count(" ") >= 2:
-                self.wordy += 1
+                self.wordy += n
 
     def _classify(self, value: Any) -> tuple[str, float | None]:
         if isinstance(value, bool):
             return "bool", None
         if isinstance(value, int | float):
             return ("number", float(value)) if _finite(value) else ("string", None)
+        if isinstance(value, dt.date | dt.time):  # Parquet: stored as ISO text
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            return ("number", float(value)) if value.is_finite() else ("string", None)
         if not isinstance(value, str):
             return "other", None
         text = value.strip()
@@ -524,6 +536,38 @@ class _Tally:
         return best, read / present
 
 
+class Profiler:
+    """Column types from rows as an import reads them (lists in field order), chunk by chunk.
+
+    The first import of a project profiles its rows while it writes them, so the types cost no
+    second pass over the store; later imports re-read every record (:func:`profile`).
+    """
+
+    def __init__(self, fields: Sequence[str], na_values: Sequence[str]) -> None:
+        self.fields = list(fields)
+        self.na_values = list(na_values)
+        na = frozenset(na_values)
+        self._tallies = [_Tally(na) for _ in self.fields]
+
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        for j, tally in enumerate(self._tallies):
+            tally.add_column([row[j] for row in rows])
+
+    def schema(self, previous: Schema | None = None) -> Schema:
+        decided = {name: t.decide(name) for name, t in zip(self.fields, self._tallies, strict=True)}
+        return _keep_overrides(Schema(decided, self.na_values), previous)
+
+
+def _keep_overrides(schema: Schema, previous: Schema | None) -> Schema:
+    if previous is None:
+        return schema
+    fields = dict(schema.fields)
+    for name, old in previous.fields.items():
+        if name in fields and old.overridden:
+            fields[name] = _with_type(fields[name], old.type)
+    return Schema(fields, schema.na_values)
+
+
 def infer(
     records: Iterable[Mapping[str, Any]],
     fields: Sequence[str],
@@ -537,17 +581,38 @@ def infer(
     >>> infer(rows, ["age", "pay"]).types
     {'age': 'numeric', 'pay': 'numeric'}
     """
-    na = frozenset(na_values)
-    tallies = {name: _Tally(na) for name in fields}
-    for record in records:
-        for name, tally in tallies.items():
-            tally.add(record.get(name))
-    decided = {name: tallies[name].decide(name) for name in fields}
-    if previous is not None:
-        for name, old in previous.fields.items():
-            if name in decided and old.overridden:
-                decided[name] = _with_type(decided[name], old.type)
-    return Schema(decided, list(na_values))
+    profiler = Profiler(fields, na_values)
+    rows = iter(records)
+    while chunk := list(itertools.islice(rows, CHUNK)):
+        profiler.add_rows([[r.get(name) for name in fields] for r in chunk])
+    return profiler.schema(previous)
+
+
+def _value_counts(values: list[Any]) -> Iterable[tuple[Any, int]]:
+    """(value, count) of the present values: hashed in C by pandas, nested values by their JSON."""
+    import pandas as pd  # here: the CLI starts without pandas
+
+    try:
+        counts = pd.Series(values, dtype=object).value_counts(dropna=True, sort=False)
+    except TypeError:  # unhashable values (lists, dicts): count their JSON text
+        plain: Counter[Any] = Counter()
+        nested: dict[str, Any] = {}
+        for value in values:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if isinstance(value, dict | list):
+                key = json.dumps(value, sort_keys=True, default=str)
+                nested.setdefault(key, value)
+                plain[("json", key)] += 1
+            else:
+                plain[value] += 1
+        return [
+            (nested[k[1]] if isinstance(k, tuple) and k[0] == "json" else k, n)
+            for k, n in plain.items()
+        ]
+    # tolist(): Python ints and floats, not numpy scalars. 1, 1.0 and True hash alike and are
+    # counted as one value (the first seen): they read the same as a number.
+    return zip(counts.index.tolist(), counts.tolist(), strict=True)
 
 
 def text_schema(fields: Sequence[str]) -> Schema:
