@@ -313,7 +313,11 @@ def schema(
         current = types.of_project(project)
         if parsed or infer or current is None:
             current = types.set_types(session, project, parsed, actor=actor(), infer_again=infer)
-        data = {"project": project.name, **current.to_dict(), "warnings": current.warnings()}
+        data = {
+            "project": project.name,
+            **current.to_dict(),
+            "warnings": current.warnings(project.name),
+        }
     if as_json:
         emit_json(data)
     else:

@@ -513,7 +513,7 @@ def import_file(
         batch_id=batch.id,
         seconds=time.perf_counter() - started,
         schema=schema.to_dict(),
-        warnings=schema.warnings(),
+        warnings=schema.warnings(project.name),
         labelstudio=summary,
         **counts,
     )

@@ -266,14 +266,15 @@ class Schema:
         fields = {f["name"]: FieldType(**f) for f in data.get("fields", [])}
         return cls(fields, list(data.get("na_values", DEFAULT_NA_VALUES)))
 
-    def warnings(self) -> list[str]:
+    def warnings(self, project: str = "PROJECT") -> list[str]:
         """What a person should know before training: fields left out, values read as missing."""
         out = []
         for f in self.fields.values():
             if f.type == "identifier":
                 out.append(
-                    f"{f.name!r} looks like an identifier ({f.note or 'unique per row'}): left out"
-                    f" of the features; keep it with `looplab schema PROJECT {f.name}=categorical`"
+                    f"{f.name!r} looks like an identifier ({f.note or 'unique per row'}): left"
+                    " out of the features; keep it with"
+                    f" `looplab schema {project} {f.name}=categorical`"
                 )
             elif f.unparsed and f.type in ("numeric", "date", "boolean"):
                 n = sum(f.unparsed.values())
@@ -350,7 +351,12 @@ def coerce(value: Any, ftype: FieldType, na: frozenset[str], *, strict: bool) ->
     else:  # identifier: never read
         return None
     if out is None and strict:
-        raise Uncoercible(ftype.name, value, _EXPECTED[kind])
+        expected = _EXPECTED[kind]
+        if kind == "date" and ftype.format not in (None, "iso"):
+            expected = f"a date in the column's format {ftype.format} (or ISO 8601, 2011-12-31)"
+        elif kind == "date":
+            expected = "an ISO 8601 date (2011-12-31)"
+        raise Uncoercible(ftype.name, value, expected)
     return out
 
 
