@@ -156,3 +156,33 @@ def test_a_blank_text_is_refused_by_predict_as_by_import(
     with news.store.read() as session, pytest.raises(Invalid) as caught:
         ingest.normalise_payload(projects.get_project(session, "news"), {"text": text})
     assert error["message"].endswith(caught.value.message)
+
+
+def test_column_types_over_http_are_shown_and_overridden(api: Api, tmp_path: Path) -> None:
+    url = "/api/v1/projects/loans/schema"
+    with api.store.write() as session:
+        project = projects.create_project(
+            session, "loans", task="tabular", labels=["paid", "default"], actor="t"
+        )
+    assert api.client.get(url, headers=api.as_("annotator")).status_code == 404  # no import yet
+    with api.store.write() as session:
+        project = projects.get_project(session, "loans")
+        path = loans_csv(tmp_path / "loans.csv", n=40)
+        ingest.import_file(session, project, path, fields=FIELDS, actor="t")
+    shown = api.client.get(url, headers=api.as_("annotator"))
+    assert shown.status_code == 200, shown.text
+    types = {f["name"]: f["type"] for f in shown.json()["fields"]}
+    assert types["zip"] == "categorical" and types["balance"] == "numeric"
+    assert (
+        api.client.patch(
+            url, json={"types": {"zip": "numeric"}}, headers=api.as_("annotator")
+        ).status_code
+        == 403
+    )
+    changed = api.client.patch(url, json={"types": {"zip": "numeric"}}, headers=api.as_("admin"))
+    assert changed.status_code == 200, changed.text
+    zip_field = next(f for f in changed.json()["fields"] if f["name"] == "zip")
+    assert (zip_field["type"], zip_field["inferred"]) == ("numeric", "categorical")
+    bad = api.client.patch(url, json={"types": {"zipp": "numeric"}}, headers=api.as_("admin"))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["message"].startswith("unknown field 'zipp'; the project's fields:")

@@ -1,10 +1,11 @@
-"""Projects: create, read, settings, status, records."""
+"""Projects: create, read, settings, column types, status, records."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from looplab import configure
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
@@ -14,6 +15,7 @@ from looplab.api.schemas import (
     ProjectIn,
     ProjectOut,
     RecordOut,
+    Request,
     SettingsPatch,
 )
 from looplab.ask import queue
@@ -66,6 +68,52 @@ def update_settings(
         changes = body.model_dump(exclude_unset=True)
         project = configure.update_settings(session, project, changes, actor=user.name)
         return ProjectOut.model_validate(project)
+
+
+class TypesPatch(Request):
+    """Column type overrides, as `looplab schema PROJECT field=type ...`."""
+
+    types: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=10_000,
+        description="field -> numeric, categorical, boolean, date, text or identifier",
+    )
+    infer: bool = Field(False, description="Infer every type again from the records first.")
+
+
+def _types_out(project_name: str, schema: Any) -> dict[str, Any]:
+    return {"project": project_name, **schema.to_dict(), "warnings": schema.warnings(project_name)}
+
+
+@router.get("/{name}/schema")
+def get_types(name: str, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+    """The column types training and serving read (`looplab schema PROJECT`)."""
+    from looplab.collect import schema
+
+    with store.read() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.read")
+        current = schema.of_project(project)
+        if current is None:
+            raise NotFound(
+                f"project {name!r} has no column types yet: import a file first",
+                details={"project": name},
+            )
+        return _types_out(project.name, current)
+
+
+@router.patch("/{name}/schema")
+def update_types(name: str, body: TypesPatch, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+    """Override column types before the next training, audited (`project.set_types`)."""
+    from looplab.collect import schema
+
+    with store.write() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "project.update")
+        changed = schema.set_types(
+            session, project, body.types, actor=user.name, infer_again=body.infer
+        )
+        return _types_out(project.name, changed)
 
 
 @router.get("/{name}/status")
