@@ -1,11 +1,11 @@
 """Has this exact model been trained already? A fingerprint of what a training run learns from.
 
 A training run is a pure function of its inputs: the records in each split, the answers behind
-each record's label, and the recipe (task, fields, label set, estimator, calibration setting,
-library versions). :func:`training_fingerprint` hashes exactly those, before anything is fitted,
-so ``looplab train`` right after the server's background retrain finds the version it would
-duplicate (:func:`identical_version`) and skips it, naming that version, instead of registering
-a twin under a new name.
+each record's label, and the recipe (task, fields, label set, column types, estimator,
+calibration setting, library versions). :func:`training_fingerprint` hashes exactly those,
+before anything is fitted, so ``looplab train`` right after the server's background retrain
+finds the version it would duplicate (:func:`identical_version`) and skips it, naming that
+version, instead of registering a twin under a new name.
 
 What it cannot see: a change in code that is not a library version (a looplab upgrade with the
 same scikit-learn) fingerprints the same; ``looplab train --force`` trains anyway.
@@ -49,6 +49,13 @@ def training_fingerprint(project: Project, train: LabeledSet, test: LabeledSet) 
         "train": rows(train),
         "test": rows(test),
     }
+    if project.task != "text" and project.field_types:
+        # The column types are part of the recipe: `looplab schema NAME zip=categorical` then
+        # `looplab train` must train again. (Absent before column types: old fingerprints hold.)
+        stored = project.field_types
+        recipe["types"] = [
+            [f["name"], f["type"], f.get("format")] for f in stored.get("fields", [])
+        ] + [sorted(stored.get("na_values", []))]
     text = json.dumps(recipe, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
