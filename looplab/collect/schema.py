@@ -313,6 +313,8 @@ def coerce(value: Any, ftype: FieldType, na: frozenset[str], *, strict: bool) ->
         text = value.strip()
         if not text or text in na:
             return None
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # numpy scalars (a DataFrame's cells) as Python numbers and bools
     kind = ftype.type
     out: Any = None
     if kind == "numeric":
