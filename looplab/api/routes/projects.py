@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from looplab import configure
 from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
@@ -70,13 +70,18 @@ def update_settings(
         return ProjectOut.model_validate(project)
 
 
+ColumnType = Literal["numeric", "categorical", "boolean", "date", "text", "identifier"]
+
+
 class TypesPatch(Request):
     """Column type overrides, as `looplab schema PROJECT field=type ...`."""
 
-    types: dict[str, str] = Field(
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    types: dict[str, ColumnType] = Field(
         default_factory=dict,
         max_length=10_000,
-        description="field -> numeric, categorical, boolean, date, text or identifier",
+        description="field -> its type; the field must be one of the project's",
     )
     infer: bool = Field(False, description="Infer every type again from the records first.")
 
