@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from looplab.core.errors import Conflict
+from looplab.core.errors import Conflict, NotFound
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Job, Project, utcnow
@@ -350,6 +350,18 @@ def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> 
     while run_one(store, settings, handlers, worker_name()):
         count += 1
     return count
+
+
+def get_job(session: Session, job_id: int) -> tuple[Job, str | None]:
+    """Job ``job_id`` and the name of its project (``None`` for a job of no project).
+
+    :class:`NotFound` if there is no such job.
+    """
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}", details={"job": job_id})
+    project = session.get(Project, job.project_id) if job.project_id is not None else None
+    return job, project.name if project is not None else None
 
 
 def project_of(session: Session, job: Job) -> Project:
