@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from looplab.core.errors import Conflict, NotFound
 from looplab.core.settings import Settings
-from looplab.core.store import Store
+from looplab.core.store import Store, lock_rows
 from looplab.core.tables import Job, Project, utcnow
 
 log = logging.getLogger("looplab.core.jobs")
@@ -86,17 +86,10 @@ def _claimed_by(job: Job) -> ColumnElement[bool]:
     )
 
 
-def _lock(session: Session, query: Any, *, skip_locked: bool = False) -> Any:
-    """``query`` with row locks on PostgreSQL; SQLite's write transaction already excludes."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=skip_locked)
-    return query
-
-
 def requeue_expired(session: Session, *, max_attempts: int, now: dt.datetime) -> int:
     """Queue again (or give up) running jobs whose lease has passed; return how many."""
     expired = session.execute(
-        _lock(
+        lock_rows(
             session,
             select(Job.id, Job.attempts, Job.worker).where(
                 Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now)
@@ -143,7 +136,7 @@ def claim(
     now = utcnow()
     requeue_expired(session, max_attempts=max_attempts, now=min(asked_at or now, now))
     job_id = session.scalar(
-        _lock(
+        lock_rows(
             session,
             select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1),
             skip_locked=True,

@@ -18,7 +18,6 @@ from looplab.api.schemas import (
     PredictOut,
 )
 from looplab.core import projects
-from looplab.core.tables import version_name
 from looplab.govern import access
 from looplab.serve import serving
 
@@ -41,7 +40,7 @@ async def predict(
     served = await models.get(name)
     predictions = await serving.predict(served, body.records, log, batcher, started)
     return PredictOut(
-        model_version=version_name(served.version),
+        model_version=served.name,
         predictions=[PredictionOut(**p) for p in predictions],
     )
 
