@@ -289,3 +289,13 @@ def records_after(session: Session, project: Project, after: int, limit: int) ->
             .limit(limit)
         )
     )
+
+
+def get_record(session: Session, project: Project, record_id: int) -> Record:
+    """``project``'s record ``record_id``; :class:`NotFound` if it has none by that id."""
+    record = session.get(Record, record_id)
+    if record is None or record.project_id != project.id:
+        raise NotFound(
+            f"no record {record_id} in project {project.name!r}", details={"record_id": record_id}
+        )
+    return record

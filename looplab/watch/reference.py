@@ -1,4 +1,4 @@
-"""Watching a served model: its reference, each window's drift and accuracy, targeted labeling.
+"""A model version's drift reference, and the drift and accuracy estimate of a window against it.
 
 * **The reference** of a model version is computed once, from the exact records it was trained
   on (its lineage in ``training_labels``), and stored in ``reference_profiles``: a
