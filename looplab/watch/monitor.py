@@ -152,6 +152,8 @@ def segments(
         else [p.created_at for p in predictions]
     )
     cuts = periods.cut(times, window, now, by_event=bool(field), force=force)
+    if not cuts:
+        return []
     starts = [0, *[stop for stop, _ in cuts[:-1]]]
     return [(a, stop, period) for a, (stop, period) in zip(starts, cuts, strict=True)]
 

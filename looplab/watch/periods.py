@@ -3,8 +3,8 @@
 The project setting ``window`` is ``"count"`` (a window every ``monitor_min_predictions``
 predictions) or a period: ``"1h"``, ``"6h"``, ``"1d"``, ``"7d"``, ``"1M"`` (a number and a
 unit: ``h`` hours, ``d`` days, ``w`` weeks, ``M`` calendar months). Periods are aligned on UTC
-(hours and days on the epoch, weeks on Mondays, months on the 1st), so the same predictions
-always fall in the same windows, however often the monitor runs.
+(hours and days on the epoch, weeks and multiples of 7d on Mondays, months on the 1st), so the
+same predictions always fall in the same windows, however often the monitor runs.
 
 A prediction's time is the request's time (``created_at``), or, when the project names an
 input field in ``window_time_field``, that field's value: an ISO 8601 date or time, or a Unix
@@ -57,7 +57,8 @@ def period_of(when: dt.datetime, window: str) -> tuple[dt.datetime, dt.datetime]
     step = (
         dt.timedelta(hours=n) if unit == "h" else dt.timedelta(days=n * (7 if unit == "w" else 1))
     )
-    origin = _MONDAY if unit == "w" else _EPOCH
+    # Weeks (7d is one) start on Mondays; hours and days count from the epoch.
+    origin = _MONDAY if unit == "w" or (unit == "d" and n % 7 == 0) else _EPOCH
     k = (when - origin) // step
     start = origin + k * step
     return start, start + step
