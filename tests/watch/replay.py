@@ -10,7 +10,6 @@ calls the monitor job's handler directly, with the test's ``now``.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -110,7 +109,7 @@ def replay(
         out, log = [], []
         for i, (row, p) in enumerate(zip(batch, proba, strict=True)):
             k = int(np.argmax(p))
-            pid = uuid.uuid4().hex
+            pid = f"{int(rng.integers(2**62)):016x}{i:016x}"  # seeded: the audit draw is too
             log.append(
                 {
                     "id": pid,
