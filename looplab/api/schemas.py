@@ -41,6 +41,7 @@ NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 NULLABLE_SETTINGS = frozenset(
     {"strategy", "estimator", "triggers", "webhook_url"}
     | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+    | {"window_time_field"}
 )
 
 
@@ -119,6 +120,11 @@ class SettingsPatch(Request):
     auto_promote: bool | None = None
     webhook_url: str | None = None
     monitor_min_predictions: int | None = Field(None, ge=10, le=10**9)
+    # Watch: see looplab.watch.periods, looplab.watch.auditing, looplab.watch.levels.
+    window: str | None = Field(None, examples=["count", "1h", "1d", "7d", "1M"])
+    window_time_field: str | None = None
+    audit_rate: float | None = Field(None, ge=0, le=1)
+    alarm_margin: float | None = Field(None, ge=0, le=1)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
     gate_metric: Literal["accuracy", "macro_f1"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
