@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from looplab.collect.labelstudio import Answer, Controls, Task
+from looplab.collect.labelstudio import Answer, Controls, Hasher, Task
 from looplab.core import audit
 from looplab.core.tables import Annotation, ExternalPrediction, Project, Record, User
 
@@ -44,8 +44,6 @@ _IN_CHUNK = 5_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 #: Merged tasks listed one by one in the summary; beyond this only their number.
 _MERGED_SHOWN = 50
-
-Hasher = Callable[[Task], bytes]
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -140,7 +138,7 @@ def write_answers(
 ) -> dict[str, Any]:
     """Write ``tasks``' answers and predictions (their records exist); return the summary."""
     pid = project.id
-    digests = [hasher(task) for task in tasks]
+    digests = [task.digest if task.digest is not None else hasher(task) for task in tasks]
     record_of: dict[bytes, tuple[int, int | None, dict[str, Any], str | None]] = {}
     for part in _chunks(list(set(digests))):
         rows = session.execute(
