@@ -480,7 +480,7 @@ def _label_studio_answers(
     """A Label Studio source's answers and predictions (:mod:`.lsimport`), after its records."""
     tasks = getattr(source, "tasks", None)
     controls = getattr(source, "controls", None)
-    if tasks is None or controls is None:
+    if not tasks or controls is None:  # not Label Studio, or plain [{"text": ...}] data
         return None
     valid = dict.fromkeys(project.labels)
 
