@@ -19,7 +19,11 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 DEFAULT_SETTINGS: dict[str, Any] = {
     "overlap": 1,  # annotators per record for the overlapped fraction
     "overlap_fraction": 0.0,  # share of records that get `overlap` annotators
-    "retrain_every": 50,  # new human labels between background retrains
+    # Retraining pace (issue 17; see the README's Learn section): a background retrain needs
+    # `retrain_every` new answers AND that many as a share of the latest version's training rows,
+    # and never starts while a training job is queued or running (looplab.ask.queue).
+    "retrain_every": 50,  # new human labels between background retrains (at least)
+    "retrain_min_share": 0.05,  # ...and new labels >= this share of the training set's rows
     "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
     # ...only from a version tested on this many records whose held-out accuracy's 95% interval
     # starts at or above this (see looplab.ask.suggestions)
@@ -184,10 +188,12 @@ def check_types(changes: dict[str, Any]) -> None:
     url = changes.get("webhook_url")
     if url and not url.startswith(("http://", "https://")):
         raise bad("webhook_url", "an http:// or https:// URL, or null")
-    if "overlap_fraction" in changes:
-        value = changes["overlap_fraction"]
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):
-            raise bad("overlap_fraction", "a number from 0 to 1")
+    for key in ("overlap_fraction", "retrain_min_share"):
+        value = changes.get(key)
+        if key in changes and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        ):
+            raise bad(key, "a number from 0 to 1")
 
 
 def setting(project: Project, key: str) -> Any:
