@@ -78,6 +78,7 @@ def queue_import(
     fields: list[str] | None = None,
     label: str | None = None,
     meta: list[str] | None = None,
+    id_column: str | None = None,
     encoding: str = "utf-8",
     actor: str,
 ) -> Job:
@@ -96,6 +97,7 @@ def queue_import(
         "fields": fields,
         "label": label,
         "meta": meta,
+        "id": id_column,
         "encoding": encoding,
     }
     params = {
@@ -154,6 +156,7 @@ def run_import(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 fields=params.get("fields"),
                 label=params.get("label"),
                 meta=params.get("meta"),
+                id_column=params.get("id"),
                 encoding=params.get("encoding") or "utf-8",
                 actor=params.get("actor", "worker"),
                 progress=on_progress,

@@ -24,6 +24,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # and never starts while a training job is queued or running (looplab.ask.queue).
     "retrain_every": 50,  # new human labels between background retrains (at least)
     "retrain_min_share": 0.05,  # ...and new labels >= this share of the training set's rows
+    # Repeated rows (issue 17; README, Collect): what makes two imported rows one record.
+    # "content": identical inputs (the record keeps how many rows it stands for and each
+    # label's count); "none": every row its own record. `looplab import --id COL` overrides.
+    "dedupe": "content",
     "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
     # ...only from a version tested on this many records whose held-out accuracy's 95% interval
     # starts at or above this (see looplab.ask.suggestions)
@@ -167,6 +171,8 @@ _RANGES: dict[str, tuple[int, int]] = {
 }
 _FLAGS = ("show_suggestions", "auto_promote")
 _TEXTS = ("strategy", "estimator", "webhook_url")
+#: Settings with a fixed set of values checked nowhere else.
+_CHOICES: dict[str, tuple[str, ...]] = {"dedupe": ("content", "none")}
 
 
 def check_types(changes: dict[str, Any]) -> None:
@@ -185,6 +191,9 @@ def check_types(changes: dict[str, Any]) -> None:
     for key in _TEXTS:
         if changes.get(key) is not None and not isinstance(changes[key], str):
             raise bad(key, "a string or null")
+    for key, choices in _CHOICES.items():
+        if key in changes and changes[key] not in choices:
+            raise bad(key, f"one of {', '.join(choices)}")
     url = changes.get("webhook_url")
     if url and not url.startswith(("http://", "https://")):
         raise bad("webhook_url", "an http:// or https:// URL, or null")

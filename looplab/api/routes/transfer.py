@@ -111,6 +111,14 @@ async def upload(
     meta: Annotated[
         str | None, Query(description="Columns kept as metadata, comma-separated.")
     ] = None,
+    id_column: Annotated[
+        str | None,
+        Query(
+            alias="id",
+            description="Column naming each row's record: same id = same record, different ids "
+            "stay apart (as `looplab import --id`).",
+        ),
+    ] = None,
     encoding: Annotated[str, Query(max_length=40)] = "utf-8",
 ) -> JobOut:
     """Upload a file and queue its import, all or nothing, as `looplab import` does (202).
@@ -140,6 +148,7 @@ async def upload(
                 fields=_columns(fields),
                 label=label,
                 meta=_columns(meta),
+                id_column=id_column,
                 encoding=encoding,
             ),
         )
