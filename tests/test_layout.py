@@ -175,3 +175,22 @@ def test_a_planted_function_level_back_edge_is_reported(tmp_path: Path) -> None:
     edges = [("looplab.core.jobs", target, line) for target, line in imports_of(planted)]
     assert edges == [("looplab.core.jobs", "looplab.watch.monitor", 2)]
     assert against_order(edges) == ["looplab.core.jobs:2 (core) imports looplab.watch.monitor"]
+
+
+#: Functions of these modules stay under :data:`MAX_FUNCTION_LINES` lines (docstring included):
+#: import and training were split into named steps (issue 17), and stay that way.
+SHORT_FUNCTIONS = ("collect/ingest.py", "learn/training.py", "learn/dataset.py")
+MAX_FUNCTION_LINES = 80
+
+
+@pytest.mark.parametrize("module", SHORT_FUNCTIONS)
+def test_import_and_training_functions_stay_short(module: str) -> None:
+    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+    long = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 >= MAX_FUNCTION_LINES
+    }
+    assert not long, f"{module}: split these functions (lines): {long}"

@@ -124,7 +124,8 @@ def import_(
             emit_json(report.to_dict())
         else:
             out.print(
-                f"imported {path.name} in {report.seconds:.1f} s: {report.summary()}",
+                f"imported {report.imported:,} records from {path.name} in"
+                f" {report.seconds:.1f} s: {report.summary()}",
                 highlight=False,
             )
 

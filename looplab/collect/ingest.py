@@ -323,10 +323,10 @@ class _Writer:
                 self.conn.exec_driver_sql(self.records_sql, rows)
             self.records = {}
         if self.labels:  # after the records, which they point at
-            rows = list(self.labels.values())
+            found = list(self.labels.values())
             if self.labels_written:  # an earlier batch of rows may hold the same record's label
-                self.conn.exec_driver_sql(self.add_labels_sql, [(r[4], r[6], r[5]) for r in rows])
-            self.conn.exec_driver_sql(self.labels_sql, [tuple(r) for r in rows])
+                self.conn.exec_driver_sql(self.add_labels_sql, [(r[4], r[6], r[5]) for r in found])
+            self.conn.exec_driver_sql(self.labels_sql, [tuple(r) for r in found])
             self.labels_written = True
             self.labels = {}
 
@@ -383,49 +383,33 @@ def import_file(
 ) -> ImportReport:
     """Import one file into ``project``, in the caller's transaction; all or nothing.
 
-    Parameters
-    ----------
-    session
-        A write session (``with store.write() as session``); nothing commits on error.
-    project
-        The target project; its setting ``dedupe`` says which rows are one record.
-    path
-        The file. Its format comes from the extension (.csv, .jsonl/.ndjson, .parquet/.pq,
-        .json = Label Studio tasks) unless ``fmt`` (csv, jsonl, parquet, label-studio) says.
-    text, fields
-        Text projects: the column holding the text (default ``"text"``; Label Studio: the key
-        under ``data``). Tabular projects: the input columns; the first import sets them, later
-        ones may omit them or must name the same ones.
-    label
-        A column of known labels, imported as annotations with origin ``"import"`` and the
-        number of rows that gave each record each label. A missing value (empty CSV cell, JSON
-        ``null`` or no key, Parquet null) means unlabeled; a blank label is refused. Label
-        Studio files bring their own annotations.
-    meta
-        Columns kept in ``Record.meta`` (Label Studio: default every other ``data`` key).
-    id_column
-        A column naming each row's record: rows with the same value are one record (its rows
-        counted), rows with different values stay apart whatever their inputs. Kept in meta.
-    encoding, max_field_chars
-        Text encoding of CSV, JSONL and Label Studio files; the longest value kept (input, label
-        or meta), in characters.
-    actor, progress
-        Who imports (batch, audit log); ``progress(done, total)`` after each batch (bytes for
-        text formats, rows for Parquet).
+    ``path``'s format comes from its extension (.csv, .jsonl/.ndjson, .parquet/.pq, .json = Label
+    Studio tasks) unless ``fmt`` names it. ``text`` is a text project's column (default
+    ``"text"``), ``fields`` a tabular project's input columns (the first import sets them; later
+    ones may omit them or must name the same). ``label`` is a column of known labels, imported
+    with origin ``"import"`` and the rows that gave each record each label; a missing value means
+    unlabeled, a blank one is refused (Label Studio files bring their own annotations). ``meta``
+    columns are kept in ``Record.meta`` (Label Studio: default every other ``data`` key).
+    ``id_column`` names each row's record (same id, same record; different ids apart; kept in
+    meta); without it the project's ``dedupe`` decides. ``encoding`` is that of CSV, JSONL and
+    Label Studio files; ``max_field_chars`` the longest value kept. ``actor`` is who imports;
+    ``progress(done, total)`` is called after each batch (bytes, or rows for Parquet).
 
-    Raises
-    ------
-    Invalid
-        Bad mapping or bad input, with ``details={"file", "line", "field"}``.
+    Raises :class:`Invalid` for a bad mapping or bad input, with
+    ``details={"file", "line", "field"}``; the caller's transaction then writes nothing.
     """
     started = time.perf_counter()
     path = Path(path)
-    if id_column is not None and meta is not None and id_column not in meta:
-        meta = [*meta, id_column]
-    elif id_column is not None and meta is None and fmt != "label-studio":
-        meta = [id_column]
     fmt, spec, sets_fields = resolve_spec(
-        project, path, fmt, text, fields, label, meta, encoding, max_field_chars
+        project,
+        path,
+        fmt,
+        text,
+        fields,
+        label,
+        _meta_with(meta, id_column, fmt),
+        encoding,
+        max_field_chars,
     )
     if not path.is_file():
         raise Invalid(f"{path}: no such file", details=spec.where(None, None))
@@ -442,18 +426,25 @@ def import_file(
         raise spec.invalid(None, None, "the file has a header but no rows")
     imported, distinct, conflicting = writer.totals()
     report = ImportReport(
-        batch_id=batch.id,
-        rows=rows,
-        imported=imported,
-        duplicates=rows - imported,
-        labels=writer.labelled,
-        seconds=0.0,
-        distinct=distinct,
-        conflicting=conflicting,
-        dedupe=dedupe,
+        batch.id,
+        rows,
+        imported,
+        rows - imported,
+        writer.labelled,
+        0.0,
+        distinct,
+        conflicting,
+        dedupe,
     )
     _close_batch(session, project, batch, report, writer, spec, sets_fields, actor)
     return replace(report, seconds=time.perf_counter() - started)
+
+
+def _meta_with(meta: list[str] | None, id_column: str | None, fmt: str | None) -> list[str] | None:
+    """The meta columns to read: the id column is kept in meta (Label Studio: all keys are)."""
+    if id_column is None or (meta is None and fmt == "label-studio"):
+        return meta
+    return [*(meta or []), id_column] if id_column not in (meta or []) else meta
 
 
 def _open_batch(
