@@ -62,6 +62,7 @@ import numpy as np
 from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
+from looplab.collect import lsimport
 from looplab.collect.readers import open_source, resolve_spec
 from looplab.collect.rows import MAX_FIELD_CHARS, Source, Spec
 from looplab.core import audit
@@ -102,6 +103,8 @@ class ImportReport:
     distinct: int = 0
     conflicting: int = 0
     dedupe: str = "content"
+    #: Label Studio files: answers, annotators, predictions, merged tasks (:mod:`.lsimport`).
+    labelstudio: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "summary": self.summary()}
@@ -380,6 +383,7 @@ def import_file(
     max_field_chars: int = MAX_FIELD_CHARS,
     actor: str,
     progress: Progress | None = None,
+    from_name: str | None = None,
 ) -> ImportReport:
     """Import one file into ``project``, in the caller's transaction; all or nothing.
 
@@ -394,6 +398,8 @@ def import_file(
     meta); without it the project's ``dedupe`` decides. ``encoding`` is that of CSV, JSONL and
     Label Studio files; ``max_field_chars`` the longest value kept. ``actor`` is who imports;
     ``progress(done, total)`` is called after each batch (bytes, or rows for Parquet).
+    ``from_name``: Label Studio exports, the control whose answers are imported (default: the
+    only Choices control; :mod:`looplab.collect.labelstudio`).
 
     Raises :class:`Invalid` for a bad mapping or bad input, with
     ``details={"file", "line", "field"}``; the caller's transaction then writes nothing.
@@ -416,28 +422,60 @@ def import_file(
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
-    dedupe = "id" if id_column else str(setting(project, "dedupe"))
+    dedupe = _dedupe_of(project, spec, fmt, id_column)
     with path.open("rb") as handle:
-        source = open_source(fmt, path, handle, spec, size, batch_rows=BATCH_ROWS)
+        source = open_source(
+            fmt,
+            path,
+            handle,
+            spec,
+            size,
+            batch_rows=BATCH_ROWS,
+            from_name=from_name,
+            labels=list(project.labels),
+        )
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
         rows, writer = _load(session, project, batch.id, spec, source, keys, progress)
     if rows == 0:
         raise spec.invalid(None, None, "the file has a header but no rows")
     imported, distinct, conflicting = writer.totals()
+    if writer.labelled:
+        writer.count_imported_answers()
+    answers = _label_studio_answers(session, project, batch, spec, source, actor)
+    labels = writer.labelled + (answers["answers"] if answers is not None else 0)
     report = ImportReport(
         batch.id,
         rows,
         imported,
         rows - imported,
-        writer.labelled,
+        labels,
         0.0,
         distinct,
         conflicting,
         dedupe,
+        answers,
     )
     _close_batch(session, project, batch, report, writer, spec, sets_fields, actor)
     return replace(report, seconds=time.perf_counter() - started)
+
+
+def _dedupe_of(project: Project, spec: Spec, fmt: str, id_column: str | None) -> str:
+    """What makes rows one record here: ``id`` with an id column, else the project's setting.
+
+    Label Studio tasks are found again by their content (their answers and predictions attach
+    to the record of that content), so they always dedupe by content.
+    """
+    if fmt == "label-studio":
+        if id_column is not None:
+            raise spec.invalid(
+                None,
+                id_column,
+                "--id does not apply to Label Studio files: tasks are matched"
+                " to records by their content",
+            )
+        return "content"
+    return "id" if id_column else str(setting(project, "dedupe"))
 
 
 def _meta_with(meta: list[str] | None, id_column: str | None, fmt: str | None) -> list[str] | None:
@@ -497,8 +535,6 @@ def _close_batch(
     batch.n_imported = report.imported
     batch.n_duplicates = report.duplicates
     batch.n_labels = report.labels
-    if report.labels:
-        writer.count_imported_answers()
     if sets_fields:
         project.fields = list(spec.inputs)
         audit.record(
@@ -510,7 +546,11 @@ def _close_batch(
             project_id=project.id,
             details={"fields": list(spec.inputs), "batch_id": batch.id},
         )
-    counts = {k: v for k, v in report.to_dict().items() if k not in ("batch_id", "seconds")}
+    counts = {
+        k: v
+        for k, v in report.to_dict().items()
+        if k not in ("batch_id", "seconds") and not (k == "labelstudio" and v is None)
+    }
     audit.record(
         session,
         actor=actor,
@@ -527,6 +567,45 @@ def _close_batch(
         },
     )
     session.flush()
+
+
+def _label_studio_answers(
+    session: Session, project: Project, batch: ImportBatch, spec: Spec, source: Source, actor: str
+) -> dict[str, Any] | None:
+    """A Label Studio source's answers and predictions (:mod:`.lsimport`), after its records."""
+    tasks = getattr(source, "tasks", None)
+    controls = getattr(source, "controls", None)
+    if tasks is None or controls is None:
+        return None
+    encode = _encode_text if spec.task == "text" else _encode_fields
+    from_text = source.format == "csv"
+    valid = dict.fromkeys(project.labels)
+
+    def hasher(task: Any) -> bytes:
+        data, _ = encode(spec, task.inputs, task.line, from_text)
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def check_label(task: Any, raw: str) -> str:
+        return _label(spec, raw, valid, task.line) or raw
+
+    summary = lsimport.write_answers(
+        session,
+        project,
+        batch.id,
+        tasks,
+        controls,
+        hasher,
+        check_label,
+        actor=actor,
+        now=utcnow(),
+    )
+    # Remembered for the export back to Label Studio: the project's own control and field names.
+    batch.mapping = {
+        **batch.mapping,
+        "from_name": summary["from_name"],
+        "to_name": summary["to_name"],
+    }
+    return summary
 
 
 class _Keys:

@@ -120,6 +120,14 @@ async def upload(
         ),
     ] = None,
     encoding: Annotated[str, Query(max_length=40)] = "utf-8",
+    from_name: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Label Studio: the control whose answers to import (default: the only"
+            " Choices control).",
+        ),
+    ] = None,
 ) -> JobOut:
     """Upload a file and queue its import, all or nothing, as `looplab import` does (202).
 
@@ -150,6 +158,7 @@ async def upload(
                 meta=_columns(meta),
                 id_column=id_column,
                 encoding=encoding,
+                from_name=from_name,
             ),
         )
     except BaseException:
