@@ -406,17 +406,9 @@ def import_file(
     """
     started = time.perf_counter()
     path = Path(path)
-    fmt, spec, sets_fields = resolve_spec(
-        project,
-        path,
-        fmt,
-        text,
-        fields,
-        label,
-        _meta_with(meta, id_column, fmt),
-        encoding,
-        max_field_chars,
-    )
+    kept = _meta_with(meta, id_column, fmt)
+    mapped = resolve_spec(project, path, fmt, text, fields, label, kept, encoding, max_field_chars)
+    fmt, spec, sets_fields = mapped
     if not path.is_file():
         raise Invalid(f"{path}: no such file", details=spec.where(None, None))
     sha256, size = _sha256(path)
@@ -439,23 +431,7 @@ def import_file(
         rows, writer = _load(session, project, batch.id, spec, source, keys, progress)
     if rows == 0:
         raise spec.invalid(None, None, "the file has a header but no rows")
-    imported, distinct, conflicting = writer.totals()
-    if writer.labelled:
-        writer.count_imported_answers()
-    answers = _label_studio_answers(session, project, batch, spec, source, actor)
-    labels = writer.labelled + (answers["answers"] if answers is not None else 0)
-    report = ImportReport(
-        batch.id,
-        rows,
-        imported,
-        rows - imported,
-        labels,
-        0.0,
-        distinct,
-        conflicting,
-        dedupe,
-        answers,
-    )
+    report = _report(session, project, batch, spec, source, writer, rows, dedupe, actor)
     _close_batch(session, project, batch, report, writer, spec, sets_fields, actor)
     return replace(report, seconds=time.perf_counter() - started)
 
@@ -483,6 +459,36 @@ def _meta_with(meta: list[str] | None, id_column: str | None, fmt: str | None) -
     if id_column is None or (meta is None and fmt == "label-studio"):
         return meta
     return [*(meta or []), id_column] if id_column not in (meta or []) else meta
+
+
+def _report(
+    session: Session,
+    project: Project,
+    batch: ImportBatch,
+    spec: Spec,
+    source: Source,
+    writer: _Writer,
+    rows: int,
+    dedupe: str,
+    actor: str,
+) -> ImportReport:
+    """Count what the rows became; write a Label Studio file's answers (after its records)."""
+    imported, distinct, conflicting = writer.totals()
+    if writer.labelled:
+        writer.count_imported_answers()
+    answers = _label_studio_answers(session, project, batch, spec, source, actor)
+    return ImportReport(
+        batch_id=batch.id,
+        rows=rows,
+        imported=imported,
+        duplicates=rows - imported,
+        labels=writer.labelled + (answers["answers"] if answers is not None else 0),
+        seconds=0.0,
+        distinct=distinct,
+        conflicting=conflicting,
+        dedupe=dedupe,
+        labelstudio=answers,
+    )
 
 
 def _open_batch(
