@@ -44,7 +44,7 @@ import codecs
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -101,6 +101,20 @@ class Task:
     meta: dict[str, Any]
     answers: list[Answer] = field(default_factory=list)
     guesses: list[Guess] = field(default_factory=list)
+    #: The record's content hash, set (and ``inputs`` dropped) as the task is read when the
+    #: importer gave its source a hasher: memory then holds answers and meta, not every text.
+    digest: bytes | None = None
+
+
+Hasher = Callable[[Task], bytes]
+
+
+def keep(out: list[Task], task: Task, hasher: Hasher | None) -> None:
+    """Append ``task`` to ``out``, hashed and without its inputs where a hasher is given."""
+    if hasher is not None:
+        task.digest = hasher(task)
+        task.inputs = []
+    out.append(task)
 
 
 @dataclass
@@ -159,6 +173,8 @@ class TaskSource:
         self.controls = Controls(chosen=from_name, explicit=from_name is not None)
         self.labels = labels or []
         self.tasks: list[Task] = []
+        #: Set by the importer: each task is hashed as it is read (see :func:`keep`).
+        self.hasher: Hasher | None = None
 
     def position(self) -> int:
         return self.handle.tell()
@@ -175,11 +191,13 @@ class TaskSource:
                 and "data" not in task
                 and ("annotation_id" in task)
             ):
-                flat = FlatSource(self.spec, self.controls, self.labels, self.tasks, "json-min")
+                flat = FlatSource(
+                    self.spec, self.controls, self.labels, self.tasks, "json-min", self.hasher
+                )
             if flat is not None:
                 yield from flat.feed(line, task)
                 continue
-            yield task_row(self.spec, task, line, self.controls, self.tasks)
+            yield task_row(self.spec, task, line, self.controls, self.tasks, self.hasher)
         if flat is not None:
             yield from flat.close()
         if count == 0:
@@ -291,6 +309,7 @@ def task_row(
     line: int,
     controls: Controls | None = None,
     out: list[Task] | None = None,
+    hasher: Hasher | None = None,
 ) -> Row:
     """One task as an import row (inputs and meta); its answers and predictions go to ``out``."""
     if not isinstance(task, dict):
@@ -329,7 +348,7 @@ def task_row(
         if isinstance(prediction, dict):
             _guess(spec, controls, record, prediction)
     if out is not None and (record.answers or record.guesses or record.task_id is not None):
-        out.append(record)
+        keep(out, record, hasher)
     return line, inputs, labels or None, meta or None
 
 
@@ -494,9 +513,16 @@ class FlatSource:
     """
 
     def __init__(
-        self, spec: Spec, controls: Controls, labels: list[str], out: list[Task], kind: str
+        self,
+        spec: Spec,
+        controls: Controls,
+        labels: list[str],
+        out: list[Task],
+        kind: str,
+        hasher: Hasher | None = None,
     ) -> None:
         self.spec, self.controls, self.labels, self.out = spec, controls, labels, out
+        self.hasher = hasher
         controls.kind = kind
         self.current: Task | None = None
         self.current_id: Any = object()
@@ -603,8 +629,9 @@ class FlatSource:
             self.current = None
 
     def _row(self, task: Task) -> Row:
-        self.out.append(task)
-        return task.line, task.inputs, None, task.meta or None
+        row = task.line, task.inputs, None, task.meta or None
+        keep(self.out, task, self.hasher)
+        return row
 
 
 def _number(value: Any) -> Any:
@@ -641,9 +668,10 @@ def read_flat_csv(
     controls: Controls,
     labels: list[str],
     out: list[Task],
+    hasher: Hasher | None = None,
 ) -> Iterator[Row]:
     """Rows of a Label Studio CSV export (``(line, {column: cell})``) grouped into tasks."""
-    flat = FlatSource(spec, controls, labels, out, "csv")
+    flat = FlatSource(spec, controls, labels, out, "csv", hasher)
     for line, row in rows:
         yield from flat.feed(
             line, {k: (None if v == "" and k in FLAT_KEYS else v) for k, v in row.items()}

@@ -206,6 +206,7 @@ class LabelStudioCsvSource:
         self.controls = labelstudio.Controls(chosen=from_name, explicit=from_name is not None)
         self.labels = labels or []
         self.tasks: list[labelstudio.Task] = []
+        self.hasher: labelstudio.Hasher | None = None
 
     def position(self) -> int:
         return self.lines.position()
@@ -232,7 +233,7 @@ class LabelStudioCsvSource:
 
     def rows(self) -> Iterator[Row]:
         yield from labelstudio.read_flat_csv(
-            self._dicts(), self.spec, self.controls, self.labels, self.tasks
+            self._dicts(), self.spec, self.controls, self.labels, self.tasks, self.hasher
         )
 
 
