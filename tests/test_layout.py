@@ -187,21 +187,19 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "looplab.ask.diversity.diverse_top_k": 82,
     "looplab.ask.scoring.score_pool": 82,
-    "looplab.ask.simulate.simulate": 85,
     "looplab.ask.simulate.compare": 93,
+    "looplab.ask.simulate.simulate": 85,
     "looplab.cli.demo.simulate": 99,
-    "looplab.collect.ingest.import_file": 155,
+    "looplab.collect.ingest.import_file": 157,
     "looplab.collect.labelstudio.iter_array": 89,
-    "looplab.collect.lsimport.write_answers": 163,
+    "looplab.collect.lsimport.write_answers": 167,
     "looplab.core.projects.status": 83,
     "looplab.learn.calibration.choose_calibration": 113,
     "looplab.learn.gate.gate": 161,
     "looplab.learn.promotion.run_gate": 94,
     "looplab.learn.training.train_project": 114,
     "looplab.trust.consensus.dawid_skene": 96,
-    "looplab.trust.reliability._one": 101,
-    "looplab.watch.targeting.plan_targets": 91,
-    "looplab.watch.triggers.run_triggers": 93,
+    "looplab.trust.reliability._one": 102,
 }
 
 
