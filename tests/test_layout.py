@@ -187,8 +187,8 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "looplab.ask.diversity.diverse_top_k": 82,
     "looplab.ask.scoring.score_pool": 82,
-    "looplab.ask.simulate.simulate": 85,
     "looplab.ask.simulate.compare": 93,
+    "looplab.ask.simulate.simulate": 85,
     "looplab.cli.demo.simulate": 99,
     "looplab.api.routes.transfer.upload": 83,
     "looplab.cli.projects.import_": 87,
