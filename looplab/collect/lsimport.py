@@ -34,7 +34,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from looplab.collect.labelstudio import Answer, Controls, Hasher, Task
+from looplab.collect.lstasks import Answer, Controls, Hasher, Task
 from looplab.core import audit
 from looplab.core.tables import Annotation, ExternalPrediction, Project, Record, User
 
