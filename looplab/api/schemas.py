@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    WithJsonSchema,
+)
+
+from looplab.core.tables import ModelVersion
+from looplab.serve.serving import MAX_RECORDS
 
 #: The largest id the API takes: 2**53 - 1, the largest integer JSON carries exactly (a JavaScript
 #: number, or any tool that parses JSON numbers as doubles; above it, 2**63 - 1 itself reads back as
@@ -29,6 +41,7 @@ NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 NULLABLE_SETTINGS = frozenset(
     {"strategy", "estimator", "triggers", "webhook_url"}
     | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+    | {"window_time_field"}
 )
 
 
@@ -107,6 +120,11 @@ class SettingsPatch(Request):
     auto_promote: bool | None = None
     webhook_url: str | None = None
     monitor_min_predictions: int | None = Field(None, ge=10, le=10**9)
+    # Watch: see looplab.watch.periods, looplab.watch.auditing, looplab.watch.levels.
+    window: str | None = Field(None, examples=["count", "1h", "1d", "7d", "1M"])
+    window_time_field: str | None = None
+    audit_rate: float | None = Field(None, ge=0, le=1)
+    alarm_margin: float | None = Field(None, ge=0, le=1)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
     gate_metric: Literal["accuracy", "macro_f1"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
@@ -250,6 +268,20 @@ class CurvePoint(BaseModel):
     n_test: int
     created_at: dt.datetime
 
+    @classmethod
+    def of(cls, m: ModelVersion) -> CurvePoint:
+        """A version's point: its held-out scores against the labels it was trained on."""
+        return cls(
+            version=m.name,
+            n_labels=m.n_train,
+            accuracy=m.metrics.get("accuracy"),
+            macro_f1=m.metrics.get("macro_f1"),
+            accuracy_ci=m.metrics.get("accuracy_ci"),
+            macro_f1_ci=m.metrics.get("macro_f1_ci"),
+            n_test=m.n_test,
+            created_at=m.created_at,
+        )
+
 
 class ModelOut(BaseModel):
     version: str
@@ -260,6 +292,19 @@ class ModelOut(BaseModel):
     config: dict[str, Any]
     sha256: str
     created_at: dt.datetime
+
+    @classmethod
+    def of(cls, m: ModelVersion) -> ModelOut:
+        return cls(
+            version=m.name,
+            stage=m.stage,
+            n_train=m.n_train,
+            n_test=m.n_test,
+            metrics=m.metrics,
+            config=m.config,
+            sha256=m.sha256,
+            created_at=m.created_at,
+        )
 
 
 class JobQueued(BaseModel):
@@ -289,3 +334,267 @@ class PromoteIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = ""
+
+
+# ---------------------------------------------------------------- serving
+
+
+class PredictIn(Request):
+    records: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_RECORDS, examples=[[{"text": "Shares rose 5%"}]]
+    )
+
+
+class PredictionOut(BaseModel):
+    id: str
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class PredictOut(BaseModel):
+    model_version: str
+    predictions: list[PredictionOut]
+
+
+class FeedbackIn(Request):
+    prediction_id: str = Field(min_length=1, max_length=32)
+    label: str | None = None
+    accepted: StrictBool | None = None  # "yes" or 1 is a mistake, not a verdict
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    prediction_id: str
+    accepted: bool
+    label: str
+    annotation_id: int | None
+
+
+# ---------------------------------------------------------------- monitoring
+#
+# What /monitor, /triggers, /drift and /online-metrics return, as looplab.watch.overview and
+# looplab.serve.serving build it, so OpenAPI describes what the dashboard (web/static/monitor.js)
+# reads. The routes set ``response_model_exclude_unset``: a key the service leaves out (an old
+# window's report, an empty window's drift) stays out instead of coming back as null. Parts read
+# from a stored report allow extra keys, so a report written by another version loses nothing.
+
+#: A number below 100,000 and a unit: the schema shows the pattern checked here, so a
+#: schema-valid window is one the server takes (99999w still leaves a year after 1 AD).
+WINDOW = r"^([1-9][0-9]{0,4}(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)[smhdw]$"
+
+
+def _window(text: str) -> str:
+    if re.fullmatch(WINDOW, text) is None:
+        raise ValueError(
+            f"window {text!r}: use a number below 100000 and a unit (s, m, h, d or w),"
+            " e.g. 30m, 12h, 1d or 2w"
+        )
+    return text
+
+
+Window = Annotated[
+    str,
+    AfterValidator(_window),
+    WithJsonSchema({"type": "string", "pattern": WINDOW, "examples": ["1d"]}),
+]
+
+#: A time as these routes have always written it: ``datetime.isoformat()`` (``+00:00``, not
+#: pydantic's ``Z``), so a response model changes no byte of what clients read.
+IsoTime = Annotated[
+    dt.datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Stored(BaseModel):
+    """Part of a report stored with a window: keys this version does not know pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Latency(Stored):
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class AccuracyEstimate(Stored):
+    """CBPE: the accuracy a window's confidences imply, with no labels (watch/performance.py)."""
+
+    method: str = Field(description="cbpe")
+    accuracy: float | None = Field(description="Null for an empty window.")
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    trusted: bool = Field(description="False when the calibration check failed: see reason.")
+    reason: str
+    ece: float | None = None
+    calibration_note: str | None = None
+
+
+class FeedbackAccuracy(BaseModel):
+    """Accept rate of the window's predictions that people judged, counted when read."""
+
+    n: int = Field(description="Predictions with feedback.")
+    accepted: int
+    accuracy: float | None = Field(description="accepted / n; null without feedback.")
+    ci_low: float | None = Field(description="Wilson 95% interval.")
+    ci_high: float | None
+
+
+class FeatureSummary(BaseModel):
+    kind: str
+    test: str
+    p_value: float | None
+    p_holm: float | None = Field(description="Holm-adjusted: the alarm's test.")
+    effect_size: float | None
+    effect_name: str
+    min_effect: float = Field(description="The effect floor: smaller shifts never alarm.")
+    drift: bool
+    blamed: bool
+
+
+class MultivariateSummary(BaseModel):
+    name: str | None
+    p_value: float | None
+    effect_size: float | None
+    effect_name: str | None
+    drift: bool | None
+
+
+class PredictionDriftSummary(BaseModel):
+    p_value: float | None
+    effect_size: float | None
+    drift: bool | None
+
+
+class WindowSummary(BaseModel):
+    """One closed monitor window: one model version's predictions (watch/overview.py)."""
+
+    id: int
+    model_version: str | None
+    start: IsoTime
+    end: IsoTime
+    n: int = Field(description="Predictions in the window.")
+    alarm: bool
+    blamed: list[str]
+    reasons: list[str]
+    features: dict[str, FeatureSummary]
+    multivariate: MultivariateSummary | None
+    prediction_drift: PredictionDriftSummary | None
+    feedback: FeedbackAccuracy
+    estimate: AccuracyEstimate | None
+    latency: Latency | None
+    mix: dict[str, float] = Field(description="Share of each predicted label.")
+
+
+class OnlineMetric(BaseModel):
+    """One served version's predictions and feedback, all time (serve/serving.py)."""
+
+    version: str
+    predictions: int
+    feedback: int
+    accepted: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class TriggerDecisionOut(BaseModel):
+    window: int | None
+    fired: bool
+    reason: str
+    actions: dict[str, Any] = Field(description="What each action did when it fired.")
+    at: IsoTime
+
+
+class TriggerState(BaseModel):
+    """A trigger rule in force and what it last decided."""
+
+    name: str
+    when: str
+    params: dict[str, Any]
+    actions: list[str]
+    times_fired: int
+    last_fired_at: IsoTime | None
+    last_decision: TriggerDecisionOut | None
+
+
+class MonitorState(BaseModel):
+    """The dashboard's monitoring panel: the production model, its windows, alarms, triggers."""
+
+    project: str
+    production_model: str | None
+    checked_at: IsoTime
+    windows: list[WindowSummary] = Field(description="Oldest first.")
+    latest: WindowSummary | None
+    alarms: int = Field(description="Windows with a drift alarm.")
+    alarm_streak: int = Field(description="The latest version's alarms in a row, up to now.")
+    pending_predictions: int = Field(
+        description="The production version's predictions since its last window."
+    )
+    min_predictions: int = Field(description="A window closes at this many predictions.")
+    online: list[OnlineMetric]
+    triggers: list[TriggerState]
+
+
+class DriftResultOut(Stored):
+    name: str
+    statistic: float | None
+    p_value: float | None
+    effect_size: float | None
+    effect_name: str
+    drift: bool
+    details: dict[str, Any]
+
+
+class FeatureDriftOut(Stored):
+    name: str
+    kind: str
+    test: str
+    statistic: float | None
+    p_value: float | None
+    p_holm: float | None
+    q_value: float | None = Field(description="Benjamini-Hochberg: blame's test.")
+    effect_size: float | None
+    effect_name: str
+    min_effect: float
+    significant: bool
+    drift: bool
+    blamed: bool
+    details: dict[str, Any]
+
+
+class DriftReportOut(Stored):
+    """The drift battery's verdict (watch/drift/report.py): one alarm at a known error rate."""
+
+    alarm: bool
+    alpha: float
+    alpha_univariate: float
+    alpha_multivariate: float
+    blame_fdr: float
+    blamed: list[str]
+    features: list[FeatureDriftOut]
+    multivariate: DriftResultOut | None
+    prediction: DriftResultOut | None
+    n_reference: int
+    n_window: int
+    reasons: list[str]
+
+
+class DriftNow(BaseModel):
+    """The production model's predictions of the last ``window`` against its training data."""
+
+    project: str
+    model_version: str
+    window: str
+    since: IsoTime
+    until: IsoTime | None
+    n: int
+    reference_n: int | None = Field(None, description="Rows of the reference; absent when n is 0.")
+    drift: DriftReportOut | None
+    estimate: AccuracyEstimate | None
+    latency: Latency | None
+    mix: dict[str, float]
