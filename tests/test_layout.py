@@ -190,18 +190,16 @@ LONG_FUNCTIONS = {
     "looplab.ask.simulate.simulate": 85,
     "looplab.ask.simulate.compare": 93,
     "looplab.cli.demo.simulate": 99,
-    "looplab.collect.ingest.import_file": 155,
+    "looplab.api.routes.transfer.upload": 83,
+    "looplab.cli.projects.import_": 87,
     "looplab.collect.labelstudio.iter_array": 89,
-    "looplab.collect.lsimport.write_answers": 163,
+    "looplab.collect.lsimport.write_answers": 167,
     "looplab.core.projects.status": 83,
     "looplab.learn.calibration.choose_calibration": 113,
     "looplab.learn.gate.gate": 161,
     "looplab.learn.promotion.run_gate": 94,
-    "looplab.learn.training.train_project": 114,
     "looplab.trust.consensus.dawid_skene": 96,
-    "looplab.trust.reliability._one": 101,
-    "looplab.watch.targeting.plan_targets": 91,
-    "looplab.watch.triggers.run_triggers": 93,
+    "looplab.trust.reliability._one": 102,
 }
 
 

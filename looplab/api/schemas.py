@@ -111,6 +111,8 @@ class SettingsPatch(Request):
     overlap: int | None = Field(None, ge=1, le=20)
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
+    retrain_min_share: float | None = Field(None, ge=0, le=1)
+    dedupe: Literal["content", "none"] | None = None
     show_suggestions: bool | None = None
     suggest_min_test: int | None = Field(None, ge=1, le=10**9)
     suggest_min_accuracy: float | None = Field(None, ge=0, le=1)

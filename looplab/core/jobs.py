@@ -71,6 +71,16 @@ def enqueue(
     return job
 
 
+def active(session: Session, kind: str, project_id: int | None) -> Job | None:
+    """The oldest queued or running job of ``kind`` for the project, or None."""
+    return session.scalar(
+        select(Job)
+        .where(Job.kind == kind, Job.project_id == project_id, Job.status.in_(ACTIVE))
+        .order_by(Job.id)
+        .limit(1)
+    )
+
+
 def _changed(result: Any) -> int:
     """Rows an UPDATE changed (a ``CursorResult``'s rowcount; typed as ``Result`` by Session)."""
     return int(result.rowcount or 0)

@@ -119,12 +119,17 @@ def register(
     sha256: str,
     config: dict[str, Any],
     metrics: dict[str, Any],
-    train_annotations: list[int],
-    test_annotations: list[int],
+    train_annotations: list[int] | dict[int, int],
+    test_annotations: list[int] | dict[int, int],
     actor: str,
     job_id: int | None = None,
 ) -> ModelVersion:
-    """Record a trained version with the exact annotations it saw, in the caller's transaction."""
+    """Record a trained version with the exact annotations it saw, in the caller's transaction.
+
+    Given as a dict, each annotation comes with the rows it stood for (its lineage weight).
+    """
+    train_weights = train_annotations if isinstance(train_annotations, dict) else {}
+    test_weights = test_annotations if isinstance(test_annotations, dict) else {}
     model = ModelVersion(
         project_id=project.id,
         version=version,
@@ -140,8 +145,14 @@ def register(
     )
     session.add(model)
     session.flush()
-    rows = [{"model_id": model.id, "annotation_id": a, "split": "train"} for a in train_annotations]
-    rows += [{"model_id": model.id, "annotation_id": a, "split": "test"} for a in test_annotations]
+    rows = [
+        {"model_id": model.id, "annotation_id": a, "split": split, "weight": weights.get(a)}
+        for split, ids, weights in (
+            ("train", train_annotations, train_weights),
+            ("test", test_annotations, test_weights),
+        )
+        for a in ids
+    ]
     if rows:
         session.execute(insert(TrainingLabel), rows)
     audit.record(

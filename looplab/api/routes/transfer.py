@@ -105,6 +105,14 @@ async def upload(
     meta: Annotated[
         str | None, Query(description="Columns kept as metadata, comma-separated.")
     ] = None,
+    id_column: Annotated[
+        str | None,
+        Query(
+            alias="id",
+            description="Column naming each row's record: same id = same record, different ids "
+            "stay apart (as `looplab import --id`).",
+        ),
+    ] = None,
     encoding: Annotated[str, Query(max_length=40)] = "utf-8",
     from_name: Annotated[
         str | None,
@@ -142,6 +150,7 @@ async def upload(
                 fields=_columns(fields),
                 label=label,
                 meta=_columns(meta),
+                id_column=id_column,
                 encoding=encoding,
                 from_name=from_name,
             ),
