@@ -103,6 +103,9 @@ class FlatSource:
                 else (self.controls.chosen)
             )
             keep = {k: v for k, v in row.items() if k not in FLAT_KEYS and k != column}
+            if column is None:  # an unanswered task before any answer named the label column:
+                # its empty cells are missing values, and one of them is that column
+                keep = {k: v for k, v in keep.items() if v not in (None, "")}
             if spec.meta is None:
                 meta = {k: v for k, v in keep.items() if k not in spec.inputs and k != spec.label}
             else:

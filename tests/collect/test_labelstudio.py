@@ -463,3 +463,24 @@ def test_a_label_studio_csv_with_several_choices_in_a_cell_is_refused(
     path.write_text(buffer.getvalue(), encoding="utf-8")
     error = refused(store, path, "2 choices ['business', 'tech'] in control 'topic'")
     assert (error.details["line"], error.details["field"]) == (2, "topic")
+
+
+def test_an_unanswered_first_csv_row_keeps_no_label_column_in_its_meta(
+    store: Store, tmp_path: Path
+) -> None:
+    make_project(store)
+    with (DATA / "topic.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    aid = header.index("annotation_id")
+    body.sort(key=lambda row: row[aid] != "")  # the unanswered task first
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *body])
+    path = tmp_path / "first-unanswered.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    report = run(store, path)
+    assert report.labelstudio is not None and report.labelstudio["answers"] == 17
+    with store.read() as session:
+        metas = session.scalars(select(Record.meta).order_by(Record.id)).all()
+    assert all("topic" not in meta for meta in metas)
+    assert metas[0]["source"] == "afp"
