@@ -78,7 +78,7 @@ def test_an_upload_imports_as_a_job(api: Api) -> None:
         4,
         1,
     )
-    assert result["labels"] == 3
+    assert result["labels"] == 4  # labeled rows: the duplicate's label counts too (issue 17)
     assert done["progress"]["rows"] == 5
     with api.store.read() as session:
         records = session.scalars(select(Record).order_by(Record.id)).all()
