@@ -60,6 +60,14 @@ def import_(
     fields: Annotated[str | None, typer.Option(help="Input columns (tabular tasks).")] = None,
     label: Annotated[str | None, typer.Option(help="Column of known labels.")] = None,
     meta: Annotated[str | None, typer.Option(help="Columns kept as metadata.")] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Column naming each row's record: same id = same record (rows counted), "
+            "different ids stay apart. Default: the project's dedupe setting.",
+        ),
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv, jsonl, parquet or label-studio.")
     ] = None,
@@ -106,7 +114,6 @@ def import_(
                 bar.update(task_id, completed=done, total=total)
 
             project = projects.get_project(session, project_name)
-            tabular = project.task == "tabular"
             report = ingest.import_file(
                 session,
                 project,
@@ -116,6 +123,7 @@ def import_(
                 fields=split_csv(fields),
                 label=label,
                 meta=split_csv(meta),
+                id_column=id_column,
                 encoding=encoding,
                 max_field_chars=limit,
                 actor=actor(),
@@ -125,16 +133,20 @@ def import_(
         if as_json:
             emit_json(report.to_dict())
         else:
-            data = report.to_dict()
             out.print(
-                f"imported {data['imported']:,} records from {path.name} "
-                f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
-                f"in {data['seconds']:.1f} s"
+                f"imported {report.imported:,} records from {path.name} in"
+                f" {report.seconds:.1f} s: {report.summary()}",
+                highlight=False,
             )
-            if tabular and data["schema"]:
-                print_schema(project_name, data["schema"], data["warnings"])
-            if report.labelstudio is not None:
-                _print_label_studio(report.labelstudio)
+            _print_extras(project_name, report)
+
+
+def _print_extras(project_name: str, report: Any) -> None:
+    """After the counts: the column types (tabular), what a Label Studio file brought."""
+    if report.schema:
+        print_schema(project_name, report.schema, report.warnings)
+    if report.labelstudio is not None:
+        _print_label_studio(report.labelstudio)
 
 
 def print_schema(project_name: str, schema: dict[str, Any], warnings: list[str]) -> None:

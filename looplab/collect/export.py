@@ -609,24 +609,9 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
             ("created_at", pa.timestamp("us", tz="UTC")),
         ]
     )
-    # Tabular fields are typed by the project's column types (looplab.collect.schema), as the
-    # model reads them: a numeric column with "NA" cells is float64 with nulls, a zip code
-    # mixing 97095 and "00523" is text. Without column types, by the values stored.
     fields = column_schema.of_project(project) if tabular else None
-    typed: dict[str, Any] = {}
-    # Dates and identifiers keep their stored text.
-    arrow = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
     types: dict[str, pa.DataType] = {"id": pa.int64()}
-    for key, name in columns.fields.items():
-        ftype = fields.fields.get(key) if fields is not None else None
-        stored = kinds.get(f"data:{key}", {"str"})
-        if ftype is not None and ftype.type == "numeric" and stored <= {"int", "float", "none"}:
-            ftype = None  # numbers already: int64 stays int64
-        if ftype is not None and ftype.type in arrow:
-            types[name] = arrow[ftype.type]
-            typed[name] = ftype
-        else:
-            types[name] = _arrow_type(stored)
+    typed = _typed_fields(columns, kinds, fields, types)
     types["label"] = pa.string()
     for key, name in columns.meta.items():
         types[name] = _arrow_type(kinds.get(f"meta:{key}", {"str"}))
@@ -661,6 +646,35 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
         if buffer or count == 0:
             write()
     return count
+
+
+def _typed_fields(
+    columns: _Columns,
+    kinds: dict[str, set[str]],
+    fields: column_schema.Schema | None,
+    types: dict[str, Any],
+) -> dict[str, column_schema.FieldType]:
+    """Add the data columns' Arrow types to ``types``; the fields whose values are coerced.
+
+    Tabular fields are typed by the project's column types, as the model reads them: a numeric
+    column with "NA" cells is float64 with nulls, a zip code mixing 97095 and "00523" is text.
+    Dates and identifiers keep their stored text; without column types, the values decide.
+    """
+    import pyarrow as pa
+
+    arrow = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
+    typed: dict[str, column_schema.FieldType] = {}
+    for key, name in columns.fields.items():
+        ftype = fields.fields.get(key) if fields is not None else None
+        stored = kinds.get(f"data:{key}", {"str"})
+        if ftype is not None and ftype.type == "numeric" and stored <= {"int", "float", "none"}:
+            ftype = None  # numbers already: int64 stays int64
+        if ftype is not None and ftype.type in arrow:
+            types[name] = arrow[ftype.type]
+            typed[name] = ftype
+        else:
+            types[name] = _arrow_type(stored)
+    return typed
 
 
 def _kind(value: Any) -> str:

@@ -73,6 +73,86 @@ def _as_objects(frame: Any) -> np.ndarray:
     return out
 
 
+def column_steps(schema: types.Schema) -> list[tuple[str, Any, Any]]:
+    """The :class:`~sklearn.compose.ColumnTransformer` steps of each column type present."""
+    steps: list[tuple[str, Any, Any]] = []
+    numbers = schema.of("numeric", "boolean")
+    if numbers:
+        steps.append(
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numbers,
+            )
+        )
+    dates = schema.of("date")
+    if dates:
+        steps.append(
+            (
+                "date",
+                Pipeline(
+                    [
+                        ("parts", FunctionTransformer(date_parts)),
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                dates,
+            )
+        )
+    categorical = schema.of("categorical")
+    if categorical:
+        steps.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("objects", FunctionTransformer(_as_objects)),
+                        (
+                            "impute",
+                            SimpleImputer(
+                                strategy="constant",
+                                fill_value=MISSING,
+                                keep_empty_features=True,
+                            ),
+                        ),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    for name in schema.of("text"):
+        steps.append(
+            (
+                f"text:{name}",
+                Pipeline(
+                    [
+                        ("fill", FunctionTransformer(_fill_text)),
+                        (
+                            "tfidf",
+                            # No document-frequency pruning: a text column of a table is
+                            # short, and the first model is fitted on a few dozen rows.
+                            TfidfVectorizer(
+                                ngram_range=(1, 2),
+                                token_pattern=r"(?u)\b\w+\b",
+                                sublinear_tf=True,
+                                dtype=np.float32,
+                            ),
+                        ),
+                    ]
+                ),
+                name,
+            )
+        )
+    return steps
+
+
 class TypedFeatures(TransformerMixin, BaseEstimator):
     """Records -> features by column type (see the module docstring).
 
@@ -132,81 +212,7 @@ class TypedFeatures(TransformerMixin, BaseEstimator):
         self.__dict__.pop("_known", None)
         schema = self._schema()
         frame = self.typed_frame(X)
-        steps: list[tuple[str, Any, Any]] = []
-        numbers = schema.of("numeric", "boolean")
-        if numbers:
-            steps.append(
-                (
-                    "numeric",
-                    Pipeline(
-                        [
-                            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                            ("scale", StandardScaler()),
-                        ]
-                    ),
-                    numbers,
-                )
-            )
-        dates = schema.of("date")
-        if dates:
-            steps.append(
-                (
-                    "date",
-                    Pipeline(
-                        [
-                            ("parts", FunctionTransformer(date_parts)),
-                            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                            ("scale", StandardScaler()),
-                        ]
-                    ),
-                    dates,
-                )
-            )
-        categorical = schema.of("categorical")
-        if categorical:
-            steps.append(
-                (
-                    "categorical",
-                    Pipeline(
-                        [
-                            ("objects", FunctionTransformer(_as_objects)),
-                            (
-                                "impute",
-                                SimpleImputer(
-                                    strategy="constant",
-                                    fill_value=MISSING,
-                                    keep_empty_features=True,
-                                ),
-                            ),
-                            ("onehot", OneHotEncoder(handle_unknown="ignore")),
-                        ]
-                    ),
-                    categorical,
-                )
-            )
-        for name in schema.of("text"):
-            steps.append(
-                (
-                    f"text:{name}",
-                    Pipeline(
-                        [
-                            ("fill", FunctionTransformer(_fill_text)),
-                            (
-                                "tfidf",
-                                # No document-frequency pruning: a text column of a table is
-                                # short, and the first model is fitted on a few dozen rows.
-                                TfidfVectorizer(
-                                    ngram_range=(1, 2),
-                                    token_pattern=r"(?u)\b\w+\b",
-                                    sublinear_tf=True,
-                                    dtype=np.float32,
-                                ),
-                            ),
-                        ]
-                    ),
-                    name,
-                )
-            )
+        steps = column_steps(schema)
         if not steps:
             raise ValueError(
                 "no field is left to learn from: every field is an identifier; keep one with "
@@ -215,6 +221,7 @@ class TypedFeatures(TransformerMixin, BaseEstimator):
         self.columns_ = ColumnTransformer(steps)
         out = self.columns_.fit_transform(frame)
         self.categories_: dict[str, list[str]] = {}
+        categorical = schema.of("categorical")
         if categorical:
             encoder = self.columns_.named_transformers_["categorical"].named_steps["onehot"]
             for name, seen in zip(categorical, encoder.categories_, strict=True):

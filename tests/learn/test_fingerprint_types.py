@@ -12,7 +12,9 @@ def test_overriding_a_type_changes_the_fingerprint() -> None:
     rows = [{"zip": z, "age": a} for z, a in [("00523", 30), ("97095", 41), ("10001", 52)]]
     inferred = schema.infer(rows, ["zip", "age"])
     project = Project(name="p", task="tabular", labels=["a", "b"], fields=["zip", "age"])
-    data = LabeledSet(record_ids=[1, 2], labels=["a", "b"], annotation_ids=[[1], [2]])
+    data = LabeledSet(
+        record_ids=[1, 2], labels=["a", "b"], annotation_ids=[[1], [2]], weights=[1, 1]
+    )
     before = training_fingerprint(project, data, LabeledSet())
     project.field_types = inferred.to_dict()
     typed = training_fingerprint(project, data, LabeledSet())
