@@ -531,6 +531,11 @@ class WindowSummary(View):
     estimate: AccuracyEstimate | None
     latency: Latency | None
     mix: dict[str, float] = Field(description="Share of each predicted label.")
+    unknown: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per field, the window's predictions whose category the model never saw in "
+        "training (it read them as all-zero).",
+    )
 
 
 class OnlineMetric(View):
