@@ -198,8 +198,6 @@ LONG_FUNCTIONS = {
     "looplab.learn.calibration.choose_calibration": 113,
     "looplab.learn.gate.gate": 161,
     "looplab.learn.promotion.run_gate": 94,
-    "looplab.trust.consensus.dawid_skene": 96,
-    "looplab.trust.reliability._one": 102,
 }
 
 
