@@ -126,3 +126,14 @@ def test_bad_input_to_suspects(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         suspects(labels, probas, **kwargs)  # type: ignore[arg-type]
+
+
+def test_large_sets_approximate_the_kernel_instead_of_fitting_an_svc() -> None:
+    from sklearn.kernel_approximation import Nystroem
+
+    from looplab.trust.label_errors import SVC_MAX_RECORDS, default_estimators
+
+    small = default_estimators(0, SVC_MAX_RECORDS)[1]
+    large = default_estimators(0, SVC_MAX_RECORDS + 1)[1]
+    assert not any(isinstance(step, Nystroem) for _, step in small.steps)
+    assert any(isinstance(step, Nystroem) for _, step in large.steps)
