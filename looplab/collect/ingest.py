@@ -431,6 +431,8 @@ def import_file(
         )
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
+        if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
+            source.hasher = _task_hasher(spec, source)
         rows, writer = _load(session, project, batch.id, spec, source, keys, progress)
     if rows == 0:
         raise spec.invalid(None, None, "the file has a header but no rows")
@@ -578,21 +580,27 @@ def _close_batch(
     session.flush()
 
 
+def _task_hasher(spec: Spec, source: Source) -> Callable[[Any], bytes]:
+    """The content hash of a Label Studio task's inputs: the one its record was written with."""
+    encode = _encode_text if spec.task == "text" else _encode_fields
+    from_text = source.format == "csv"
+
+    def hasher(task: Any) -> bytes:
+        data, _ = encode(spec, task.inputs, task.line, from_text)
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    return hasher
+
+
 def _label_studio_answers(
     session: Session, project: Project, batch: ImportBatch, spec: Spec, source: Source, actor: str
 ) -> dict[str, Any] | None:
     """A Label Studio source's answers and predictions (:mod:`.lsimport`), after its records."""
     tasks = getattr(source, "tasks", None)
     controls = getattr(source, "controls", None)
-    if tasks is None or controls is None:
+    if not tasks or controls is None:  # not Label Studio, or plain [{"text": ...}] data
         return None
-    encode = _encode_text if spec.task == "text" else _encode_fields
-    from_text = source.format == "csv"
     valid = dict.fromkeys(project.labels)
-
-    def hasher(task: Any) -> bytes:
-        data, _ = encode(spec, task.inputs, task.line, from_text)
-        return hashlib.blake2b(data, digest_size=16).digest()
 
     def check_label(task: Any, raw: str) -> str:
         return _label(spec, raw, valid, task.line) or raw
@@ -603,7 +611,7 @@ def _label_studio_answers(
         batch.id,
         tasks,
         controls,
-        hasher,
+        _task_hasher(spec, source),
         check_label,
         actor=actor,
         now=utcnow(),

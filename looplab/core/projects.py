@@ -39,6 +39,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "auto_promote": False,  # promote each newly trained version that passes the gate
     "webhook_url": None,  # alerts go here (and to the log); the secret is LOOPLAB_WEBHOOK_SECRET
     "monitor_min_predictions": 200,  # a monitor window closes once it holds this many predictions
+    # Watch: windows by time, the audit sample, alarm levels (see looplab.watch.periods,
+    # looplab.watch.auditing, looplab.watch.levels; checked in looplab.configure).
+    "window": "count",  # count (monitor_min_predictions each), or a period: 1h, 1d, 7d, 1M
+    "window_time_field": None,  # an input field with the event time, instead of the request's
+    "audit_rate": 0.0,  # share of served predictions drawn at random for people to label
+    "alarm_margin": 0.03,  # a trusted estimate this far below the reference alarms
     # Calibration of new versions and the promotion gate: see looplab.learn.assess,
     # looplab.learn.promotion.
     "calibration": "auto",  # auto, none, temperature or isotonic (kept only if it lowers ECE)
@@ -304,3 +310,13 @@ def records_after(session: Session, project: Project, after: int, limit: int) ->
             .limit(limit)
         )
     )
+
+
+def get_record(session: Session, project: Project, record_id: int) -> Record:
+    """``project``'s record ``record_id``; :class:`NotFound` if it has none by that id."""
+    record = session.get(Record, record_id)
+    if record is None or record.project_id != project.id:
+        raise NotFound(
+            f"no record {record_id} in project {project.name!r}", details={"record_id": record_id}
+        )
+    return record

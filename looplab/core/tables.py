@@ -211,7 +211,9 @@ class ExternalPrediction(Base):
     """A prediction made outside looplab (a Label Studio ``model_version``), with its score.
 
     Kept apart from :class:`ModelVersion`, whose versions are looplab's own trained models: an
-    imported prediction has no artifact to serve, only an answer to show and to export back.
+    imported prediction has no artifact to serve and no held-out accuracy measured here, so it
+    is kept and exported back but never shown as a suggestion (the floor of
+    :mod:`looplab.ask.suggestions` needs that accuracy).
     """
 
     __tablename__ = "external_predictions"
@@ -465,4 +467,30 @@ class TriggerDecision(Base):
     fired: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
     actions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditSample(Base):
+    """A served prediction drawn at random (``audit_rate``) for a person to label.
+
+    Its record goes on top of the labeling queue; the first person's answer given after the
+    draw is the prediction's true label. Volunteered feedback comes mostly on answers that
+    looked wrong; these do not, so their accuracy is an unbiased figure of the window the
+    prediction belongs to (by ``prediction_seq``, as feedback is counted).
+    """
+
+    __tablename__ = "audit_samples"
+    __table_args__ = (
+        Index("ix_audit_samples_window", "project_id", "model_version", "prediction_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    model_version: Mapped[int] = mapped_column(Integer)
+    prediction_id: Mapped[str] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE"), unique=True
+    )
+    prediction_seq: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str] = mapped_column(String(200))  # what the model answered
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

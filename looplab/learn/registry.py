@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from looplab.core import audit
 from looplab.core.errors import Conflict, NotFound, Unavailable
-from looplab.core.tables import Annotation, ModelVersion, Project, StageChange, TrainingLabel
+from looplab.core.tables import (
+    Annotation,
+    ModelVersion,
+    Project,
+    StageChange,
+    TrainingLabel,
+    version_name,
+)
 
 
 class ModelUnavailable(Unavailable):
@@ -39,7 +46,7 @@ def name_artifact(pending: Path, version: int) -> Path:
     one version (a worker that lost its lease and the one that took its job over) never write
     or rename onto the same file, and a registered version's file is never replaced."""
     token = pending.stem.removeprefix(".pending-")
-    final = pending.with_name(f"v{version}-{token}.skops")
+    final = pending.with_name(f"{version_name(version)}-{token}.skops")
     pending.rename(final)
     return final
 
