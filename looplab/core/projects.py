@@ -255,22 +255,7 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         )
         for origin in ("human", "feedback")
     )
-    verdict = aliased(Annotation)
-    conflicts = (
-        session.scalar(
-            select(func.count())
-            .select_from(Annotation)
-            .join(
-                verdict,
-                (verdict.record_id == Annotation.record_id)
-                & (verdict.annotator_id == Annotation.annotator_id)
-                & (verdict.origin == "feedback")
-                & (verdict.status == "active"),
-            )
-            .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
-        )
-        or 0
-    )
+    conflicts = _feedback_conflicts(session, active)
     per_origin = dict(
         session.execute(
             select(Annotation.origin, func.count()).where(active).group_by(Annotation.origin)
@@ -304,6 +289,26 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         "quarantined": quarantined,
         "imports": imports,
     }
+
+
+def _feedback_conflicts(session: Session, active: Any) -> int:
+    """(person, record) pairs whose labeling answer and feedback verdict disagree."""
+    verdict = aliased(Annotation)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(
+                verdict,
+                (verdict.record_id == Annotation.record_id)
+                & (verdict.annotator_id == Annotation.annotator_id)
+                & (verdict.origin == "feedback")
+                & (verdict.status == "active"),
+            )
+            .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
+        )
+        or 0
+    )
 
 
 def records_after(session: Session, project: Project, after: int, limit: int) -> list[Record]:
