@@ -28,7 +28,7 @@ NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 #: Settings that null clears; every other setting may be left out, not sent as null.
 NULLABLE_SETTINGS = frozenset(
     {"strategy", "estimator", "triggers", "webhook_url"}
-    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy", "gate_min_class_recall"}
 )
 
 
@@ -108,7 +108,7 @@ class SettingsPatch(Request):
     webhook_url: str | None = None
     monitor_min_predictions: int | None = Field(None, ge=10, le=10**9)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
-    gate_metric: Literal["accuracy", "macro_f1"] | None = None
+    gate_metric: Literal["auto", "accuracy", "macro_f1", "balanced_accuracy"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
     gate_min_gain: float | None = Field(None, ge=0, le=1)
     gate_tolerance: float | None = Field(None, ge=0, le=1)
@@ -118,6 +118,7 @@ class SettingsPatch(Request):
     gate_max_ece: float | None = Field(None, ge=0, le=1)
     gate_max_ece_increase: float | None = Field(None, ge=0, le=1)
     gate_min_accuracy: float | None = Field(None, ge=0, le=1)
+    gate_min_class_recall: float | None = Field(None, ge=0, le=1)
 
 
 class RecordOut(Response):
@@ -247,6 +248,13 @@ class CurvePoint(BaseModel):
     macro_f1: float | None
     accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
     macro_f1_ci: list[float] | None = None
+    balanced_accuracy: float | None = None
+    balanced_accuracy_ci: list[float] | None = None
+    # The metric the project gates on (gate_metric, auto resolved) and what always answering the
+    # training majority scores on it.
+    metric: str = "accuracy"
+    baseline: float | None = None
+    baseline_label: str | None = None
     n_test: int
     created_at: dt.datetime
 

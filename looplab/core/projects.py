@@ -34,7 +34,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Calibration of new versions and the promotion gate: see looplab.learn.assess,
     # looplab.learn.promotion.
     "calibration": "auto",  # auto, none, temperature or isotonic (kept only if it lowers ECE)
-    "gate_metric": "accuracy",  # accuracy or macro_f1, compared with production
+    "gate_metric": "auto",  # auto (macro_f1 if imbalanced, else accuracy), accuracy, macro_f1,
+    # or balanced_accuracy: compared with production and with the majority baseline
     "gate_test": "bootstrap",  # paired test: bootstrap or mcnemar (accuracy only)
     "gate_min_gain": 0.0,  # required significant gain over production (0.01 = 1 point)
     "gate_tolerance": 0.01,  # largest accepted (significant) drop of the metric
@@ -44,6 +45,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "gate_max_ece": 0.1,  # highest accepted ECE of the candidate (null: not checked)
     "gate_max_ece_increase": None,  # highest accepted ECE rise over production (null: off)
     "gate_min_accuracy": None,  # accuracy floor of the candidate (null: off)
+    # h18metrics: recall floor on each class production catches (recall >= twice the floor)
+    "gate_min_class_recall": 0.1,
 }
 
 

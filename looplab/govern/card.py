@@ -45,6 +45,20 @@ def _ci(metrics: dict[str, Any], key: str) -> str:
     return f"{_f(metrics.get(key))} [{_f(ci[0])}, {_f(ci[1])}]" if ci else _f(metrics.get(key))
 
 
+def _baseline_rows(baseline: dict[str, Any] | None) -> list[list[str]]:
+    """The majority baseline's figures: what always answering the training majority scores."""
+    if not baseline:
+        return []
+    name = f"majority baseline (always {baseline['label']!r})"
+    return [
+        [
+            name,
+            " / ".join(_f(baseline.get(k)) for k in ("accuracy", "balanced_accuracy", "macro_f1"))
+            + " (accuracy / balanced accuracy / macro-F1)",
+        ]
+    ]
+
+
 def teachers(session: Session, model: ModelVersion) -> tuple[dict[str, int], dict[str, int]]:
     """Training annotations of ``model`` per annotator and per origin (who taught it what)."""
     base = (
@@ -106,6 +120,12 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
     if counts:
         lines += _table(["label", "training records"], [[k, f"{v:,}"] for k, v in counts.items()])
         lines.append("")
+    for label in c.get("untrained_labels") or []:
+        lines += [
+            f"**Warning:** label {label!r} has no training record: this model never "
+            "predicts it (served with probability 0).",
+            "",
+        ]
     if by_user:
         lines += _table(
             ["annotator", "annotations trained on"],
@@ -131,7 +151,9 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
             [
                 ["test records", f"{m['n']:,}"],
                 ["accuracy", _ci(m, "accuracy")],
+                ["balanced accuracy", _ci(m, "balanced_accuracy")],
                 ["macro-F1", _ci(m, "macro_f1")],
+                *_baseline_rows(m.get("baseline")),
                 ["ECE (top-label, 10 bins)", _f(m.get("ece"))],
                 ["Brier score", _f(m.get("brier"))],
             ],
@@ -143,6 +165,8 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
                 ["class", "precision", "recall", "F1", "support"],
                 [
                     [k, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+                    if v["support"]
+                    else [k, _f(v["precision"]), "no test records", "-", "0"]
                     for k, v in per_class.items()
                 ],
             )

@@ -42,7 +42,11 @@ from looplab.learn.calibration import (
     choose_calibration,
 )
 from looplab.learn.dataset import LabeledSet
-from looplab.learn.evaluate import classification_metrics, predicted_labels
+from looplab.learn.evaluate import (
+    classification_metrics,
+    majority_label,
+    predicted_labels,
+)
 from looplab.learn.slices import slice_metrics
 
 #: Values of the project setting ``calibration``: ``auto`` tries both methods.
@@ -182,26 +186,24 @@ def held_out_metrics(
     proba: NDArray[np.float64],
     classes: list[str],
     *,
+    train_labels: Sequence[str] | None = None,
     min_slice_size: int = MIN_SLICE_SIZE,
 ) -> dict[str, Any]:
     """Metrics of ``proba`` (one row per record of ``test``; see the module docstring).
 
     Pass the cross-fitted probabilities :func:`calibrate` returns, never the calibrated model's
-    own probabilities on ``test``: those include the half its calibrator was fitted on.
-    ``{"n": 0}`` when ``test`` is empty.
+    own probabilities on ``test``: those include the half its calibrator was fitted on. The
+    majority baseline answers the majority of ``train_labels`` (as a ``DummyClassifier``
+    trained on them would), or of the test labels without them. ``{"n": 0}`` when ``test`` is
+    empty.
     """
     if len(test) == 0:
         return {"n": 0}
-    metrics = classification_metrics(test.labels, proba, classes)
+    majority = majority_label(list(train_labels)) if train_labels else None
+    metrics = classification_metrics(test.labels, proba, classes, majority=majority)
     predicted = predicted_labels(proba, classes)
     metrics["slices"] = [
         row.to_dict()
         for row in slice_metrics(test.labels, predicted, test.meta, min_size=min_slice_size)
     ]
     return metrics
-
-
-def label_counts(labels: list[str]) -> dict[str, int]:
-    """How many training records of each label a version saw."""
-    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

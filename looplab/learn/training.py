@@ -18,7 +18,8 @@ from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Job
-from looplab.learn import assess, dataset, promotion, registry, train
+from looplab.learn import assess, dataset, gate, promotion, registry, train
+from looplab.learn.evaluate import label_counts
 from looplab.learn.fingerprints import identical_version, training_fingerprint
 
 #: Fewest labeled training records (and classes) before a model is worth training.
@@ -70,8 +71,13 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         model, test, raw, projects.setting(project, "calibration")
     )
     metrics = assess.held_out_metrics(
-        test, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
+        test,
+        proba,
+        classes,
+        train_labels=fit.labels,
+        min_slice_size=int(projects.setting(project, "gate_min_slice_size")),
     )
+    untrained = untrained_labels(project.labels, classes)
     with store.read() as session:
         path = registry.pending_artifact_path(session, jobs.project_of(session, job))
     sha = train.save_model(model, path)
@@ -89,7 +95,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "estimator": estimator or "default",
                 "fingerprint": fingerprint,
                 "calibration": calibration,
-                "train_label_counts": assess.label_counts(fit.labels),
+                "train_label_counts": label_counts(fit.labels),
+                "untrained_labels": untrained,
                 "versions": {
                     "python": platform.python_version(),
                     "sklearn": sklearn.__version__,
@@ -128,8 +135,9 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "model": name,
         "n_train": len(fit),
         "n_test": len(test),
-        "accuracy": metrics.get("accuracy"),
+        **gate.headline(metrics, str(projects.setting(project, "gate_metric"))),
         "calibration": calibration["method"],
+        "warnings": [untrained_warning(label) for label in untrained],
     }
     if auto:  # promote only if the gate passes; a refusal is audited with its reasons
         # The gate reuses this job's test split and probabilities: no second labeled set (with
@@ -139,6 +147,20 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         )
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
+
+
+def untrained_labels(project_labels: list[str], classes: list[str]) -> list[str]:
+    """The project's labels the model never saw in training: it can never predict them."""
+    known = set(classes)
+    return [str(label) for label in project_labels if str(label) not in known]
+
+
+def untrained_warning(label: str) -> str:
+    """What to tell a person about a label that reached no training record."""
+    return (
+        f"label {label!r} has no training record, so this model can never predict it (its "
+        f"probability is served as 0); label records as {label!r} and train again"
+    )
 
 
 def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:

@@ -13,6 +13,17 @@ from looplab.core import jobs, projects
 from looplab.govern import access
 from looplab.govern import card as cards
 from looplab.learn import promotion, registry
+from looplab.learn.gate import headline
+
+#: Held-out figures the learning curve carries per version.
+CURVE_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "balanced_accuracy",
+    "accuracy_ci",
+    "macro_f1_ci",
+    "balanced_accuracy_ci",
+)
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["models"])
 
@@ -22,14 +33,17 @@ def learning_curve(name: str, user: CurrentUser, store: StoreDep) -> list[CurveP
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.read")
+        gate_metric = str(projects.setting(project, "gate_metric"))
         return [
             CurvePoint(
                 version=m.name,
                 n_labels=m.n_train,
-                accuracy=m.metrics.get("accuracy"),
-                macro_f1=m.metrics.get("macro_f1"),
-                accuracy_ci=m.metrics.get("accuracy_ci"),
-                macro_f1_ci=m.metrics.get("macro_f1_ci"),
+                **{key: m.metrics.get(key) for key in CURVE_METRICS},
+                **{
+                    k: v
+                    for k, v in headline(m.metrics, gate_metric).items()
+                    if k in ("metric", "baseline", "baseline_label")
+                },
                 n_test=m.n_test,
                 created_at=m.created_at,
             )
