@@ -187,6 +187,7 @@ def held_out_metrics(
     classes: list[str],
     *,
     train_labels: Sequence[str] | None = None,
+    calibration: str = "none",
     min_slice_size: int = MIN_SLICE_SIZE,
 ) -> dict[str, Any]:
     """Metrics of ``proba`` (one row per record of ``test``; see the module docstring).
@@ -194,13 +195,20 @@ def held_out_metrics(
     Pass the cross-fitted probabilities :func:`calibrate` returns, never the calibrated model's
     own probabilities on ``test``: those include the half its calibrator was fitted on. The
     majority baseline answers the majority of ``train_labels`` (as a ``DummyClassifier``
-    trained on them would), or of the test labels without them. ``{"n": 0}`` when ``test`` is
+    trained on them would), or of the test labels without them. ``calibration`` is the method
+    :func:`calibrate` kept; ``figures`` says whether the figures are before or after it (an
+    isotonic map may change predicted classes, hence accuracy). ``{"n": 0}`` when ``test`` is
     empty.
     """
     if len(test) == 0:
         return {"n": 0}
     majority = majority_label(list(train_labels)) if train_labels else None
     metrics = classification_metrics(test.labels, proba, classes, majority=majority)
+    metrics["figures"] = (
+        "before calibration (none kept)"
+        if calibration == "none"
+        else f"after {calibration} calibration (cross-fitted)"
+    )
     predicted = predicted_labels(proba, classes)
     metrics["slices"] = [
         row.to_dict()

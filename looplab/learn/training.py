@@ -75,6 +75,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         proba,
         classes,
         train_labels=fit.labels,
+        calibration=calibration["method"],
         min_slice_size=int(projects.setting(project, "gate_min_slice_size")),
     )
     untrained = untrained_labels(project.labels, classes)
@@ -137,6 +138,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "n_test": len(test),
         **gate.headline(metrics, str(projects.setting(project, "gate_metric"))),
         "calibration": calibration["method"],
+        "figures": metrics.get("figures"),
         "warnings": [untrained_warning(label) for label in untrained],
     }
     if auto:  # promote only if the gate passes; a refusal is audited with its reasons
