@@ -158,6 +158,14 @@ def simulate(
             min=1, help="Random-baseline runs per seed, averaged (a single one is noisy)."
         ),
     ] = 1,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="What reach/hold, AUC and the verdict use: auto (balanced_accuracy when the"
+            " rarest class holds less than half an equal share, else accuracy), accuracy,"
+            " balanced_accuracy or macro_f1."
+        ),
+    ] = "auto",
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
@@ -189,6 +197,7 @@ def simulate(
     try:
         for spec in strategy:
             sim.parse_strategy(spec)
+        metric = sim.resolve_metric(metric, truth)
     except ValueError as exc:
         raise_exit(str(exc))
     features, make_model = sim.precompute_features(task, fields, payloads, estimator)
@@ -204,6 +213,7 @@ def simulate(
             initial=initial,
             features_for_diversity=features,
             random_draws=random_draws,
+            metric=metric,
             n_jobs=2,
         )
     sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
@@ -217,7 +227,13 @@ def simulate(
                 "batch": batch,
                 "seeds": comparison.seeds,
                 "random_draws": random_draws,
+                "metric": comparison.metric,
                 "full_pool_accuracy": comparison.full_accuracy,
+                "full_pool": comparison.full(),
+                "majority_baseline": {
+                    "label": comparison.baseline_label,
+                    **{m: comparison.baseline(m) for m in comparison.baselines},
+                },
                 "plot": str(plot),
                 "strategies": {
                     name: dataclasses.asdict(s) for name, s in comparison.summaries.items()

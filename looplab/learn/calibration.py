@@ -207,9 +207,10 @@ FITTERS: dict[str, Callable[[ArrayLike, ArrayLike, list[str]], Calibrator]] = {
 }
 
 
-#: Fewest records in each part (fit, judge) to calibrate at all: below this ECE on the judging
-#: part is noise (one record moves a 10-bin ECE by several points) and no map is kept.
-MIN_RECORDS = 50
+#: Fewest records in each part (fit, judge) to calibrate at all. Temperature scaling fits one
+#: number, which two dozen records pin down; below that the judging part's ECE is noise (one
+#: record moves a 10-bin ECE by several points) and no map is kept.
+MIN_RECORDS = 25
 #: Fewest fitting records for isotonic calibration. scikit-learn's user guide warns that isotonic
 #: regression overfits below about a thousand calibration samples (a step function: a few dozen
 #: records gave 29 of 30 new texts confidence 1.0); below it only temperature scaling is tried.

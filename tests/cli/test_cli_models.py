@@ -155,8 +155,7 @@ def test_an_old_versions_ece_is_marked_optimistic(
     monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
     with opened() as store:
         with store.write() as session:
-            # 600 records: each half of the test split clears calibration's 50-record floor.
-            project_id = add_text_project(session, n=600).id
+            project_id = add_text_project(session).id
         job = Job(kind="train", project_id=project_id, params={"actor": "test"})
         assert training.train_project(store, Settings(), job)["model"] == "v1"
     code, out, _ = run("models", "news")

@@ -97,7 +97,7 @@ def test_stored_and_gated_figures_leave_out_what_the_calibrator_saw(
     store: Store, tmp_path: Path
 ) -> None:
     with store.write() as session:
-        add_text_project(session, n=600)  # halves of 60: above calibration's floor
+        add_text_project(session)
     train(store, tmp_path)
     with store.read() as session:
         project = projects.get_project(session, "news")
@@ -121,7 +121,7 @@ def test_a_version_without_a_cross_calibrator_is_flagged_as_optimistic(
     from looplab.govern import card
 
     with store.write() as session:
-        add_text_project(session, n=600)  # halves of 60: above calibration's floor
+        add_text_project(session)
     train(store, tmp_path)
     forget_cross_calibrator(store)
     with store.read() as session:
@@ -139,7 +139,7 @@ def test_the_test_split_goes_through_the_pipeline_once(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with store.write() as session:
-        add_text_project(session, n=600)  # halves of 60: above calibration's floor
+        add_text_project(session)
         project = projects.get_project(session, "news")
         test = dataset.labeled_set(session, project).subset("test")
     first = test.payloads[0]

@@ -23,8 +23,7 @@ from tests.textdata import add_text_project
 
 def trained(store: Store, tmp_path: Path) -> None:
     with store.write() as session:
-        # 600 records: each half of the test split clears calibration's 50-record floor.
-        project_id = add_text_project(session, n=600).id
+        project_id = add_text_project(session).id
     job = Job(kind="train", project_id=project_id, params={"actor": "test"})
     training.train_project(store, Settings(home=tmp_path), job)
 
