@@ -3,8 +3,9 @@
 Every import counts, at module level or inside a function (an import inside a function still
 ties the two modules together; it only hides the tie). The rules, drawn in ARCHITECTURE.md:
 
-* the stages stand in one order, ``core < collect < learn < ask < govern < serve < watch``, and a
-  module imports only its own stage and the ones before it (``core`` imports no stage);
+* the stages stand in one order, ``core < collect < trust < learn < ask < govern < serve <
+  watch``, and a module imports only its own stage and the ones before it (``core`` imports no
+  stage);
 * ``worker.py`` (job kinds -> handlers) and ``configure.py`` (settings checked once) sit above
   every stage; no stage imports them, so jobs are queued by kind name and dispatched in one place;
 * the edges sit on top, in the order ``web < api < cli``: the static pages (``web/``), mounted by
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "looplab"
-STAGES = ("core", "collect", "learn", "ask", "govern", "serve", "watch")
+STAGES = ("core", "collect", "trust", "learn", "ask", "govern", "serve", "watch")
 TOP = ("worker", "configure")
 EDGES = ("web", "api", "cli")
 

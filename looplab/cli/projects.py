@@ -70,6 +70,14 @@ def import_(
             help="Longest value kept, in characters (default: LOOPLAB_MAX_FIELD_CHARS, 1,000,000).",
         ),
     ] = None,
+    from_name: Annotated[
+        str | None,
+        typer.Option(
+            "--from-name",
+            help="Label Studio: the control whose answers to import (default: the only Choices"
+            " control); other controls' results are then left out and counted.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import records, all or nothing: a bad row aborts the import and writes nothing."""
@@ -110,6 +118,7 @@ def import_(
                 max_field_chars=limit,
                 actor=actor(),
                 progress=progress,
+                from_name=from_name,
             )
         if as_json:
             emit_json(report.to_dict())
@@ -120,6 +129,46 @@ def import_(
                 f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
                 f"in {data['seconds']:.1f} s"
             )
+            if report.labelstudio is not None:
+                _print_label_studio(report.labelstudio)
+
+
+def _print_label_studio(summary: dict[str, Any]) -> None:
+    """What a Label Studio import kept, and what it could not (nothing is left out silently)."""
+    out.print(
+        f"Label Studio {summary['format']}: {summary['tasks']:,} tasks, control"
+        f" {summary['from_name']!r}; {summary['answers']:,} answers,"
+        f" {summary['cancelled']:,} cancelled (kept as skips),"
+        f" {summary['already_imported']:,} already imported"
+    )
+    for name, count in summary["annotators"].items():
+        out.print(f"  annotator {name}: {count:,} answers")
+    if summary["placeholder_users"]:
+        out.print(
+            "  placeholder users created (inactive; `looplab user token NAME` activates one): "
+            + ", ".join(summary["placeholder_users"])
+        )
+    for version, count in summary["predictions"].items():
+        out.print(f"  predictions of {version}: {count:,} kept with their scores")
+    for version, count in summary["predictions_not_held"].items():
+        out.print(f"  [yellow]predictions of {version}: {count:,} not held (not one choice)[/]")
+    for control, count in summary["left_out"].items():
+        out.print(f"  [yellow]left out: {count:,} results of {control}[/]")
+    if summary["skipped_empty"]:
+        out.print(f"  {summary['skipped_empty']:,} answers with no choice (kept as skips)")
+    if summary["answers_without_id"]:
+        out.print(
+            f"  [yellow]{summary['answers_without_id']:,} answers have no id: importing the"
+            " file again would add them again[/]"
+        )
+    for merged in summary["merged"]:
+        differs = ", ".join(merged["meta_differs"]) or "none"
+        out.print(
+            f"  task {merged['task']} merged into record {merged['record']} (task"
+            f" {merged['kept_task']}, same input); meta that differs: {differs}"
+        )
+    if summary["merged_tasks"] > len(summary["merged"]):
+        out.print(f"  ... {summary['merged_tasks'] - len(summary['merged']):,} more merged tasks")
 
 
 @app.command()
@@ -131,18 +180,49 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
     ] = None,
+    from_name: Annotated[
+        str | None,
+        typer.Option(
+            "--from-name",
+            help="label-studio: the Choices control's name (default: the one the project's last"
+            " Label Studio import used, else 'label').",
+        ),
+    ] = None,
+    to_name: Annotated[
+        str | None,
+        typer.Option("--to-name", help="label-studio: the labeled object's name (default: same)."),
+    ] = None,
+    text_key: Annotated[
+        str | None,
+        typer.Option("--text-key", help="label-studio: the data key of the text (default: same)."),
+    ] = None,
 ) -> None:
     """Export records with their labels and provenance."""
     from looplab.collect import export as exporter
 
+    notes: list[str] = []
     with opened() as store, store.read() as session:
         project = projects.get_project(session, project_name)
+        names = None
+        if fmt == "label-studio":
+            names = exporter.ls_names(
+                session, project, from_name=from_name, to_name=to_name, text_key=text_key
+            )
+        elif from_name or to_name or text_key:
+            raise_invalid("--from-name, --to-name and --text-key are for --format label-studio")
         if output is None:
-            exporter.export(session, project, fmt, sys.stdout.buffer)
+            exporter.export(session, project, fmt, sys.stdout.buffer, names=names, notes=notes)
             sys.stdout.buffer.flush()
         else:
             with output.open("wb") as handle:
-                exporter.export(session, project, fmt, handle)
+                exporter.export(session, project, fmt, handle, names=names, notes=notes)
+    if names is not None:
+        err.print(
+            f"Label Studio names: control {names.from_name!r}, object {names.to_name!r}, text key"
+            f" {names.text_key!r} (match them in the Label Studio project's labeling config)"
+        )
+    for note in notes:
+        err.print(f"[yellow]note[/]: {note}")
 
 
 @app.command()

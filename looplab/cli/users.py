@@ -63,6 +63,17 @@ def user_token(name: str) -> None:
     sys.stdout.write(token + "\n")
 
 
+@user_app.command("email")
+def user_email(
+    name: str,
+    email: Annotated[str, typer.Argument(help="The address; '' clears it.")],
+) -> None:
+    """Set a user's e-mail: Label Studio imports find annotators by it, exports name them by it."""
+    with opened() as store, store.write() as session:
+        access.set_email(session, name, email or None, actor=actor())
+    out.print(f"{name}: e-mail {'set to ' + email if email else 'cleared'}")
+
+
 @user_app.command("revoke")
 def user_revoke(name: str) -> None:
     """Revoke a user's token."""

@@ -25,11 +25,20 @@ A payload field or meta key that collides with one of these names is written as 
 or ``meta.<name>``. CSV and Parquet need every column up front, so they read the meta keys (and,
 for Parquet, the value types) in a first pass.
 
-``label-studio`` writes Label Studio's JSON task list (see :mod:`looplab.collect.labelstudio`):
-``data`` holds the payload and the meta keys; ``annotations`` the active labelled ones, with
-``from_name="label"`` and ``to_name="text"`` for text projects or ``"data"`` for tabular ones (name
-the controls so in the Label Studio labeling config); ``completed_by`` is the looplab user id and
-is left out for imported labels, which have no annotator.
+``label-studio`` writes Label Studio's JSON task list (see :mod:`looplab.collect.labelstudio`),
+ready for Label Studio's import:
+
+* ``data`` holds the payload (the text under the data key the project's Label Studio import used,
+  else ``text``) and the meta keys.
+* ``annotations``: every active answer and every skip (as ``was_cancelled: true``, empty result),
+  each with ``completed_by: {"email": ...}`` from its annotator's e-mail (left out, and noted,
+  where the annotator has none: Label Studio then credits the importing user), ``ground_truth``
+  (false unless it was marked so), ``lead_time`` and ``created_at``. Superseded and quarantined
+  answers are not exported.
+* ``from_name``/``to_name``: the control and object names of the project's last Label Studio
+  import (:class:`LabelStudioNames`), else ``label`` and ``text`` (``data`` for tabular projects);
+  both can be overridden.
+* ``predictions``: imported ones (their model version and score) and looplab's stored suggestion.
 """
 
 from __future__ import annotations
@@ -53,12 +62,22 @@ from sqlalchemy.orm import Session
 from looplab.collect import labelstudio
 from looplab.core.errors import Invalid
 from looplab.core.store import Store
-from looplab.core.tables import Annotation, Project, Record, User, version_name
+from looplab.core.tables import (
+    Annotation,
+    ExternalPrediction,
+    ImportBatch,
+    Project,
+    Record,
+    User,
+    version_name,
+)
 
 FORMATS = ("jsonl", "csv", "parquet", "label-studio")
 #: Records per partition: one annotation query each.
 CHUNK = 2_000
 _RESERVED = ("id", "label", "annotations", "batch_id", "source_line")
+#: Annotation keys only the Label Studio export writes (JSONL, CSV and Parquet keep their shape).
+_LS_ONLY = ("annotator_id", "email", "ground_truth")
 
 #: record_id -> (model_version, label, score), for Label Studio "predictions".
 Predictions = Mapping[int, tuple[str, str, float]]
@@ -85,6 +104,8 @@ def export(
     *,
     include_unlabeled: bool = True,
     predictions: Predictions | None = None,
+    names: LabelStudioNames | None = None,
+    notes: list[str] | None = None,
 ) -> int:
     """Write every record of ``project`` to ``out`` in ``fmt``; return how many were written.
 
@@ -105,6 +126,12 @@ def export(
     predictions
         Label Studio only: ``record_id -> (model_version, label, score)``. By default, the
         suggestion the latest scoring job stored on each record (what annotators were shown).
+        Predictions imported from Label Studio are exported beside it.
+    names
+        Label Studio only: control, object and data key names (default: :func:`ls_names`).
+    notes
+        Label Studio only: where to append what a reader should know (answers exported without
+        an annotator, for one).
     """
     if fmt not in FORMATS:
         raise Invalid(
@@ -121,7 +148,15 @@ def export(
             return _csv(session, project, stream, include_unlabeled)
         if predictions is None:
             predictions = stored_predictions(session, project)
-        return _label_studio(session, project, stream, include_unlabeled, predictions)
+        return _label_studio(
+            session,
+            project,
+            stream,
+            include_unlabeled,
+            predictions,
+            names or ls_names(session, project),
+            notes if notes is not None else [],
+        )
 
 
 def stream(
@@ -283,6 +318,8 @@ def iter_items(
                 Annotation.status,
                 Annotation.seconds,
                 Annotation.created_at,
+                User.email,
+                Annotation.ground_truth,
             )
             .outerjoin(User, User.id == Annotation.annotator_id)
             .where(
@@ -292,7 +329,7 @@ def iter_items(
             )
             .order_by(Annotation.record_id, Annotation.id)
         )
-        for rid, label, name, uid, origin, status, seconds, created in rows:
+        for rid, label, name, uid, origin, status, seconds, created, email, truth in rows:
             grouped.setdefault(rid, []).append(
                 {
                     "label": label,
@@ -302,6 +339,8 @@ def iter_items(
                     "status": status,
                     "seconds": seconds,
                     "created_at": _utc(created),
+                    "email": email,
+                    "ground_truth": bool(truth),
                 }
             )
         for row in part:
@@ -349,7 +388,7 @@ class _Columns:
         for key, value in item.meta.items():
             out[self.meta_name(key)] = value
         out["annotations"] = [
-            {k: v for k, v in a.items() if k != "annotator_id"} for a in item.annotations
+            {k: v for k, v in a.items() if k not in _LS_ONLY} for a in item.annotations
         ]
         out["batch_id"] = item.batch_id
         out["source_line"] = item.source_line
@@ -412,47 +451,130 @@ def _csv(session: Session, project: Project, out: IO[str], include_unlabeled: bo
     return count
 
 
+@dataclass(frozen=True)
+class LabelStudioNames:
+    """The names a Label Studio project uses: its Choices control, the object it labels (the
+    ``to_name``) and the data key of the text (text projects)."""
+
+    from_name: str = "label"
+    to_name: str = "text"
+    text_key: str = "text"
+
+
+def ls_names(
+    session: Session,
+    project: Project,
+    *,
+    from_name: str | None = None,
+    to_name: str | None = None,
+    text_key: str | None = None,
+) -> LabelStudioNames:
+    """The names of the project's last Label Studio import, each overridable; else the defaults."""
+    mapping: dict[str, Any] = {}
+    for batch_mapping in session.scalars(
+        select(ImportBatch.mapping)
+        .where(ImportBatch.project_id == project.id, ImportBatch.format == "label-studio")
+        .order_by(ImportBatch.id.desc())
+    ):
+        if batch_mapping and batch_mapping.get("from_name"):
+            mapping = batch_mapping
+            break
+    tabular = project.task != "text"
+    return LabelStudioNames(
+        from_name=from_name or mapping.get("from_name") or "label",
+        to_name=to_name or mapping.get("to_name") or ("data" if tabular else "text"),
+        text_key=text_key or (None if tabular else mapping.get("text")) or "text",
+    )
+
+
+def _external_predictions(
+    session: Session, project: Project, first: int, last: int
+) -> dict[int, list[tuple[str, str | None, float | None]]]:
+    rows = session.execute(
+        select(
+            ExternalPrediction.record_id,
+            ExternalPrediction.model_version,
+            ExternalPrediction.label,
+            ExternalPrediction.score,
+        )
+        .where(
+            ExternalPrediction.project_id == project.id,
+            ExternalPrediction.record_id >= first,
+            ExternalPrediction.record_id <= last,
+        )
+        .order_by(ExternalPrediction.record_id, ExternalPrediction.id)
+    ).tuples()
+    grouped: dict[int, list[tuple[str, str | None, float | None]]] = {}
+    for rid, version, label, score in rows:
+        grouped.setdefault(rid, []).append((version, label, score))
+    return grouped
+
+
 def _label_studio(
     session: Session,
     project: Project,
     out: IO[str],
     include_unlabeled: bool,
     predictions: Predictions,
+    names: LabelStudioNames,
+    notes: list[str],
 ) -> int:
-    to_name = "text" if project.task == "text" else "data"
+    def answer(label: str) -> list[dict[str, Any]]:
+        return labelstudio.result(label, names.to_name, names.from_name)
+
     count = 0
+    no_email: Counter[str] = Counter()
+    external: dict[int, list[tuple[str, str | None, float | None]]] = {}
+    fetched_to = 0
     out.write("[")
     for item in iter_items(session, project, include_unlabeled=include_unlabeled):
+        if item.id > fetched_to:  # one query per CHUNK record ids
+            fetched_to = item.id + CHUNK
+            external = _external_predictions(session, project, item.id, fetched_to)
         data = dict(item.payload)
+        if project.task == "text" and names.text_key != "text":
+            data = {names.text_key: data.pop("text"), **data}
         for key, value in item.meta.items():
             data[f"meta.{key}" if key in data else key] = value
         annotations = []
         for a in item.annotations:
-            if a["status"] != "active" or a["label"] is None:
+            skipped = a["status"] == "skipped"
+            if not skipped and (a["status"] != "active" or a["label"] is None):
                 continue
-            entry: dict[str, Any] = {"result": labelstudio.result(a["label"], to_name)}
-            if a["annotator_id"] is not None:
-                entry["completed_by"] = a["annotator_id"]
+            entry: dict[str, Any] = {
+                "result": [] if skipped else answer(a["label"]),
+                "was_cancelled": skipped,
+                "ground_truth": a["ground_truth"],
+            }
+            if a["email"]:
+                entry["completed_by"] = {"email": a["email"]}
+            else:
+                no_email[a["annotator"] or "(no annotator)"] += 1
             if a["seconds"] is not None:
                 entry["lead_time"] = a["seconds"]
             entry["created_at"] = a["created_at"]
             annotations.append(entry)
         task: dict[str, Any] = {"id": item.id, "data": data, "annotations": annotations}
+        task["predictions"] = [
+            {"model_version": version, "score": score, "result": answer(label)}
+            for version, label, score in external.get(item.id, [])
+            if label is not None
+        ]
         if item.id in predictions:
             version, label, score = predictions[item.id]
-            task["predictions"] = [
-                {
-                    "model_version": version,
-                    "score": score,
-                    "result": labelstudio.result(label, to_name),
-                }
-            ]
-        else:
-            task["predictions"] = []
+            task["predictions"].append(
+                {"model_version": version, "score": score, "result": answer(label)}
+            )
         out.write(",\n" if count else "\n")
         out.write(json.dumps(task, ensure_ascii=False, default=_json_default))
         count += 1
     out.write("\n]\n")
+    for who, n in sorted(no_email.items()):
+        notes.append(
+            f"{n:,} answers by {who} have no completed_by (no e-mail known): Label Studio will"
+            " credit them to the user who imports the file"
+            + ("; set the e-mail with `looplab user email NAME ADDRESS`" if who[0] != "(" else "")
+        )
     return count
 
 

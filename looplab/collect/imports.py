@@ -79,6 +79,7 @@ def queue_import(
     label: str | None = None,
     meta: list[str] | None = None,
     encoding: str = "utf-8",
+    from_name: str | None = None,
     actor: str,
 ) -> Job:
     """Check the mapping, queue an ``import`` job for the uploaded ``path`` and audit it.
@@ -97,6 +98,7 @@ def queue_import(
         "label": label,
         "meta": meta,
         "encoding": encoding,
+        "from_name": from_name,
     }
     params = {
         "path": str(path.relative_to(settings.home)),
@@ -157,6 +159,7 @@ def run_import(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 encoding=params.get("encoding") or "utf-8",
                 actor=params.get("actor", "worker"),
                 progress=on_progress,
+                from_name=params.get("from_name"),
             )
             result = {"file": filename, **report.to_dict()}
             result["progress"] = {"rows": report.rows, "done": 1, "total": 1, "unit": "rows"}

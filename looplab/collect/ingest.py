@@ -55,6 +55,7 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
+from looplab.collect import lsimport
 from looplab.collect.readers import open_source, resolve_spec
 from looplab.collect.rows import MAX_FIELD_CHARS, Source, Spec
 from looplab.core import audit
@@ -85,6 +86,8 @@ class ImportReport:
     duplicates: int
     labels: int
     seconds: float
+    #: Label Studio files: answers, annotators, predictions, merged tasks (:mod:`.lsimport`).
+    labelstudio: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,6 +317,7 @@ def import_file(
     max_field_chars: int = MAX_FIELD_CHARS,
     actor: str,
     progress: Progress | None = None,
+    from_name: str | None = None,
 ) -> ImportReport:
     """Import one file into ``project``, in the caller's transaction; all or nothing.
 
@@ -350,6 +354,9 @@ def import_file(
     progress
         Called as ``progress(done, total)`` after each batch: bytes for text formats, rows for
         Parquet.
+    from_name
+        Label Studio exports: the control whose answers are imported (default: the only Choices
+        control). See :mod:`looplab.collect.labelstudio`.
 
     Returns
     -------
@@ -371,7 +378,16 @@ def import_file(
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
     with path.open("rb") as handle:
-        source = open_source(fmt, path, handle, spec, size, batch_rows=BATCH_ROWS)
+        source = open_source(
+            fmt,
+            path,
+            handle,
+            spec,
+            size,
+            batch_rows=BATCH_ROWS,
+            from_name=from_name,
+            labels=list(project.labels),
+        )
         mapping = {
             ("text" if project.task == "text" else "fields"): (
                 spec.inputs[0] if project.task == "text" else spec.inputs
@@ -399,6 +415,9 @@ def import_file(
     batch.n_labels = writer.labelled
     if writer.labelled:
         writer.count_imported_answers()
+    summary = _label_studio_answers(session, project, batch, spec, source, actor)
+    if summary is not None:
+        batch.n_labels += summary["answers"]
     if sets_fields:
         project.fields = list(spec.inputs)
         audit.record(
@@ -414,7 +433,7 @@ def import_file(
         "rows": rows,
         "imported": writer.imported,
         "duplicates": rows - writer.imported,
-        "labels": writer.labelled,
+        "labels": batch.n_labels,
     }
     audit.record(
         session,
@@ -429,10 +448,55 @@ def import_file(
             "sha256": sha256,
             "mapping": mapping,
             **counts,
+            **({"labelstudio": summary} if summary is not None else {}),
         },
     )
     session.flush()
-    return ImportReport(batch_id=batch.id, seconds=time.perf_counter() - started, **counts)
+    return ImportReport(
+        batch_id=batch.id,
+        seconds=time.perf_counter() - started,
+        labelstudio=summary,
+        **counts,
+    )
+
+
+def _label_studio_answers(
+    session: Session, project: Project, batch: ImportBatch, spec: Spec, source: Source, actor: str
+) -> dict[str, Any] | None:
+    """A Label Studio source's answers and predictions (:mod:`.lsimport`), after its records."""
+    tasks = getattr(source, "tasks", None)
+    controls = getattr(source, "controls", None)
+    if tasks is None or controls is None:
+        return None
+    encode = _encode_text if spec.task == "text" else _encode_fields
+    from_text = source.format == "csv"
+    valid = dict.fromkeys(project.labels)
+
+    def hasher(task: Any) -> bytes:
+        data, _ = encode(spec, task.inputs, task.line, from_text)
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def check_label(task: Any, raw: str) -> str:
+        return _label(spec, raw, valid, task.line) or raw
+
+    summary = lsimport.write_answers(
+        session,
+        project,
+        batch.id,
+        tasks,
+        controls,
+        hasher,
+        check_label,
+        actor=actor,
+        now=utcnow(),
+    )
+    # Remembered for the export back to Label Studio: the project's own control and field names.
+    batch.mapping = {
+        **batch.mapping,
+        "from_name": summary["from_name"],
+        "to_name": summary["to_name"],
+    }
+    return summary
 
 
 def _load(

@@ -141,16 +141,99 @@ def resolve_spec(
 
 
 def open_source(
-    fmt: str, path: Path, handle: BinaryIO, spec: Spec, size: int, *, batch_rows: int
+    fmt: str,
+    path: Path,
+    handle: BinaryIO,
+    spec: Spec,
+    size: int,
+    *,
+    batch_rows: int,
+    from_name: str | None = None,
+    labels: list[str] | None = None,
 ) -> Source:
-    """The reader of ``fmt`` over ``handle`` (Parquet reads ``path``, ``batch_rows`` at a time)."""
+    """The reader of ``fmt`` over ``handle`` (Parquet reads ``path``, ``batch_rows`` at a time).
+
+    A CSV whose header is a Label Studio CSV export's is read as one (its answers grouped by
+    task); ``from_name`` names the Label Studio control, ``labels`` are the project's (to find
+    the label column of a JSON_MIN or CSV export).
+    """
     if fmt == "csv":
+        if _is_label_studio_csv(handle, spec):
+            return LabelStudioCsvSource(handle, spec, size, from_name=from_name, labels=labels)
         return CsvSource(handle, spec, size)
     if fmt == "jsonl":
         return JsonlSource(handle, spec, size)
     if fmt == "parquet":
         return ParquetSource(path, spec, batch_rows)
-    return labelstudio.TaskSource(handle, spec, size)
+    return labelstudio.TaskSource(handle, spec, size, from_name=from_name, labels=labels)
+
+
+def _is_label_studio_csv(handle: BinaryIO, spec: Spec) -> bool:
+    """Peek at the header: Label Studio's CSV export has its own columns (``annotation_id``...)."""
+    start = handle.tell()
+    first = handle.readline(1 << 16)
+    handle.seek(start)
+    try:
+        text = first.decode(spec.encoding).removeprefix("\ufeff")
+        header = next(csv.reader([text]), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False  # CsvSource reports it properly
+    return labelstudio.is_flat_header([name.strip() for name in header])
+
+
+class LabelStudioCsvSource:
+    """Label Studio's CSV export: one row per answer, grouped back into tasks with their answers.
+
+    Its answers go to :attr:`tasks` as with :class:`looplab.collect.labelstudio.TaskSource`.
+    """
+
+    format = "csv"
+
+    def __init__(
+        self,
+        handle: BinaryIO,
+        spec: Spec,
+        size: int,
+        *,
+        from_name: str | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.total = size
+        self.lines = Lines(handle, spec)
+        csv.field_size_limit(spec.max_field)
+        self.reader = csv.reader(self.lines, strict=True)
+        self.controls = labelstudio.Controls(chosen=from_name, explicit=from_name is not None)
+        self.labels = labels or []
+        self.tasks: list[labelstudio.Task] = []
+
+    def position(self) -> int:
+        return self.lines.position()
+
+    def _dicts(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        reader, spec = self.reader, self.spec
+        try:
+            header = [name.strip() for name in next(reader)]
+            missing_columns(spec, header, 1, inputs_only=True)
+            prev = reader.line_num
+            for row in reader:
+                line, prev = prev + 1, reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise spec.invalid(
+                        line,
+                        None,
+                        f"expected {len(header)} fields as in the header, found {len(row)}",
+                    )
+                yield line, dict(zip(header, row, strict=True))
+        except csv.Error as exc:
+            raise _csv_error(spec, exc, reader.line_num) from None
+
+    def rows(self) -> Iterator[Row]:
+        yield from labelstudio.read_flat_csv(
+            self._dicts(), self.spec, self.controls, self.labels, self.tasks
+        )
 
 
 class Lines:

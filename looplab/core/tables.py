@@ -153,6 +153,8 @@ class Record(Base):
     pred_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     pred_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     pred_model: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The id of the task this record came from in another tool (a Label Studio task id).
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -164,6 +166,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # How answers imported from Label Studio find their annotator, and how exports name them.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True, unique=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -172,6 +176,8 @@ class Annotation(Base):
     __table_args__ = (
         Index("ix_annotations_project_label", "project_id", "label"),
         Index("ix_annotations_record", "record_id"),
+        # Re-importing a Label Studio export finds its answers by their id and adds none twice.
+        Index("uq_annotations_project_external", "project_id", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,6 +192,34 @@ class Annotation(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     # Set when the answer came from feedback on a served prediction.
     prediction_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    # Set for answers imported from another tool: its id there (a Label Studio annotation id).
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # A reviewer's "this is the reference answer" (Label Studio's ground_truth), kept both ways.
+    ground_truth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ExternalPrediction(Base):
+    """A prediction made outside looplab (a Label Studio ``model_version``), with its score.
+
+    Kept apart from :class:`ModelVersion`, whose versions are looplab's own trained models: an
+    imported prediction has no artifact to serve, only an answer to show and to export back.
+    """
+
+    __tablename__ = "external_predictions"
+    __table_args__ = (
+        Index("uq_external_predictions_project_external", "project_id", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    result: Mapped[list[Any]] = mapped_column(JSONType)
+    external_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

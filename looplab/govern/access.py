@@ -185,5 +185,35 @@ def revoke(session: Session, name: str, *, actor: str) -> None:
     )
 
 
+#: Loose on purpose: an e-mail only has to name the same person in Label Studio and here.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def set_email(session: Session, name: str, email: str | None, *, actor: str) -> User:
+    """Set (or, with None, clear) a user's e-mail: how Label Studio answers find them, both ways."""
+    user = get_user(session, name)
+    if email is not None:
+        email = email.strip()
+        if len(email) > 254 or not _EMAIL.fullmatch(email):
+            raise Invalid(f"not an e-mail address: {email!r}", details={"field": "email"})
+        other = session.scalar(
+            select(User.name).where(func.lower(User.email) == email.lower(), User.id != user.id)
+        )
+        if other is not None:
+            raise Conflict(
+                f"the e-mail {email!r} belongs to user {other!r}", details={"email": email}
+            )
+    user.email = email
+    audit.record(
+        session,
+        actor=actor,
+        action="user.set_email",
+        entity_type="user",
+        entity_id=user.id,
+        details={"name": name, "email": email},
+    )
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))

@@ -264,14 +264,19 @@ def test_label_studio_file(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "export.json", text)
     starts = [n for n, line in enumerate(text.splitlines(), 1) if line == "  {"]
     report = run(store, path)
-    assert (report.rows, report.imported, report.labels) == (3, 3, 1)
+    # One annotation per Label Studio answer: two people answering "sport" are two answers.
+    assert (report.rows, report.imported, report.labels) == (3, 3, 2)
     got = records(store)
     assert [r.payload["text"] for r in got] == ["Rain stops play", "Chips", "Flat task"]
     assert got[0].meta == {"source": "bbc"} and got[1].meta == {}
     assert [r.source_line for r in got] == starts
     with store.read() as session:
-        annotation = session.scalars(select(Annotation)).one()
-        assert (annotation.label, annotation.seconds) == ("sport", 2.5)
+        answers = session.scalars(select(Annotation).order_by(Annotation.id)).all()
+        assert [(a.label, a.seconds, a.status) for a in answers] == [
+            (None, None, "skipped"),  # the cancelled answer
+            ("sport", 2.5, "active"),
+            ("sport", None, "active"),
+        ]
 
 
 def test_format_flag_overrides_the_extension(store: Store, tmp_path: Path) -> None:

@@ -112,6 +112,14 @@ async def upload(
         str | None, Query(description="Columns kept as metadata, comma-separated.")
     ] = None,
     encoding: Annotated[str, Query(max_length=40)] = "utf-8",
+    from_name: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Label Studio: the control whose answers to import (default: the only"
+            " Choices control).",
+        ),
+    ] = None,
 ) -> JobOut:
     """Upload a file and queue its import, all or nothing, as `looplab import` does (202).
 
@@ -141,6 +149,7 @@ async def upload(
                 label=label,
                 meta=_columns(meta),
                 encoding=encoding,
+                from_name=from_name,
             ),
         )
     except BaseException:

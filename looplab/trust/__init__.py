@@ -1,0 +1,22 @@
+"""Trust: how far each label and each annotator can be believed.
+
+Plain functions over numpy arrays, one idea per module:
+
+* :mod:`looplab.trust.agreement` -- Krippendorff's alpha (nominal) with a bootstrap interval,
+  per label and per time batch; Cohen's kappa per annotator pair;
+* :mod:`looplab.trust.consensus` -- majority vote and Dawid-Skene (EM over full confusion
+  matrices): a label and a posterior per item;
+* :mod:`looplab.trust.gold` -- per-annotator accuracy on known-answer records with a Wilson
+  interval;
+* :mod:`looplab.trust.reliability` -- the evidence about each annotator and the rule that flags
+  one whose labels are systematically wrong.
+
+Every function reads an items x annotators matrix of class indices, ``-1`` where an annotator
+did not label an item (:data:`MISSING`). The stage sits between ``collect`` and ``learn``: the
+training set will ask it for each record's label and weight; nothing here touches the store yet.
+"""
+
+from __future__ import annotations
+
+MISSING = -1
+"""The entry of a label matrix where an annotator gave no label to an item."""
