@@ -242,6 +242,7 @@ def run_looplab(name: str, csv_path: Path, frame: pd.DataFrame, task: str, home:
         "macro_f1": metrics["macro_f1"],
         "balanced_accuracy": metrics["balanced_accuracy"],
         "accuracy": metrics["accuracy"],
+        "ece": metrics["ece"],
         "baseline_accuracy": metrics["baseline"]["accuracy"],
         "n_test": metrics["n"],
         "calibration": result["calibration"],

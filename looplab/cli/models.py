@@ -73,10 +73,9 @@ def train(
         fitting = result["train_seconds"]
         out.print(
             f"trained {result['model']} on {result['n_train']:,} labels; held-out "
-            f"{_lead(result)} on {result['n_test']:,}"
-            + (f" ({result['figures']})" if result.get("figures") else "")
-            + "; calibration: "
-            f"{result.get('calibration', 'none')} ({result['seconds']:.1f} s in all"
+            f"{_lead(result)} on {result['n_test']:,}; "
+            + (result.get("figures") or f"calibration: {result.get('calibration', 'none')}")
+            + f" ({result['seconds']:.1f} s in all"
             + (
                 f", of which training {fitting:.1f} s and re-scoring the pool the rest)"
                 if fitting is not None

@@ -170,8 +170,12 @@ def test_simulate_takes_a_metric_and_leads_with_balanced_accuracy_on_imbalanced_
     assert code == 0, err
     assert "metric macro-F1" in out and "majority baseline macro-F1" in out
     assert "macro-F1 AUC" in out
-    # Logistic regression never predicts the 6% class here, even on the full pool: the verdict
-    # says so instead of crediting a strategy for reaching a constant model faster.
+    assert "only converges to the majority faster" not in out  # class-weighted by default
+    # An unweighted logistic regression never predicts the 6% class here, even on the full pool:
+    # the verdict says so instead of crediting a strategy for reaching a constant model faster.
+    run("config", "rare", "estimator=sklearn.linear_model.LogisticRegression")
+    code, out, err = run(*args, "--metric", "macro_f1")
+    assert code == 0, err
     assert "only converges to the majority faster" in out
     code, _, err = run(*args, "--metric", "auc")
     assert code == 2 and "unknown metric 'auc'" in err

@@ -61,8 +61,8 @@ def test_choose_keeps_calibration_only_when_it_helps() -> None:
     y, proba = overconfident(2000, rng, sure=0.75)
     choice = choose_calibration(y[:1000], proba[:1000], ["a", "b", "c"], y[1000:], proba[1000:])
     assert choice.method == "none" and "not calibrated" in choice.reason
-    few = choose_calibration(y[:20], proba[:20], ["a", "b", "c"], y[20:40], proba[20:40])
-    assert few.method == "none" and "needs 25 records" in few.reason
+    few = choose_calibration(y[:15], proba[:15], ["a", "b", "c"], y[15:30], proba[15:30])
+    assert few.method == "none" and "needs 20 records" in few.reason
 
 
 def test_isotonic_needs_a_thousand_fitting_records() -> None:
