@@ -17,7 +17,7 @@ from looplab.core import projects
 from looplab.core.errors import Invalid
 from looplab.core.tables import Project
 from looplab.learn import promotion, train
-from looplab.watch import triggers
+from looplab.watch import periods, triggers
 
 
 def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
@@ -44,6 +44,7 @@ def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
             raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
     if "triggers" in changes:
         triggers.parse_rules(changes["triggers"])
+    _check_watch(changes)
     promotion.check_settings(changes, current)
     floor = changes.get("suggest_min_accuracy")
     if "suggest_min_accuracy" in changes and not (
@@ -58,6 +59,24 @@ def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
         raise Invalid(
             "overlap_fraction must be between 0 and 1", details={"field": "overlap_fraction"}
         )
+
+
+def _check_watch(changes: dict[str, Any]) -> None:
+    """The watch settings: window, window_time_field, audit_rate, alarm_margin."""
+    if "window" in changes:
+        periods.check(changes["window"])
+    field = changes.get("window_time_field")
+    if field is not None and (not isinstance(field, str) or not field.strip()):
+        raise Invalid(
+            "window_time_field must be an input field's name or null",
+            details={"field": "window_time_field"},
+        )
+    for key, high in (("audit_rate", 1.0), ("alarm_margin", 1.0)):
+        value = changes.get(key, 0.0)
+        if not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= high
+        ):
+            raise Invalid(f"{key} must be a number from 0 to {high:g}", details={"field": key})
 
 
 def update_settings(

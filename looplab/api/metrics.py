@@ -109,7 +109,7 @@ class StoreCollector(Collector):
         yield _counts(
             session,
             "looplab_monitor_windows",
-            "Monitor windows closed per project, by drift alarm.",
+            "Monitor windows closed per project, by alarm (level performance when closed).",
             {
                 "project": (MonitorWindow.project_id, project),
                 "alarm": (MonitorWindow.alarm, _flag("true", "false")),
@@ -132,7 +132,8 @@ class StoreCollector(Collector):
         )
         alarm_now = GaugeMetricFamily(
             "looplab_drift_alarm",
-            "1 when the production version's last monitor window raised the drift alarm.",
+            "1 when the production version's last monitor window raised the input drift alarm "
+            "(a warning, level inputs; see looplab_monitor_windows for the alarm).",
             labels=["project", "version"],
         )
         estimate = GaugeMetricFamily(
@@ -140,16 +141,16 @@ class StoreCollector(Collector):
             "Label-free (CBPE) accuracy estimate of the production version's last monitor window.",
             labels=["project", "version"],
         )
-        for pid, version, alarm, report in session.execute(
+        for pid, version, report in session.execute(
             select(
                 MonitorWindow.project_id,
                 MonitorWindow.model_version,
-                MonitorWindow.alarm,
                 MonitorWindow.report,
             ).join(latest, latest.c.id == MonitorWindow.id)
         ).tuples():
             labels = [project(pid), version_name(version)]
-            alarm_now.add_metric(labels, float(bool(alarm)))
+            drifted = ((report or {}).get("drift") or {}).get("alarm")
+            alarm_now.add_metric(labels, float(bool(drifted)))
             accuracy = ((report or {}).get("estimate") or {}).get("accuracy")
             if accuracy is not None:
                 estimate.add_metric(labels, float(accuracy))

@@ -425,6 +425,13 @@ def _mean_curve(curves: list[LearningCurve]) -> LearningCurve:
     )
 
 
+def _check_runs(strategies: Sequence[str], random_draws: int) -> None:
+    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 1:
+        raise ValueError(f"random_draws must be a positive integer, got {random_draws!r}")
+    for spec in strategies:
+        parse_strategy(spec)
+
+
 def compare(
     X: Any,
     y: ArrayLike,
@@ -462,10 +469,7 @@ def compare(
     behind the mean are kept in ``Comparison.random_runs``.
     """
     metric = resolve_metric(metric, y)
-    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 1:
-        raise ValueError(f"random_draws must be a positive integer, got {random_draws!r}")
-    for spec in strategies:
-        parse_strategy(spec)
+    _check_runs(strategies, random_draws)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     names = list(dict.fromkeys(["random", *strategies]))
     labels = np.asarray(y)
@@ -498,16 +502,11 @@ def compare(
     draws = [by_run[("random", d)] for d in range(random_draws)] if random_draws > 1 else []
     if draws:
         curves["random"] = [_mean_curve([run[i] for run in draws]) for i in range(len(seed_list))]
-    full_acc = [f[0] for f in fulls]
-    full_bal = [f[1] for f in fulls]
-    full_f1 = [f[2] for f in fulls]
+    full_acc, full_bal, full_f1 = ([f[i] for f in fulls] for i in range(3))
     reference = {"accuracy": full_acc, "balanced_accuracy": full_bal, "macro_f1": full_f1}[metric]
     baselines, majority = majority_baselines(labels, seed_list, test_size)
     settings = {"metric": metric, "target": target, "hold": hold}
-    summaries = {
-        name: _summarise(name, curves[name], curves["random"], reference, settings)
-        for name in names
-    }
+    summaries = {n: _summarise(n, curves[n], curves["random"], reference, settings) for n in names}
     return Comparison(
         seeds=seed_list,
         budget=budget,

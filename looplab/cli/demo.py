@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -111,7 +111,7 @@ def demo(
                 jobs.enqueue(session, "train", project_id=project.id, params=train_params)
             err.print(
                 f"imported {report.imported:,} of {count:,} BBC News articles into 'news',"
-                f" {report.labels:,} with their topic as a label; the worker trains v1 from"
+                f" {report.labels:,} rows with their topic as a label; the worker trains v1 from"
                 " those now (then: `looplab gate news v1` and `looplab promote news v1`)"
             )
         tokens = {}
@@ -129,6 +129,30 @@ def demo(
     out.print(f"  API docs:        {url}/docs\n")
     if serve_too:
         serve(host=None, port=None, workers=1)
+
+
+def _simulation_json(
+    oracle: Any, comparison: Any, verdicts: list[Any], random_draws: int, plot: Path
+) -> dict[str, Any]:
+    """What ``looplab simulate --json`` prints: settings, the baseline, summaries, verdicts."""
+    return {
+        "oracle": oracle.source,
+        "records": len(oracle.truth),
+        "budget": comparison.budget,
+        "batch": comparison.batch_size,
+        "seeds": comparison.seeds,
+        "random_draws": random_draws,
+        "metric": comparison.metric,
+        "full_pool_accuracy": comparison.full_accuracy,
+        "full_pool": comparison.full(),
+        "majority_baseline": {
+            "label": comparison.baseline_label,
+            **{m: comparison.baseline(m) for m in comparison.baselines},
+        },
+        "plot": str(plot),
+        "strategies": {name: dataclasses.asdict(s) for name, s in comparison.summaries.items()},
+        "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
+    }
 
 
 @app.command()
@@ -219,28 +243,7 @@ def simulate(
     sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
     verdicts = [sim.verdict(comparison, name) for name in comparison.summaries if name != "random"]
     if as_json:
-        emit_json(
-            {
-                "oracle": oracle.source,
-                "records": len(truth),
-                "budget": budget,
-                "batch": batch,
-                "seeds": comparison.seeds,
-                "random_draws": random_draws,
-                "metric": comparison.metric,
-                "full_pool_accuracy": comparison.full_accuracy,
-                "full_pool": comparison.full(),
-                "majority_baseline": {
-                    "label": comparison.baseline_label,
-                    **{m: comparison.baseline(m) for m in comparison.baselines},
-                },
-                "plot": str(plot),
-                "strategies": {
-                    name: dataclasses.asdict(s) for name, s in comparison.summaries.items()
-                },
-                "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
-            }
-        )
+        emit_json(_simulation_json(oracle, comparison, verdicts, random_draws, plot))
         return
     out.print(f"oracle: {oracle.source}, {len(truth):,} records", highlight=False)
     out.print(sim.format_table(comparison), highlight=False)

@@ -102,9 +102,10 @@ def drift(
     print_drift(result["drift"], "per feature")
     out.print(
         f"estimated accuracy (CBPE) {_pct(est['accuracy'])} "
-        f"[{_pct(est['ci_low'])}, {_pct(est['ci_high'])}]"
-        f"{'' if est['trusted'] else ' (not trusted: ' + est['reason'] + ')'}"
+        f"[{_pct(est['ci_low'])}, {_pct(est['ci_high'])}]: {est['status']} ({est['reason']})",
+        highlight=False,
     )
+    out.print(f"  [dim]The estimate {est['assumes']}[/]", highlight=False)
     if est.get("calibration_note"):
         out.print(f"  [dim]{est['calibration_note']}[/]", highlight=False)
 
@@ -113,12 +114,13 @@ def drift(
 def monitor(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
     run: Annotated[
-        bool, typer.Option("--run", help="Close a window now if enough predictions wait.")
+        bool,
+        typer.Option("--run", help="Close the windows that are due, and the open one, now."),
     ] = False,
     last: Annotated[int, typer.Option(help="Windows to list.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Current state: drift, accuracy from feedback, latency, alarms, recent windows."""
+    """Current state: level and alarm, labelled and estimated accuracy, drift, recent windows."""
     from looplab import worker
     from looplab.core import jobs
 
@@ -126,7 +128,7 @@ def monitor(
         if run:
             with store.write() as session:
                 project = projects.get_project(session, project_name)
-                jobs.enqueue(session, "monitor", project_id=project.id)
+                jobs.enqueue(session, "monitor", project_id=project.id, params={"force": True})
             with err.status("monitoring..."):
                 worker.drain(store, Settings())
         with store.read() as session:
@@ -137,50 +139,92 @@ def monitor(
         emit_json(state)
         return
     latest = state["latest"]
+    closes = (
+        f"closes at {state['min_predictions']:,}"
+        if state["window"] == "count"
+        else f"closes when its {state['window']} period ends, by "
+        f"{state['window_time_field'] or 'request time'}"
+    )
     out.print(
         f"[bold]{project_name}[/]: production model {state['production_model'] or 'none'}; "
-        f"{len(state['windows'])} windows shown, {state['alarms']} with a drift alarm; "
-        f"{state['pending_predictions']:,} of its predictions wait for the next window "
-        f"(closes at {state['min_predictions']:,})"
+        f"{len(state['windows'])} windows shown, {state['alarms']} alarms (accuracy at risk), "
+        f"{state['warnings']} warnings; {state['pending_predictions']:,} of its predictions wait "
+        f"for the next window ({closes})"
     )
     if latest is None:
         out.print("no monitor window yet")
     else:
-        status = "[bold red]DRIFT[/]" if latest["alarm"] else "[green]no drift[/]"
-        fb, est, lat = latest["feedback"] or {}, latest["estimate"] or {}, latest["latency"] or {}
-        out.print(
-            f"latest window #{latest['id']} ({latest['model_version']}: {latest['n']:,} "
-            f"predictions, to {str(latest['end'])[:19]}): {status}"
-            + (f", blamed {', '.join(latest['blamed'])}" if latest["blamed"] else "")
-            + (f", alarm streak {state['alarm_streak']}" if state["alarm_streak"] else "")
-        )
-        out.print(
-            f"  accuracy from feedback {_pct(fb.get('accuracy'))} "
-            f"[{_pct(fb.get('ci_low'))}, {_pct(fb.get('ci_high'))}] on {fb.get('n', 0):,}; "
-            f"estimated (CBPE) {_pct(est.get('accuracy'))}"
-            f"{'' if est.get('trusted') else ' (untrusted)'}; latency p50 "
-            f"{_num(lat.get('p50_ms'), '.1f')} ms, p95 {_num(lat.get('p95_ms'), '.1f')} ms, "
-            f"p99 {_num(lat.get('p99_ms'), '.1f')} ms"
-        )
+        _print_latest(latest, state)
     table = Table(title="windows", title_justify="left")
-    for col in ("#", "model", "end", "n", "alarm", "blamed", "feedback acc", "CBPE", "p95 ms"):
+    for col in ("#", "model", "span", "n", "level", "feedback acc", "audit acc", "CBPE", "risk"):
         table.add_column(col)
     for w in state["windows"][-last:]:
-        fb = w["feedback"] or {}
+        fb, au, est = w["feedback"] or {}, w["audit"] or {}, w["estimate"] or {}
         table.add_row(
             str(w["id"]),
             str(w["model_version"]),
-            str(w["end"])[:19],
+            _span(w),
             f"{w['n']:,}",
-            "[bold red]yes[/]" if w["alarm"] else "no",
-            ", ".join(w["blamed"][:4]),
+            _level(w["level"]),
             f"{_pct(fb.get('accuracy'))} (n={fb.get('n', 0)})",
-            _pct((w["estimate"] or {}).get("accuracy")),
-            _num((w["latency"] or {}).get("p95_ms"), ".1f"),
+            f"{_pct(au.get('accuracy'))} (n={au.get('n', 0)})",
+            f"{_pct(est.get('accuracy'))} {est.get('status', '')}",
+            ", ".join(f"{r['feature']} {100 * r['accuracy_effect']:+.1f}" for r in w["risk"][:3]),
         )
     if state["windows"]:
         out.print(table)
+        out.print(f"[dim]The estimate (CBPE) {state['estimate_assumes']}[/]", highlight=False)
     _print_triggers(state["triggers"])
+
+
+_LEVEL_STYLE = {"performance": "[bold red]performance[/]", "predictions": "[yellow]predictions[/]"}
+
+
+def _level(level: str) -> str:
+    return _LEVEL_STYLE.get(level, "[yellow]inputs[/]" if level == "inputs" else "none")
+
+
+def _span(w: dict[str, Any]) -> str:
+    period = w.get("period")
+    if period:
+        return f"{period['start'][:16]} to {period['end'][:16]}"
+    return f"{str(w['start'])[:16]} to {str(w['end'])[:16]}"
+
+
+def _print_latest(latest: dict[str, Any], state: dict[str, Any]) -> None:
+    """The latest window: its level and why, then labelled accuracy before the estimate."""
+    fb, au = latest["feedback"] or {}, latest["audit"] or {}
+    est, lat = latest["estimate"] or {}, latest["latency"] or {}
+    out.print(
+        f"latest window #{latest['id']} ({latest['model_version']}: {latest['n']:,} "
+        f"predictions, {_span(latest)}): level {_level(latest['level'])}"
+        + (" [bold red]ALARM[/]" if latest["alarm"] else "")
+        + (f", alarm streak {state['alarm_streak']}" if state["alarm_streak"] else "")
+    )
+    for reason in latest["level_reasons"]:
+        out.print(f"  [dim]{reason}[/]", highlight=False)
+    used = latest["labels_used"]
+    out.print(
+        f"  accuracy on the audit sample {_pct(au.get('accuracy'))} "
+        f"[{_pct(au.get('ci_low'))}, {_pct(au.get('ci_high'))}] on {au.get('n', 0):,}; "
+        f"on volunteered feedback (possibly selective) {_pct(fb.get('accuracy'))} "
+        f"[{_pct(fb.get('ci_low'))}, {_pct(fb.get('ci_high'))}] on {fb.get('n', 0):,}"
+        + (f"; the level used the {used}" if used else "; too few labels to test")
+    )
+    out.print(
+        f"  estimated (CBPE) {_pct(est.get('accuracy'))} [{_pct(est.get('ci_low'))}, "
+        f"{_pct(est.get('ci_high'))}]: {est.get('status', 'untrusted')} ({est.get('reason')})",
+        highlight=False,
+    )
+    out.print(
+        f"  latency p50 {_num(lat.get('p50_ms'), '.1f')} ms, p95 {_num(lat.get('p95_ms'), '.1f')}"
+        f" ms, p99 {_num(lat.get('p99_ms'), '.1f')} ms"
+    )
+    if latest["risk"]:
+        risk = ", ".join(
+            f"{r['feature']} {100 * r['accuracy_effect']:+.1f} pts" for r in latest["risk"]
+        )
+        out.print(f"  drifted features by effect on accuracy (mix change alone): {risk}")
 
 
 def _print_triggers(rules: list[dict[str, Any]]) -> None:

@@ -42,11 +42,7 @@ from looplab.learn.calibration import (
     choose_calibration,
 )
 from looplab.learn.dataset import LabeledSet
-from looplab.learn.evaluate import (
-    classification_metrics,
-    majority_label,
-    predicted_labels,
-)
+from looplab.learn.evaluate import classification_metrics, predicted_labels
 from looplab.learn.slices import slice_metrics
 
 #: Values of the project setting ``calibration``: ``auto`` tries both methods.
@@ -186,7 +182,7 @@ def held_out_metrics(
     proba: NDArray[np.float64],
     classes: list[str],
     *,
-    train_labels: Sequence[str] | None = None,
+    majority: str | None = None,
     calibration: str = "none",
     min_slice_size: int = MIN_SLICE_SIZE,
 ) -> dict[str, Any]:
@@ -194,15 +190,14 @@ def held_out_metrics(
 
     Pass the cross-fitted probabilities :func:`calibrate` returns, never the calibrated model's
     own probabilities on ``test``: those include the half its calibrator was fitted on. The
-    majority baseline answers the majority of ``train_labels`` (as a ``DummyClassifier``
-    trained on them would), or of the test labels without them. ``calibration`` is the method
-    :func:`calibrate` kept; ``figures`` says whether the figures are before or after it (an
-    isotonic map may change predicted classes, hence accuracy). ``{"n": 0}`` when ``test`` is
-    empty.
+    majority baseline answers ``majority`` (the training majority, as a ``DummyClassifier``
+    trained on those labels would), or the test labels' majority without it. ``calibration``
+    is the method :func:`calibrate` kept; ``figures`` says whether the figures are before or
+    after it (an isotonic map may change predicted classes, hence accuracy). ``{"n": 0}`` when
+    ``test`` is empty.
     """
     if len(test) == 0:
         return {"n": 0}
-    majority = majority_label(list(train_labels)) if train_labels else None
     metrics = classification_metrics(test.labels, proba, classes, majority=majority)
     metrics["figures"] = (
         "before calibration (none kept)"
@@ -215,3 +210,10 @@ def held_out_metrics(
         for row in slice_metrics(test.labels, predicted, test.meta, min_size=min_slice_size)
     ]
     return metrics
+
+
+def label_counts(labels: list[str], weights: list[int] | None = None) -> dict[str, int]:
+    """How many training rows of each label a version saw (records, without ``weights``)."""
+    values, index = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    counts = np.bincount(index, weights=weights, minlength=len(values))
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

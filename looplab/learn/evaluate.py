@@ -296,20 +296,26 @@ def bootstrap_metric(
             if metric == "accuracy":
                 cols.append(w @ correct[j] / n)
                 continue
-            true_n = (true_hot.T @ w.T).T
-            tp = (hit_hot[j].T @ w.T).T
-            if metric == "balanced_accuracy":
-                seen = true_n > 0
-                recall = np.divide(tp, true_n, out=np.zeros_like(true_n), where=seen)
-                cols.append(recall.sum(axis=1) / seen.sum(axis=1))
-                continue
-            pred_n = (pred_hot[j].T @ w.T).T
-            denom = true_n + pred_n
-            present = denom > 0
-            f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=present)
-            cols.append(f1.sum(axis=1) / present.sum(axis=1))
+            true_n, tp = (true_hot.T @ w.T).T, (hit_hot[j].T @ w.T).T
+            pred_n = None if metric == "balanced_accuracy" else (pred_hot[j].T @ w.T).T
+            cols.append(_per_class_mean(true_n, tp, pred_n))
         out.append(np.column_stack(cols))
     return np.vstack(out)
+
+
+def _per_class_mean(
+    true_n: NDArray[np.float64], tp: NDArray[np.float64], pred_n: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
+    """Per resample (row): mean recall over the classes in the truth (``pred_n`` None), or
+    macro-F1 over the classes in the truth or the predictions, from weighted class counts."""
+    if pred_n is None:
+        seen = true_n > 0
+        recall = np.divide(tp, true_n, out=np.zeros_like(true_n), where=seen)
+        return np.asarray(recall.sum(axis=1) / seen.sum(axis=1))
+    denom = true_n + pred_n
+    present = denom > 0
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=present)
+    return np.asarray(f1.sum(axis=1) / present.sum(axis=1))
 
 
 def metric_value(y_true: ArrayLike, y_pred: ArrayLike, metric: str = "accuracy") -> float:

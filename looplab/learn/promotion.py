@@ -306,7 +306,7 @@ def run_gate(
     if candidate_proba is not None and (test is None or len(candidate_proba) != len(test)):
         raise ValueError("candidate_proba needs the test split it was computed on, a row a record")
     if test is None:
-        test = dataset.labeled_set(session, project).subset("test")
+        test = dataset.labeled_set(session, project).subset("test").expanded()
     rec = _gate_records(session, project, candidate, current, test)
     notes: list[str | None] = []
     if candidate_proba is None:

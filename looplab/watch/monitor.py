@@ -16,6 +16,8 @@ every trigger rule decides on the window and acts (:func:`looplab.watch.triggers
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -31,9 +33,10 @@ from looplab.core.tables import (
     Prediction,
     Project,
     ReferenceProfile,
+    utcnow,
 )
 from looplab.learn import registry
-from looplab.watch import triggers
+from looplab.watch import auditing, levels, periods, triggers
 from looplab.watch.windows import latency_summary, mix
 
 
@@ -90,21 +93,94 @@ def measure(
     return report
 
 
-def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """Close the project's next window if it is full, and run the triggers on it.
+#: Windows one monitor run closes at most (a backlog is worked off over the next runs).
+MAX_WINDOWS_PER_RUN = 100
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the audit draw keeps of a prediction once the read session is closed."""
+
+    id: str
+    seq: int
+    label: str
+    input: dict[str, Any]
+
+
+@dataclass
+class Measured:
+    """A window measured on the read session, waiting to be written."""
+
+    report: dict[str, Any]
+    n: int
+    first_seq: int
+    last_seq: int
+    start: dt.datetime
+    end: dt.datetime
+    audit: list[Served]
+
+
+def segments(
+    project: Project,
+    predictions: list[Prediction],
+    now: dt.datetime,
+    *,
+    force: bool,
+    min_predictions: int | None = None,
+) -> list[tuple[int, int, tuple[dt.datetime, dt.datetime] | None]]:
+    """``(start, stop, period)`` of each window to close now among the pending predictions.
+
+    ``window`` = ``count``: consecutive runs of ``monitor_min_predictions`` (or
+    ``min_predictions``), so the same predictions make the same windows however often the job
+    runs; a period: :func:`looplab.watch.periods.cut`. ``force`` also closes the open window.
+    """
+    if not predictions:
+        return []
+    window = str(projects.setting(project, "window"))
+    if window == "count" or min_predictions:
+        size = int(min_predictions or projects.setting(project, "monitor_min_predictions"))
+        stops = list(range(size, len(predictions) + 1, size))
+        if force and (not stops or stops[-1] < len(predictions)):
+            stops.append(len(predictions))
+        if not stops:
+            return []
+        return [(a, b, None) for a, b in zip([0, *stops[:-1]], stops, strict=True)]
+    field = projects.setting(project, "window_time_field")
+    times: list[dt.datetime | None] = (
+        [periods.event_time((p.input or {}).get(field)) for p in predictions]
+        if field
+        else [p.created_at for p in predictions]
+    )
+    cuts = periods.cut(times, window, now, by_event=bool(field), force=force)
+    if not cuts:
+        return []
+    starts = [0, *[stop for stop, _ in cuts[:-1]]]
+    return [(a, stop, period) for a, (stop, period) in zip(starts, cuts, strict=True)]
+
+
+def monitor_project(
+    store: Store, settings: Settings, job: Job, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Close the project's windows that are due, and run the triggers on each.
+
+    ``now`` is the clock periods are closed by (tests pass their own); ``job.params``
+    may hold ``force`` (close the open window too: ``looplab monitor --run``) and
+    ``min_predictions`` (a fixed count for this run).
 
     Measuring a window (up to 200,000 predictions through the drift tests) takes seconds, so it
     is done on a read session, holding no lock: annotators' submits and the prediction log never
     wait for it (on SQLite a write transaction holds the whole database's write lock). Only the
-    window, its audit event and the trigger decisions are written, in one short transaction that
-    first checks that the version's last window is still the one the measured predictions
-    follow. Two workers may measure the same predictions at once (two monitor jobs for one
-    project, on two workers); the second to write finds the window closed and writes nothing.
+    windows, their audit samples and events and the trigger decisions are written, in one short
+    transaction that first checks that the version's last window is still the one the measured
+    predictions follow. Two workers may measure the same predictions at once (two monitor jobs
+    for one project, on two workers); the second to write finds the window closed and writes
+    nothing.
     """
     from looplab.watch import reference as references
 
     if job.project_id is None:
         return {"skipped": "the job names no project"}
+    now = now or utcnow()
     references.ensure_reference(store, job.project_id)
     with store.read() as session:
         project = session.get(Project, job.project_id)
@@ -122,54 +198,126 @@ def monitor_project(store: Store, settings: Settings, job: Job) -> dict[str, Any
         last = last_window(session, project.id, model.version)
         after = last[1] if last is not None else 0
         predictions = window_predictions(session, project, model.version, after)
-        minimum = int(
-            job.params.get("min_predictions")
-            or projects.setting(project, "monitor_min_predictions")
-        )
-        if len(predictions) < minimum:
-            return {
-                "waiting": f"{len(predictions)} of {minimum} predictions of {model.name} "
-                "for a window"
-            }
-        report = measure(session, project, model, predictions, reference=reference.profile)
-        version, n = model.version, len(predictions)
-        times = [p.created_at for p in predictions]
-        first_seq, last_seq = predictions[0].seq, predictions[-1].seq
+        cuts = segments(
+            project,
+            predictions,
+            now,
+            force=bool(job.params.get("force")),
+            min_predictions=job.params.get("min_predictions"),
+        )[:MAX_WINDOWS_PER_RUN]
+        if not cuts:
+            return {"waiting": _waiting(project, model.name, len(predictions))}
+        rate = float(projects.setting(project, "audit_rate"))
+        measured = [
+            _measure_segment(session, project, model, predictions[a:b], period, reference, rate)
+            for a, b, period in cuts
+        ]
+        version = model.version
     del predictions
+    return _write_windows(store, settings, job.project_id, version, last, measured)
+
+
+def _waiting(project: Project, model_name: str, pending: int) -> str:
+    window = str(projects.setting(project, "window"))
+    if window == "count":
+        minimum = int(projects.setting(project, "monitor_min_predictions"))
+        return f"{pending} of {minimum} predictions of {model_name} for a window"
+    return f"{pending} predictions of {model_name} in the open {window} window"
+
+
+def _measure_segment(
+    session: Session,
+    project: Project,
+    model: ModelVersion,
+    predictions: list[Prediction],
+    period: tuple[dt.datetime, dt.datetime] | None,
+    reference: ReferenceProfile,
+    rate: float,
+) -> Measured:
+    report = measure(session, project, model, predictions, reference=reference.profile)
+    if period is not None:
+        report["period"] = {
+            "window": projects.setting(project, "window"),
+            "by": projects.setting(project, "window_time_field") or "request time",
+            "start": period[0].isoformat(),
+            "end": period[1].isoformat(),
+        }
+    # The level as far as it is known at closing time (no labels yet): the estimate's part.
+    report["level_at_close"] = levels.assess_window(
+        report, None, None, margin=float(projects.setting(project, "alarm_margin"))
+    )["level"]
+    times = [p.created_at for p in predictions]
+    return Measured(
+        report,
+        len(predictions),
+        predictions[0].seq,
+        predictions[-1].seq,
+        min(times),
+        max(times),
+        [Served(p.id, p.seq, p.label, dict(p.input)) for p in auditing.pick(predictions, rate)],
+    )
+
+
+def _write_windows(
+    store: Store,
+    settings: Settings,
+    project_id: int,
+    version: int,
+    last: tuple[int, int] | None,
+    measured: list[Measured],
+) -> dict[str, Any]:
     with store.write() as session:
-        _serialise(session, job.project_id)
-        now = last_window(session, job.project_id, version)
+        _serialise(session, project_id)
+        now = last_window(session, project_id, version)
         if now != last:
             return {"skipped": f"window #{now[0] if now else None} was closed by another worker"}
-        project = session.get(Project, job.project_id)
+        project = session.get(Project, project_id)
         if project is None:
             return {"skipped": "project no longer exists"}
-        window = MonitorWindow(
-            project_id=project.id,
-            model_version=version,
-            # Feedback is matched to windows by seq; the times are for people. A late row from
-            # another replica may be older than the previous window's end.
-            first_seq=first_seq,
-            last_seq=last_seq,
-            start=min(times),
-            end=max(times),
-            n_predictions=n,
-            alarm=bool(report.get("drift", {}).get("alarm")),
-            report=report,
-        )
-        session.add(window)
-        session.flush()
-        audit.record(
-            session,
-            actor="monitor",
-            action="monitor.window",
-            entity_type="window",
-            entity_id=window.id,
-            project_id=project.id,
-            details={"n": window.n_predictions, "alarm": window.alarm},
-        )
-        fired = triggers.run_triggers(session, project, window, settings)
-    return {"window": window.id, "n": n, "alarm": window.alarm, "fired": fired}
+        closed = []
+        for m in measured:
+            window = MonitorWindow(
+                project_id=project.id,
+                model_version=version,
+                # Feedback is matched to windows by seq; the times are for people. A late row
+                # from another replica may be older than the previous window's end.
+                first_seq=m.first_seq,
+                last_seq=m.last_seq,
+                start=m.start,
+                end=m.end,
+                n_predictions=m.n,
+                alarm=m.report["level_at_close"] == "performance",
+                report=m.report,
+            )
+            session.add(window)
+            session.flush()
+            audited = auditing.queue_audit(session, project, version, m.audit)
+            audit.record(
+                session,
+                actor="monitor",
+                action="monitor.window",
+                entity_type="window",
+                entity_id=window.id,
+                project_id=project.id,
+                details={
+                    "n": window.n_predictions,
+                    "alarm": window.alarm,
+                    "level": m.report["level_at_close"],
+                    **audited,
+                },
+            )
+            fired = triggers.run_triggers(session, project, window, settings)
+            closed.append(
+                {
+                    "window": window.id,
+                    "n": m.n,
+                    "alarm": window.alarm,
+                    "level": m.report["level_at_close"],
+                    "fired": fired,
+                    **audited,
+                }
+            )
+    return {**closed[-1], "windows": closed}
 
 
 def last_window(session: Session, project_id: int, version: int) -> tuple[int, int] | None:

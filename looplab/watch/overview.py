@@ -3,10 +3,10 @@
 
 Nothing here writes on a read session: windows are closed by the ``monitor`` job
 (:mod:`looplab.watch.monitor`), drift is measured by :mod:`looplab.watch.reference`, and the one
-write,
-:func:`drift_now` having a missing reference built, is a transaction of its own. A window's
-accuracy from feedback is the one figure counted when read rather than stored
-(:func:`window_feedback`), because its labels keep arriving after the window closed.
+write, :func:`drift_now` having a missing reference built, is a transaction of its own. A
+window's accuracy from feedback is the one figure counted when read rather than stored
+(:func:`looplab.watch.windows.window_feedback`), because its labels keep arriving after the
+window closed.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from looplab.core.tables import (
     version_name,
 )
 from looplab.learn import registry
-from looplab.watch import triggers
-from looplab.watch.windows import NO_FEEDBACK, window_feedback
+from looplab.watch import levels, triggers
+from looplab.watch.windows import NO_AUDIT, NO_FEEDBACK, window_audit, window_feedback
 
 _SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -56,13 +56,26 @@ def parse_span(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> dict[str, Any]:
+def window_summary(
+    w: MonitorWindow,
+    feedback: dict[str, Any] | None = None,
+    audit: dict[str, Any] | None = None,
+    *,
+    margin: float = 0.03,
+) -> dict[str, Any]:
     """One window as a point of the dashboard's time series (the full report stays in the row).
 
-    ``feedback`` is the window's entry of :func:`window_feedback` (none yet when missing).
+    ``feedback`` and ``audit`` are the window's entries of :func:`window_feedback` and
+    :func:`window_audit` (none yet when missing). ``level``, ``alarm`` and the estimate's
+    ``status`` are judged now, on those labels (:func:`looplab.watch.levels.assess_window`);
+    ``alarm`` is true only at level ``performance``.
     """
     report = w.report or {}
     drift = report.get("drift") or {}
+    feedback = dict(feedback or NO_FEEDBACK)
+    audit = dict(audit or NO_AUDIT)
+    judged = levels.assess_window(report, feedback, audit, margin=margin)
+    effects = report.get("effects") or {}
     features = {
         f["name"]: {
             "kind": f["kind"],
@@ -74,6 +87,7 @@ def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> 
             "min_effect": f["min_effect"],
             "drift": f["drift"],
             "blamed": f["blamed"],
+            "accuracy_effect": effects.get(f["name"]),
         }
         for f in drift.get("features", [])
     }
@@ -84,9 +98,25 @@ def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> 
         "model_version": version_name(w.model_version) if w.model_version is not None else None,
         "start": w.start,
         "end": w.end,
+        "period": report.get("period"),
         "n": w.n_predictions,
-        "alarm": w.alarm,
+        "level": judged["level"],
+        "alarm": judged["alarm"],
+        "alarm_source": judged["alarm_source"],
+        "labels_used": judged["labels_used"],
+        "level_reasons": judged["reasons"],
+        "input_drift": bool(drift.get("alarm")),
         "blamed": drift.get("blamed", []),
+        # Drifted or blamed features, the most harmful mix change first (negative: accuracy at
+        # risk; positive: traffic moved towards cases the model gets right).
+        "risk": sorted(
+            (
+                {"feature": f["name"], "accuracy_effect": effects[f["name"]]}
+                for f in drift.get("features", [])
+                if (f["drift"] or f["blamed"]) and f["name"] in effects
+            ),
+            key=lambda r: r["accuracy_effect"],
+        ),
         "reasons": drift.get("reasons", []),
         "features": features,
         "multivariate": (
@@ -99,8 +129,9 @@ def window_summary(w: MonitorWindow, feedback: dict[str, Any] | None = None) -> 
             if prediction
             else None
         ),
-        "feedback": dict(feedback or NO_FEEDBACK),
-        "estimate": report.get("estimate"),
+        "feedback": feedback,
+        "audit": audit,
+        "estimate": judged["estimate"] if report.get("estimate") else None,
         "latency": report.get("latency"),
         "mix": report.get("mix", {}),
     }
@@ -189,8 +220,11 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
             .limit(limit)
         )
     )[::-1]
-    feedback = window_feedback(session, project.id, ids=[w.id for w in rows]) if rows else {}
-    windows = [window_summary(w, feedback.get(w.id)) for w in rows]
+    ids = [w.id for w in rows]
+    feedback = window_feedback(session, project.id, ids=ids) if rows else {}
+    audits = window_audit(session, project.id, ids=ids) if rows else {}
+    margin = float(projects.setting(project, "alarm_margin"))
+    windows = [window_summary(w, feedback.get(w.id), audits.get(w.id), margin=margin) for w in rows]
     pending = 0
     if model is not None:  # the production version's predictions since its last window
         last = monitor.last_window(session, project.id, model.version)
@@ -206,10 +240,10 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
         )
     # The streak is the latest window's version's, as the drift trigger counts it.
     streak = 0
-    for w in reversed(rows):
-        if w.model_version != rows[-1].model_version:
+    for w in reversed(windows):
+        if w["model_version"] != windows[-1]["model_version"]:
             continue
-        if not w.alarm:
+        if not w["alarm"]:
             break
         streak += 1
     return {
@@ -218,10 +252,15 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
         "checked_at": utcnow(),
         "windows": windows,
         "latest": windows[-1] if windows else None,
-        "alarms": sum(w.alarm for w in rows),
+        "alarms": sum(w["alarm"] for w in windows),
+        "warnings": sum(w["level"] in ("inputs", "predictions") for w in windows),
         "alarm_streak": streak,
         "pending_predictions": pending,
         "min_predictions": projects.setting(project, "monitor_min_predictions"),
+        "window": projects.setting(project, "window"),
+        "window_time_field": projects.setting(project, "window_time_field"),
+        "audit_rate": projects.setting(project, "audit_rate"),
+        "estimate_assumes": levels.ASSUMES,
         "online": serving.online_metrics(session, project),
         "triggers": trigger_state(session, project),
     }
@@ -266,6 +305,9 @@ def drift_now(store: Any, project_name: str, span: str) -> dict[str, Any]:
                 session, project, model, until - delta, until, ref=stored.profile
             )
         result["window"] = span
+        if result.get("estimate"):
+            status = levels.estimate_status(result, None, None)
+            result["estimate"] = {**result["estimate"], **status}
         return result
     raise Conflict(
         f"the drift reference of {name}, in production in {project_name!r}, is not built yet: "

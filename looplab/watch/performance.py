@@ -222,6 +222,7 @@ class AccuracyEstimate:
     trusted: bool
     reason: str
     ece: float | None = None
+    se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         finite = self.n > 0
@@ -230,6 +231,7 @@ class AccuracyEstimate:
             "accuracy": self.accuracy if finite else None,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
+            "se": self.se if finite else None,
             "n": self.n,
             "trusted": self.trusted,
             "reason": self.reason,
@@ -296,6 +298,7 @@ def estimate_accuracy(
         trusted,
         reason,
         ece,
+        float(np.sqrt(summary.variance) / n),
     )
 
 

@@ -1,4 +1,4 @@
-"""Watching a served model: its reference, each window's drift and accuracy, targeted labeling.
+"""A model version's drift reference, and the drift and accuracy estimate of a window against it.
 
 * **The reference** of a model version is computed once, from the exact records it was trained
   on (its lineage in ``training_labels``), and stored in ``reference_profiles``: a
@@ -41,8 +41,10 @@ from looplab.core.tables import (
     TrainingLabel,
 )
 from looplab.learn import assess, registry
+from looplab.watch import effects
 from looplab.watch.drift import Profile, drift_report
 from looplab.watch.drift.sketch import CategoryCounts
+from looplab.watch.levels import ASSUMES
 from looplab.watch.performance import (
     Calibration,
     ConfidenceSummary,
@@ -102,17 +104,30 @@ def frame_of(
 def training_records(
     session: Session, model: ModelVersion, split: str, limit: int | None = None
 ) -> list[tuple[int, dict[str, Any], str]]:
-    """(record id, payload, label) of the records a version was trained (or tested) on."""
+    """(record id, payload, label) of the rows a version was trained (or tested) on.
+
+    A record standing for many rows comes once per row with each label as often as it trained
+    (its lineage weight), so the profile and the calibration check describe the traffic the
+    training rows were, not one row per distinct input (issue 17). Versions trained before
+    counts (no weights) give one row per record.
+    """
     query = (
-        select(Record.id, Record.payload, Annotation.label)
+        select(Record.id, Record.payload, Annotation.label, TrainingLabel.weight)
         .join(Annotation, Annotation.record_id == Record.id)
         .join(TrainingLabel, TrainingLabel.annotation_id == Annotation.id)
         .where(TrainingLabel.model_id == model.id, TrainingLabel.split == split)
         .order_by(Record.id, Annotation.id)
     )
-    # One row per record (the last of its annotations), in record order.
-    by_record = {rid: (payload, str(label)) for rid, payload, label in session.execute(query)}
-    rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
+    found = session.execute(query).all()
+    if any(weight is not None for *_, weight in found):
+        rows = [
+            (rid, payload, str(label))
+            for rid, payload, label, weight in found
+            for _ in range(int(weight or 0))
+        ]
+    else:  # one row per record (the last of its annotations), in record order
+        by_record = {rid: (payload, str(label)) for rid, payload, label, _ in found}
+        rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
     if limit is not None:
         rows = [rows[i] for i in _pick(len(rows), limit, np.random.default_rng(model.id))]
     return rows
@@ -141,8 +156,11 @@ def _held_out_calibration(
     fitted: Any,
     classes: np.ndarray,
     held: Sequence[tuple[int, dict[str, Any], str]],
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The calibration check on held-out records, and a note when it is optimistic.
+    profile: Profile | None = None,
+    schema: dict[str, str] | None = None,
+) -> tuple[dict[str, Any] | None, str | None, dict[str, Any]]:
+    """The calibration check on held-out records, a note when it is optimistic, and the
+    held-out accuracy per category of each feature (:mod:`looplab.watch.effects`).
 
     Scored as the version's held-out metrics were (:func:`looplab.learn.assess.gate_proba`): a
     calibrator kept in the artifact was fitted on half of the test records, so those records go
@@ -153,21 +171,27 @@ def _held_out_calibration(
     known_classes = set(classes.tolist())
     known = [(rid, p, y) for rid, p, y in held if y in known_classes]
     if not known:
-        return None, None
+        return None, None, {}
     proba, honest = assess.gate_proba(
         fitted,
         [p for _, p, _ in known],
         [rid for rid, _, _ in known],
         (model.config or {}).get("calibration"),
     )
-    calibration = check_calibration(proba, [y for _, _, y in known], classes=classes).to_dict()
+    truth = [y for _, _, y in known]
+    calibration = check_calibration(proba, truth, classes=classes).to_dict()
+    by_feature: dict[str, Any] = {}
+    if profile is not None and schema is not None:
+        correct = classes[np.asarray(proba).argmax(axis=1)] == np.asarray(truth)
+        cells = frame_of([p for _, p, _ in known], schema, [])
+        by_feature = effects.accuracy_by_feature(profile, cells, correct.tolist())
     note = (
         None
         if honest
         else f"{model.name} was trained before calibrators were cross-fitted: its reference "
         "calibration includes test records its calibrator was fitted on, so it is optimistic."
     )
-    return calibration, note
+    return calibration, note, by_feature
 
 
 def build_reference(session: Session, project: Project, model: ModelVersion) -> dict[str, Any]:
@@ -191,12 +215,15 @@ def build_reference(session: Session, project: Project, model: ModelVersion) -> 
     )
     test_rows = training_records(session, model, "test")
     held = [test_rows[i] for i in _pick(len(test_rows), CALIBRATION_SAMPLE, rng)]
-    calibration, note = _held_out_calibration(model, fitted, classes, held)
+    calibration, note, by_feature = _held_out_calibration(
+        model, fitted, classes, held, profile, schema
+    )
     return {
         "model_version": model.version,
         "profile": profile.to_dict(),
         "calibration": calibration,
         "calibration_note": note,
+        "accuracy_by": by_feature,
         "n_train": len(payloads),
         "n_predicted": len(sample),
         "n_test": len(held),
@@ -259,34 +286,71 @@ def ensure_reference(store: Store, project_id: int) -> None:
 # -- a window ------------------------------------------------------------------------------------
 
 
+Batch = tuple[list[dict[str, Any]], list[str], list[float], list[dict[str, Any]]]
+
+
 def summarise(
     ref: dict[str, Any],
     schema: dict[str, str],
-    batches: Iterable[tuple[list[dict[str, Any]], list[str], list[float]]],
+    batches: Iterable[Batch],
     *,
     seed: int,
-) -> tuple[Profile, Profile, ConfidenceSummary]:
-    """Fold batches of (inputs, predicted labels, confidences) into a window summary."""
+) -> tuple[Profile, Profile, ConfidenceSummary, dict[str, float]]:
+    """Fold batches of (inputs, predicted labels, confidences, probabilities) into a window
+    summary; the last item is the sum of each class's predicted probability."""
     profile = Profile.from_dict(ref["profile"])
     window = profile.new_window(seed=seed)
     confidence = ConfidenceSummary()
-    for inputs, labels, conf in batches:
+    proba_sum: dict[str, float] = {}
+    for inputs, labels, conf, proba in batches:
         window.update(frame_of(inputs, schema, labels))
         confidence.update(conf)
-    return profile, window, confidence
+        for row in proba:
+            for label, p in (row or {}).items():
+                proba_sum[label] = proba_sum.get(label, 0.0) + float(p)
+    return profile, window, confidence, proba_sum
+
+
+def reference_figures(ref: dict[str, Any]) -> dict[str, Any] | None:
+    """The held-out figures a window is compared with: accuracy, mean confidence, their n."""
+    cal = ref.get("calibration")
+    if not cal:
+        return None
+    return {
+        "accuracy": cal["accuracy"],
+        "mean_confidence": cal["mean_confidence"],
+        "n": cal["n"],
+        "ece": cal["ece"],
+        "trusted": cal["trusted"],
+    }
 
 
 def test_window(
-    ref: dict[str, Any], profile: Profile, window: Profile, confidence: ConfidenceSummary, seed: int
+    ref: dict[str, Any],
+    profile: Profile,
+    window: Profile,
+    confidence: ConfidenceSummary,
+    seed: int,
+    proba_sum: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The drift report and the label-free accuracy estimate of a summarised window."""
+    """The drift report, the label-free accuracy estimate, the mean predicted probabilities and
+    each feature's effect on accuracy of a summarised window."""
     report = drift_report(profile, window, prediction=PREDICTION, rng=seed)
     drift = report.to_dict()
     calibration = Calibration.from_dict(ref["calibration"]) if ref.get("calibration") else None
     estimate = estimate_accuracy(confidence, calibration=calibration).to_dict()
     # Set for a version older than cross-fitted calibrators: its check is optimistic.
     estimate["calibration_note"] = ref.get("calibration_note")
-    return {"drift": drift, "estimate": estimate, "reference_n": profile.n}
+    estimate["assumes"] = ASSUMES
+    n = max(window.n, 1)
+    return {
+        "drift": drift,
+        "estimate": estimate,
+        "reference_n": profile.n,
+        "reference": reference_figures(ref),
+        "mean_proba": {k: v / n for k, v in sorted((proba_sum or {}).items())},
+        "effects": effects.accuracy_effects(ref.get("accuracy_by") or {}, profile, window),
+    }
 
 
 def window_drift(
@@ -310,11 +374,12 @@ def window_drift(
             [p.input for p in predictions[s : s + CHUNK]],
             [p.label for p in predictions[s : s + CHUNK]],
             [p.confidence for p in predictions[s : s + CHUNK]],
+            [p.proba for p in predictions[s : s + CHUNK]],
         )
         for s in range(0, len(predictions), CHUNK)
     )
-    profile, window, confidence = summarise(ref, schema, batches, seed=seed)
-    return test_window(ref, profile, window, confidence, seed)
+    profile, window, confidence, proba_sum = summarise(ref, schema, batches, seed=seed)
+    return test_window(ref, profile, window, confidence, seed, proba_sum)
 
 
 def drift_since(
@@ -335,7 +400,13 @@ def drift_since(
     ref = reference(session, project, model) if ref is None else ref
     schema = drift_schema(project, model)
     query = (
-        select(Prediction.input, Prediction.label, Prediction.confidence, Prediction.latency_ms)
+        select(
+            Prediction.input,
+            Prediction.label,
+            Prediction.confidence,
+            Prediction.latency_ms,
+            Prediction.proba,
+        )
         .where(
             Prediction.project_id == project.id,
             Prediction.model_version == model.version,
@@ -349,16 +420,16 @@ def drift_since(
     latencies: list[float] = []
     predicted: list[str] = []
 
-    def batches() -> Iterable[tuple[list[dict[str, Any]], list[str], list[float]]]:
+    def batches() -> Iterable[Batch]:
         result = session.execute(query).tuples()
         for part in result.partitions(CHUNK):
             labels = [str(r[1]) for r in part]
             latencies.extend(float(r[3]) for r in part)
             predicted.extend(labels)
-            yield [r[0] for r in part], labels, [float(r[2]) for r in part]
+            yield [r[0] for r in part], labels, [float(r[2]) for r in part], [r[4] for r in part]
 
     seed = _seed(f"{project.id}:{since.isoformat()}")
-    profile, window, confidence = summarise(ref, schema, batches(), seed=seed)
+    profile, window, confidence, proba_sum = summarise(ref, schema, batches(), seed=seed)
     out: dict[str, Any] = {
         "project": project.name,
         "model_version": model.name,
@@ -370,7 +441,7 @@ def drift_since(
         return {**out, "drift": None, "estimate": None, "latency": None, "mix": {}}
     return {
         **out,
-        **test_window(ref, profile, window, confidence, seed),
+        **test_window(ref, profile, window, confidence, seed, proba_sum),
         "latency": latency_summary(latencies),
         "mix": mix(predicted),
     }

@@ -75,9 +75,6 @@ def plan_targets(
     open records of the pool (a random sample), are picked. Returns None when the model version
     is gone or either side has fewer than 10 inputs.
     """
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-
     model = session.scalar(
         select(ModelVersion).where(
             ModelVersion.project_id == project.id, ModelVersion.version == window.model_version
@@ -88,37 +85,75 @@ def plan_targets(
     budget = budget or 2 * int(projects.setting(project, "retrain_every"))
     ref_rows = reference.training_rows(session, model, "train", limit=REFERENCE_SAMPLE)
     ref_payloads = [p for p, _ in ref_rows]
-    served = (
-        session.execute(
-            select(Prediction.id, Prediction.input)
-            .where(
-                Prediction.project_id == project.id,
-                Prediction.model_version == window.model_version,  # a window is one version's
-                Prediction.seq >= window.first_seq,
-                Prediction.seq <= window.last_seq,
-            )
-            .order_by(func.random())
-            .limit(WINDOW_SAMPLE)
-        )
-        .tuples()
-        .all()
-    )
+    served = _served_sample(session, project, window)
     if len(ref_payloads) < 10 or len(served) < 10:
         return None
-    pool = (
-        session.execute(
-            select(Record.id, Record.payload)
-            .where(Record.project_id == project.id, Record.n_human < Record.needed)
-            .order_by(func.random())
-            .limit(POOL_SAMPLE)
-        )
-        .tuples()
-        .all()
-    )
+    pool = _pool_sample(session, project)
     fitted = registry.load(session, model)
-    features = fitted[:-1]
-    x_ref = features.transform(ref_payloads)
-    x_win = features.transform([dict(i) for _, i in served])
+    w_win, w_pool = _window_likeness(
+        fitted[:-1], ref_payloads, [dict(i) for _, i in served], [p for _, p in pool]
+    )
+    plan = Plan(
+        window_id=window.id,
+        budget=budget,
+        window_like_served=int(np.sum(w_win > 0.5)),
+        window_like_pool=int(np.sum(w_pool > 0.5)),
+    )
+    candidates = [("window", i, float(w)) for i, w in enumerate(w_win) if w > 0.5]
+    candidates += [("pool", i, float(w)) for i, w in enumerate(w_pool) if w > 0.5]
+    candidates.sort(key=lambda c: -c[2])
+    digests: set[bytes] = set()
+    for source, i, weight in candidates[:budget]:
+        if source == "pool":
+            plan.targets.append(Target(weight, record_id=pool[i][0]))
+            continue
+        target = _served_target(project, served[i], weight, digests)
+        if target is not None:
+            plan.targets.append(target)
+    return plan
+
+
+def _served_sample(
+    session: Session, project: Project, window: MonitorWindow
+) -> list[tuple[str, dict[str, Any]]]:
+    """Up to ``WINDOW_SAMPLE`` (prediction id, input) of the window, at random."""
+    query = (
+        select(Prediction.id, Prediction.input)
+        .where(
+            Prediction.project_id == project.id,
+            Prediction.model_version == window.model_version,  # a window is one version's
+            Prediction.seq >= window.first_seq,
+            Prediction.seq <= window.last_seq,
+        )
+        .order_by(func.random())
+        .limit(WINDOW_SAMPLE)
+    )
+    return list(session.execute(query).tuples().all())
+
+
+def _pool_sample(session: Session, project: Project) -> list[tuple[int, dict[str, Any]]]:
+    """Up to ``POOL_SAMPLE`` (record id, payload) of open records, at random."""
+    query = (
+        select(Record.id, Record.payload)
+        .where(Record.project_id == project.id, Record.n_human < Record.needed)
+        .order_by(func.random())
+        .limit(POOL_SAMPLE)
+    )
+    return list(session.execute(query).tuples().all())
+
+
+def _window_likeness(
+    features: Any,
+    reference_inputs: list[dict[str, Any]],
+    window_inputs: list[dict[str, Any]],
+    pool_inputs: list[dict[str, Any]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(from the window) of the window's and the pool's inputs, by a domain classifier."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    x_ref = features.transform(reference_inputs)
+    x_win = features.transform(window_inputs)
     stack = sparse.vstack if sparse.issparse(x_ref) else np.vstack
     x = stack([x_ref, x_win])
     y = np.r_[np.zeros(x_ref.shape[0]), np.ones(x_win.shape[0])]
@@ -126,34 +161,25 @@ def plan_targets(
     w_win = clf.predict_proba(x_win)[:, 1]
     # The pool is a sample of at most POOL_SAMPLE records: one call.
     w_pool = (
-        clf.predict_proba(features.transform([p for _, p in pool]))[:, 1] if pool else np.zeros(0)
+        clf.predict_proba(features.transform(pool_inputs))[:, 1] if pool_inputs else np.zeros(0)
     )
-    candidates = [("window", i, float(w)) for i, w in enumerate(w_win) if w > 0.5]
-    candidates += [("pool", i, float(w)) for i, w in enumerate(w_pool) if w > 0.5]
-    candidates.sort(key=lambda c: -c[2])
-    plan = Plan(
-        window_id=window.id,
-        budget=budget,
-        window_like_served=int(np.sum(w_win > 0.5)),
-        window_like_pool=int(np.sum(w_pool > 0.5)),
-    )
-    digests: set[bytes] = set()
-    for source, i, weight in candidates[:budget]:
-        if source == "pool":
-            plan.targets.append(Target(weight, record_id=pool[i][0]))
-            continue
-        pid, raw = served[i]
-        try:
-            payload = ingest.normalise_payload(project, dict(raw))
-        except Exception:  # an input the store cannot hold as a record: skip it
-            continue
-        digest = ingest.content_hash(project, payload)
-        if digest not in digests:  # the same input served twice is one record
-            digests.add(digest)
-            plan.targets.append(
-                Target(weight, payload=payload, content_hash=digest, prediction_id=pid)
-            )
-    return plan
+    return w_win, w_pool
+
+
+def _served_target(
+    project: Project, served: tuple[str, dict[str, Any]], weight: float, digests: set[bytes]
+) -> Target | None:
+    """A served input as a new record's target; None if it cannot be one or was picked."""
+    pid, raw = served
+    try:
+        payload = ingest.normalise_payload(project, dict(raw))
+    except Exception:  # an input the store cannot hold as a record: skip it
+        return None
+    digest = ingest.content_hash(project, payload)
+    if digest in digests:  # the same input served twice is one record
+        return None
+    digests.add(digest)
+    return Target(weight, payload=payload, content_hash=digest, prediction_id=pid)
 
 
 def apply_targets(session: Session, project: Project, plan: Plan) -> dict[str, int]:

@@ -2,14 +2,18 @@
 
 Rules live in the project settings under ``triggers``, a list of objects::
 
-    {"name": "persistent-drift", "when": "drift", "windows": 3, "actions": ["label", "alert"]}
+    {"name": "persistent-drift", "when": "drift", "windows": 3, "level": "inputs",
+     "actions": ["label", "alert"]}
     {"name": "feedback-accuracy", "when": "accuracy_below", "threshold": 0.85,
      "source": "feedback", "min_n": 50, "actions": ["retrain", "alert"]}
     {"name": "corrections", "when": "corrections", "count": 100, "actions": ["retrain"]}
 
-``drift`` fires once when the last ``windows`` monitor windows all alarmed (so one noisy window
-never fires it, and a long drift fires it once, not every window); ``accuracy_below`` fires when a
-window's accuracy (from ``feedback``, or the label-free ``estimate``) falls below ``threshold``
+``drift`` fires once when the last ``windows`` monitor windows all reached ``level`` (default
+``performance``, the alarm; ``predictions`` or ``inputs`` to act on warnings, see
+:mod:`looplab.watch.levels`), so one noisy window never fires it, and a long drift fires it
+once, not every window; ``accuracy_below`` fires when a
+window's accuracy (from volunteered ``feedback``, the ``audit`` sample, or the label-free
+``estimate``) falls below ``threshold``
 with at least ``min_n`` observations, once per crossing; ``corrections`` fires each time ``count``
 new corrections have arrived since it last fired. Every decision, fired or not, is stored and
 audited.
@@ -40,9 +44,11 @@ from looplab.core import audit, jobs, projects
 from looplab.core.errors import Invalid
 from looplab.core.settings import Settings
 from looplab.core.tables import Feedback, MonitorWindow, Project, TriggerDecision, version_name
-from looplab.watch import windows
+from looplab.watch import levels, windows
 
 WHEN = ("drift", "accuracy_below", "corrections")
+#: Windows an ``accuracy_below`` rule on the audit sample looks back over for enough answers.
+AUDIT_LOOKBACK = 20
 ACTIONS = ("label", "retrain", "alert")
 
 
@@ -94,15 +100,21 @@ def _check_params(when: str, params: dict[str, Any], i: int) -> None:
 
     if when == "drift":
         params.setdefault("windows", 3)
+        params.setdefault("level", "performance")
         need("windows", int, 1)
+        if params["level"] not in levels.LEVELS[1:]:
+            raise Invalid(
+                f"triggers[{i}].level must be one of {', '.join(levels.LEVELS[1:])}",
+                details={"field": f"triggers[{i}].level"},
+            )
     elif when == "accuracy_below":
         need("threshold", float, 0.0)
         params.setdefault("min_n", 30)
         params.setdefault("source", "feedback")
         need("min_n", int, 1)
-        if params["source"] not in ("feedback", "estimate"):
+        if params["source"] not in ("feedback", "audit", "estimate"):
             raise Invalid(
-                f"triggers[{i}].source must be feedback or estimate",
+                f"triggers[{i}].source must be feedback, audit or estimate",
                 details={"field": f"triggers[{i}].source"},
             )
     else:
@@ -110,7 +122,7 @@ def _check_params(when: str, params: dict[str, Any], i: int) -> None:
 
 
 def window_accuracy(report: dict[str, Any], source: str) -> tuple[float | None, int]:
-    part = report.get("feedback" if source == "feedback" else "estimate") or {}
+    part = report.get(source) or {}
     return part.get("accuracy"), int(part.get("n") or 0)
 
 
@@ -194,10 +206,11 @@ def run_triggers(
 ) -> list[str]:
     """Let every rule decide on the windows of ``window``'s version, just after it closed.
 
-    Each report carries its window's accuracy from feedback as of now
-    (:func:`looplab.watch.windows.window_feedback`), so labels that arrived late for earlier windows
-    count. A decision is stored against the window it judged: ``window`` itself, except for
-    ``accuracy_below``, which judges the latest window with ``min_n`` observations.
+    Each report carries its window's accuracy from feedback and on its audit sample as of now
+    (:mod:`looplab.watch.windows`), so labels that arrived late for earlier windows count, and
+    its level (:func:`looplab.watch.levels.assess_window`) as of those labels. A decision is
+    stored against the window it judged: ``window`` itself, except for ``accuracy_below``,
+    which judges the latest window with ``min_n`` observations.
 
     It runs in the monitor's write transaction, so it reads only the windows the rules decide
     on (:func:`_windows_to_judge`), a handful whatever the version's history: reading every
@@ -209,44 +222,20 @@ def run_triggers(
     # A new version starts a new history: a drift streak or an accuracy crossing of the old
     # version, measured against the old reference, says nothing about the new one.
     ids = _windows_to_judge(session, project.id, window, rules)
-    history = list(
-        session.scalars(
-            select(MonitorWindow).where(MonitorWindow.id.in_(ids)).order_by(MonitorWindow.id)
-        )
-    )
-    feedback = windows.window_feedback(session, project.id, version=window.model_version, ids=ids)
-    alarms = [w.alarm for w in history]
-    reports = [
-        {**w.report, "feedback": feedback.get(w.id, windows.NO_FEEDBACK), "window": w.id}
-        for w in history
-    ]
+    history, reports = _history(session, project, window, ids)
     here = next(i for i, w in enumerate(history) if w.id == window.id)
     fired = []
     for rule in rules:
         # When it last fired: corrections count from then, accuracy_below never refires on
         # that window; a drift streak needs neither.
-        last_fired = (
-            session.execute(
-                select(TriggerDecision.created_at, TriggerDecision.window_id)
-                .where(
-                    TriggerDecision.project_id == project.id,
-                    TriggerDecision.trigger == rule.name,
-                    TriggerDecision.fired.is_(True),
-                )
-                .order_by(TriggerDecision.id.desc())
-                .limit(1)
-            ).first()
-            if rule.when != "drift"
-            else None
+        last_fired = _last_fired(session, project.id, rule) if rule.when != "drift" else None
+        corrections = (
+            _corrections(session, project.id, last_fired[0] if last_fired else None)
+            if rule.when == "corrections"
+            else 0
         )
-        corrections = 0
-        if rule.when == "corrections":
-            corrections_query = select(func.count()).where(
-                Feedback.project_id == project.id, Feedback.accepted.is_(False)
-            )
-            if last_fired is not None:
-                corrections_query = corrections_query.where(Feedback.created_at > last_fired[0])
-            corrections = session.scalar(corrections_query) or 0
+        floor = levels.LEVELS.index(rule.params.get("level", "performance"))
+        alarms = [levels.LEVELS.index(r["level"]) >= floor for r in reports]
         decision, reason = decide(
             rule,
             alarms,
@@ -255,33 +244,95 @@ def run_triggers(
             last_fired_window=last_fired[1] if last_fired is not None else None,
         )
         at = judged(rule, reports)
-        if at is None:
-            at = here
-        target, report = history[at], reports[at]
+        at = here if at is None else at
         actions: dict[str, Any] = {}
         if decision:
             fired.append(rule.name)
-            actions = act(session, project, target, report, rule, reason, settings)
-        row = TriggerDecision(
-            project_id=project.id,
-            trigger=rule.name,
-            window_id=target.id,
-            fired=decision,
-            reason=reason,
-            actions=actions,
-        )
-        session.add(row)
-        session.flush()
-        audit.record(
-            session,
-            actor="monitor",
-            action="trigger.decide",
-            entity_type="trigger",
-            entity_id=row.id,
-            project_id=project.id,
-            details={"trigger": rule.name, "fired": decision, "reason": reason, "actions": actions},
-        )
+            actions = act(session, project, history[at], reports[at], rule, reason, settings)
+        _store_decision(session, project, rule, history[at], decision, reason, actions)
     return fired
+
+
+def _history(
+    session: Session, project: Project, window: MonitorWindow, ids: set[int]
+) -> tuple[list[MonitorWindow], list[dict[str, Any]]]:
+    """The windows ``ids``, oldest first, and their reports with labels and level as of now."""
+    history = list(
+        session.scalars(
+            select(MonitorWindow).where(MonitorWindow.id.in_(ids)).order_by(MonitorWindow.id)
+        )
+    )
+    feedback = windows.window_feedback(session, project.id, version=window.model_version, ids=ids)
+    audits = windows.window_audit(session, project.id, ids=ids)
+    margin = float(projects.setting(project, "alarm_margin"))
+    reports = []
+    for w in history:
+        fb = feedback.get(w.id, windows.NO_FEEDBACK)
+        au = audits.get(w.id, windows.NO_AUDIT)
+        judged_now = levels.assess_window(w.report or {}, fb, au, margin=margin)
+        reports.append(
+            {
+                **w.report,
+                "feedback": fb,
+                "audit": au,
+                "level": judged_now["level"],
+                "window": w.id,
+            }
+        )
+    return history, reports
+
+
+def _last_fired(session: Session, project_id: int, rule: Rule) -> Any:
+    """``(created_at, window_id)`` of the rule's last firing, or None."""
+    return session.execute(
+        select(TriggerDecision.created_at, TriggerDecision.window_id)
+        .where(
+            TriggerDecision.project_id == project_id,
+            TriggerDecision.trigger == rule.name,
+            TriggerDecision.fired.is_(True),
+        )
+        .order_by(TriggerDecision.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _corrections(session: Session, project_id: int, since: Any) -> int:
+    query = select(func.count()).where(
+        Feedback.project_id == project_id, Feedback.accepted.is_(False)
+    )
+    if since is not None:
+        query = query.where(Feedback.created_at > since)
+    return int(session.scalar(query) or 0)
+
+
+def _store_decision(
+    session: Session,
+    project: Project,
+    rule: Rule,
+    target: MonitorWindow,
+    decision: bool,
+    reason: str,
+    actions: dict[str, Any],
+) -> None:
+    row = TriggerDecision(
+        project_id=project.id,
+        trigger=rule.name,
+        window_id=target.id,
+        fired=decision,
+        reason=reason,
+        actions=actions,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor="monitor",
+        action="trigger.decide",
+        entity_type="trigger",
+        entity_id=row.id,
+        project_id=project.id,
+        details={"trigger": rule.name, "fired": decision, "reason": reason, "actions": actions},
+    )
 
 
 def _windows_to_judge(
@@ -313,6 +364,16 @@ def _windows_to_judge(
         if rule.when != "accuracy_below":
             continue
         min_n = int(rule.params["min_n"])
+        if rule.params["source"] == "audit":  # answered samples are counted in Python: recent
+            ids.update(
+                session.scalars(
+                    select(MonitorWindow.id)
+                    .where(*of_version)
+                    .order_by(MonitorWindow.id.desc())
+                    .limit(AUDIT_LOOKBACK)
+                )
+            )
+            continue
         if rule.params["source"] == "feedback":
             n: Any = func.count(Feedback.id)
             counted = (

@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from looplab.core.tables import Feedback, MonitorWindow
+from looplab.core.tables import Annotation, AuditSample, Feedback, MonitorWindow
 from looplab.learn.intervals import wilson_interval
 
 
@@ -61,24 +61,85 @@ def window_feedback(
     ``ids`` to those windows. Windows without feedback get ``n == 0``.
     """
     query = (
-        select(MonitorWindow.id, Feedback.accepted, func.count())
+        select(MonitorWindow.id, Feedback.accepted, Feedback.label, func.count())
         .join(Feedback, FEEDBACK_OF_WINDOW)
         .where(MonitorWindow.project_id == project_id)
-        .group_by(MonitorWindow.id, Feedback.accepted)
+        .group_by(MonitorWindow.id, Feedback.accepted, Feedback.label)
     )
     if version is not None:
         query = query.where(MonitorWindow.model_version == version)
     if ids is not None:
         query = query.where(MonitorWindow.id.in_(list(ids)))
-    counts: dict[int, dict[bool, int]] = {}
-    for window_id, accepted, n in session.execute(query).tuples():
-        counts.setdefault(window_id, {})[bool(accepted)] = n
-    out = {}
-    for window_id, by_verdict in counts.items():
-        n, k = sum(by_verdict.values()), by_verdict.get(True, 0)
-        low, high = wilson_interval(k, n)
-        out[window_id] = {"n": n, "accepted": k, "accuracy": k / n, "ci_low": low, "ci_high": high}
-    return out
+    verdicts: dict[int, list[tuple[bool, str]]] = {}
+    for window_id, accepted, label, n in session.execute(query).tuples():
+        verdicts.setdefault(window_id, []).extend([(bool(accepted), str(label))] * n)
+    return {
+        window_id: {**accuracy_of(rows), "selective": True} for window_id, rows in verdicts.items()
+    }
+
+
+def accuracy_of(verdicts: Sequence[tuple[bool, str]]) -> dict[str, Any]:
+    """Accuracy with its Wilson interval and the true labels' counts of ``(right, label)`` pairs."""
+    n = len(verdicts)
+    k = sum(1 for right, _ in verdicts if right)
+    labels: dict[str, int] = {}
+    for _, label in verdicts:
+        labels[label] = labels.get(label, 0) + 1
+    low, high = wilson_interval(k, n)
+    return {
+        "n": n,
+        "accepted": k,
+        "accuracy": k / n if n else None,
+        "ci_low": low if n else None,
+        "ci_high": high if n else None,
+        "labels": labels,
+    }
+
+
+def window_audit(
+    session: Session, project_id: int, *, ids: Collection[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Accuracy on the audit sample of the project's windows, by window id, as of now.
+
+    An audit sample's true label is the first human answer on its record given after it was
+    drawn (:class:`looplab.core.tables.AuditSample`); samples not answered yet do not count.
+    Windows without an answered sample are left out.
+    """
+    query = (
+        select(MonitorWindow.id, AuditSample.id, AuditSample.label, Annotation.label)
+        .join(
+            AuditSample,
+            and_(
+                AuditSample.project_id == MonitorWindow.project_id,
+                AuditSample.model_version == MonitorWindow.model_version,
+                AuditSample.prediction_seq >= MonitorWindow.first_seq,
+                AuditSample.prediction_seq <= MonitorWindow.last_seq,
+            ),
+        )
+        .join(
+            Annotation,
+            and_(
+                Annotation.record_id == AuditSample.record_id,
+                Annotation.origin == "human",
+                Annotation.status == "active",
+                Annotation.created_at >= AuditSample.created_at,
+            ),
+        )
+        .where(MonitorWindow.project_id == project_id)
+        .order_by(AuditSample.id, Annotation.id)
+    )
+    if ids is not None:
+        query = query.where(MonitorWindow.id.in_(list(ids)))
+    first: dict[int, tuple[int, bool, str]] = {}
+    for window_id, sample_id, predicted, truth in session.execute(query).tuples():
+        if sample_id not in first and truth is not None:
+            first[sample_id] = (window_id, str(predicted) == str(truth), str(truth))
+    verdicts: dict[int, list[tuple[bool, str]]] = {}
+    for window_id, right, truth in first.values():
+        verdicts.setdefault(window_id, []).append((right, truth))
+    return {
+        window_id: {**accuracy_of(rows), "selective": False} for window_id, rows in verdicts.items()
+    }
 
 
 #: The feedback of a window no feedback has reached yet.
@@ -88,4 +149,8 @@ NO_FEEDBACK: dict[str, Any] = {
     "accuracy": None,
     "ci_low": None,
     "ci_high": None,
+    "labels": {},
+    "selective": True,
 }
+#: The audit figure of a window no answered audit sample has reached yet.
+NO_AUDIT: dict[str, Any] = {**NO_FEEDBACK, "selective": False}

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from fastapi.encoders import jsonable_encoder
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 
 from looplab import configure, worker
+from looplab.api import schemas
 from looplab.core import audit, jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.tables import (
@@ -24,14 +27,21 @@ from looplab.core.tables import (
     TriggerDecision,
 )
 from looplab.learn import registry
-from looplab.watch import targeting
+from looplab.serve import serving
+from looplab.watch import overview, targeting
 from tests.api.conftest import Api
 from tests.textdata import add_labeled
 
 FIELDS = ["x0", "x1", "x2", "color"]
 BASE = "/api/v1/projects/shop"
 RULES = [
-    {"name": "persistent-drift", "when": "drift", "windows": 2, "actions": ["label", "alert"]},
+    {
+        "name": "persistent-drift",
+        "when": "drift",
+        "windows": 2,
+        "level": "inputs",  # acts on the warning, not only on the alarm
+        "actions": ["label", "alert"],
+    },
     {"name": "corrections", "when": "corrections", "count": 1000, "actions": ["retrain"]},
 ]
 
@@ -73,7 +83,7 @@ def served_project(api: Api, tmp_path) -> None:
         configure.update_settings(
             session,
             project,
-            {"triggers": RULES, "monitor_min_predictions": 150},
+            {"triggers": RULES, "monitor_min_predictions": 200},
             actor="test",
         )
         jobs.enqueue(session, "train", project_id=project.id)
@@ -95,10 +105,12 @@ def serve(api: Api, batch: list[dict[str, Any]], feedback: int = 0) -> None:
     api.client.app.state.prediction_log.flush()  # type: ignore[attr-defined]
 
 
-def monitor(api: Api, tmp_path) -> dict[str, Any]:
+def monitor(api: Api, tmp_path, *, force: bool = False) -> dict[str, Any]:
+    """Run a monitor job; ``force`` closes the open window too, as ``looplab monitor --run``."""
     with api.store.write() as session:
         project = projects.get_project(session, "shop")
-        job_id = jobs.enqueue(session, "monitor", project_id=project.id).id
+        params = {"force": True} if force else {}
+        job_id = jobs.enqueue(session, "monitor", project_id=project.id, params=params).id
     worker.drain(api.store, Settings(home=tmp_path))
     with api.store.read() as session:
         job = session.get(Job, job_id)
@@ -110,7 +122,7 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     served_project(api, tmp_path)
     rng = np.random.default_rng(11)
     serve(api, rows(rng, 100))
-    assert "waiting" in monitor(api, tmp_path)  # 100 of 150: no window yet
+    assert "waiting" in monitor(api, tmp_path)  # 100 of 200: no window yet
 
     serve(api, rows(rng, 100), feedback=40)
     first = monitor(api, tmp_path)
@@ -120,7 +132,8 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     for _ in range(3):  # the inputs move: x0 by one sd, colours towards blue
         serve(api, rows(rng, 200, shift=1.0), feedback=20)
         fired.append(monitor(api, tmp_path))
-    assert [w["alarm"] for w in fired] == [True, True, True]
+    # The inputs changed, and so did the predicted labels (warnings); accuracy did not: no alarm.
+    assert [(w["level"], w["alarm"]) for w in fired] == [("predictions", False)] * 3
     # Persistent drift over 2 windows fires once, on the second alarmed window.
     assert [w["fired"] for w in fired] == [[], ["persistent-drift"], []]
 
@@ -160,11 +173,13 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     assert nxt["id"] in {r.id for r in targeted}
 
     state = api.client.get(f"{BASE}/monitor", headers=api.as_("reviewer")).json()
-    assert [w["alarm"] for w in state["windows"]] == [False, True, True, True]
+    assert [w["alarm"] for w in state["windows"]] == [False] * 4
+    assert [w["input_drift"] for w in state["windows"]] == [False, True, True, True]
+    assert [w["level"] for w in state["windows"]] == ["none"] + ["predictions"] * 3
     # Feedback counts in the window of the prediction it judges (40 answers on window 1's, 20 on
     # each later one's), though each arrived after its prediction's window had ended.
     assert [w["feedback"]["n"] for w in state["windows"]] == [40, 20, 20, 20]
-    assert state["alarms"] == 3 and state["alarm_streak"] == 3
+    assert state["alarms"] == 0 and state["warnings"] == 3 and state["alarm_streak"] == 0
     assert state["latest"]["features"]["x0"]["drift"] is True
     assert state["latest"]["latency"]["p50_ms"] > 0
     assert set(state["latest"]["mix"]) <= {"hi", "lo"}
@@ -186,8 +201,7 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     assert alarm["shop"] == 1
     windows_total = families["looplab_monitor_windows"].samples
     assert {(s.labels["project"], s.labels["alarm"]): s.value for s in windows_total} == {
-        ("shop", "true"): 3,
-        ("shop", "false"): 1,
+        ("shop", "false"): 4,
     }
     fired_total = {s.labels["trigger"]: s.value for s in families["looplab_trigger_fired"].samples}
     assert fired_total == {"persistent-drift": 1}
@@ -206,10 +220,17 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     result = runner.invoke(app, ["drift", "shop", "--window", "1d"])
     assert "ALARM" in result.stdout and "x0" in result.stdout
     result = runner.invoke(app, ["monitor", "shop", "--json"])
-    assert json.loads(result.stdout)["alarm_streak"] == 3
+    state = json.loads(result.stdout)
+    assert state["alarm_streak"] == 0 and state["latest"]["level"] == "predictions"
+    assert state["latest"]["alarm"] is False and state["latest"]["estimate"]["status"] in (
+        "trusted",
+        "untrusted",
+    )
     result = runner.invoke(app, ["monitor", "shop"])
     assert (
-        result.exit_code == 0 and "DRIFT" in result.stdout and "persistent-drift" in result.stdout
+        result.exit_code == 0
+        and "predictions" in result.stdout
+        and "persistent-drift" in result.stdout
     )
     result = runner.invoke(app, ["triggers", "shop", "--json"])
     assert [t["times_fired"] for t in json.loads(result.stdout)] == [1, 0]
@@ -217,12 +238,93 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     assert result.exit_code == 2 and "e.g. 30m, 12h, 1d or 2w" in result.stderr
 
 
+#: The monitoring routes and the model each answers with (a list of it when ``many``).
+MONITORING: dict[str, tuple[type[BaseModel], bool]] = {
+    "monitor": (schemas.MonitorState, False),
+    "triggers": (schemas.TriggerState, True),
+    "drift": (schemas.DriftNow, False),
+    "online-metrics": (schemas.OnlineMetric, True),
+}
+
+
+def keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys at every depth, the values left out."""
+    if isinstance(value, dict):
+        return {k: keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [keys(v) for v in value]
+    return None
+
+
+def undeclared(value: Any, path: str = "") -> list[str]:
+    """Paths of keys in a validated answer that its models let through without declaring."""
+    if isinstance(value, BaseModel):
+        found = [f"{path}.{k}" for k in value.model_extra or {}]
+        for name in type(value).model_fields:
+            found += undeclared(getattr(value, name), f"{path}.{name}")
+        return found
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in undeclared(v, f"{path}[{k!r}]")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in undeclared(v, f"{path}[{i}]")]
+    return []
+
+
+def test_monitoring_routes_answer_with_their_response_models(api: Api, tmp_path) -> None:
+    """OpenAPI names a model for each monitoring route; the real answers are exactly what the
+    services return (nothing dropped, nothing added, same times), and every key of them is one
+    the models declare, so the schema describes all the dashboard can read."""
+    spec = api.client.get("/openapi.json").json()
+    for route, (model, many) in MONITORING.items():
+        operation = spec["paths"][f"/api/v1/projects/{{name}}/{route}"]["get"]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert (schema["items"] if many else schema)["$ref"].endswith(f"/{model.__name__}")
+    window = spec["components"]["schemas"]["WindowSummary"]["properties"]
+    # What monitor.js draws from each window.
+    assert {"features", "feedback", "estimate", "latency", "mix", "model_version"} <= set(window)
+
+    served_project(api, tmp_path)
+    rng = np.random.default_rng(12)
+    serve(api, rows(rng, 200), feedback=30)
+    monitor(api, tmp_path)
+    serve(api, rows(rng, 200, shift=1.0), feedback=10)
+    monitor(api, tmp_path)
+    serve(api, rows(rng, 20))  # pending: no window yet
+
+    reviewer = api.as_("reviewer")
+    answers = {}
+    for route, (model, many) in MONITORING.items():
+        response = api.client.get(f"{BASE}/{route}", headers=reviewer)
+        assert response.status_code == 200, response.text
+        answers[route] = response.json()
+        validated = TypeAdapter(list[model] if many else model).validate_python(answers[route])
+        missing = undeclared(validated)
+        assert missing == [], f"declare in looplab/api/schemas.py ({route}): {missing}"
+
+    with api.store.read() as session:
+        project = projects.get_project(session, "shop")
+        state = jsonable_encoder(overview.monitor_state(session, project))
+        rules = jsonable_encoder(overview.trigger_state(session, project))
+        online = jsonable_encoder(serving.online_metrics(session, project))
+    assert len(state["windows"]) == 2 and state["pending_predictions"] == 20
+    assert state["windows"][0]["estimate"]["calibration_note"] is None  # a null stays a null
+    answered = answers["monitor"]
+    assert answered.pop("checked_at") != state.pop("checked_at")  # its own clock
+    assert answered == state
+    assert answers["triggers"] == rules and rules[0]["last_decision"] is not None
+    assert answers["online-metrics"] == online
+    drift = jsonable_encoder(overview.drift_now(api.store, "shop", "1d"))
+    assert keys(answers["drift"]) == keys(drift) and "reference_n" in drift
+    assert answers["drift"]["since"].endswith("+00:00")  # times as they always were written
+
+
 def test_label_drifted_computes_outside_the_write_lock(api: Api, tmp_path, monkeypatch) -> None:
     """The model and the domain classifier run on a read session; only the writes take the lock."""
     served_project(api, tmp_path)
     serve(api, rows(np.random.default_rng(12), 200, shift=1.0))
     first = monitor(api, tmp_path)
-    assert first["alarm"] is True and first["fired"] == []  # the rule needs 2 alarmed windows
+    # The rule needs 2 windows at level inputs.
+    assert first["level"] in ("inputs", "predictions") and first["fired"] == []
 
     open_writes: list[int] = []
     write = api.store.write

@@ -74,6 +74,8 @@ def test_late_feedback_counts_in_its_predictions_window(api: Api, tmp_path) -> N
         "accuracy": None,
         "ci_low": None,
         "ci_high": None,
+        "labels": {},
+        "selective": True,  # volunteered feedback: possibly selective
     }
 
     # Labels for window 2 after it closed, with no window closing since: read at once.

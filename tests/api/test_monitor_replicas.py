@@ -15,7 +15,7 @@ from tests.api.test_monitor_feedback import judge, predict, windows
 
 
 def test_a_late_replicas_rows_fall_in_the_next_window(api: Api, tmp_path) -> None:
-    served_project(api, tmp_path)  # v1 in production; windows close at 150 predictions
+    served_project(api, tmp_path)  # v1 in production; windows close at 200 predictions
     rng = np.random.default_rng(50)
     # A second replica whose prediction log has not flushed yet (as if its 200 ms had not come).
     late_settings = Settings(home=tmp_path, run_worker=False, prediction_flush_seconds=3600)
@@ -41,7 +41,7 @@ def test_a_late_replicas_rows_fall_in_the_next_window(api: Api, tmp_path) -> Non
         assert all(first_window.start < t < first_window.end for t in late_times)
 
     later = predict(api, rows(rng, 100))
-    second = monitor(api, tmp_path)
+    second = monitor(api, tmp_path, force=True)  # 150 of 200: closed by force (monitor --run)
     # Every committed prediction is in a window: the late 50 are in the next one.
     assert second["n"] == 150
     with api.store.read() as session:

@@ -22,7 +22,7 @@ from tests.predictions import prediction_row
 
 PER_WINDOW = 10
 RULES = [
-    {"name": "drift", "when": "drift", "windows": 3, "actions": ["alert"]},
+    {"name": "drift", "when": "drift", "windows": 3, "level": "inputs", "actions": ["alert"]},
     {
         "name": "low-accuracy",
         "when": "accuracy_below",
@@ -63,8 +63,9 @@ def history(store: Store, n: int, judged: dict[int, tuple[int, int]]) -> list[in
                 first_seq=PER_WINDOW * i + 1,
                 last_seq=PER_WINDOW * (i + 1),
                 n_predictions=PER_WINDOW,
-                alarm=i >= n - 11,
-                report={"n": PER_WINDOW},
+                alarm=False,
+                # The last 11 windows' inputs changed: warnings at level "inputs".
+                report={"n": PER_WINDOW, "drift": {"alarm": i >= n - 11, "blamed": ["x"]}},
             )
             for i in range(n)
         ]
@@ -128,8 +129,9 @@ def test_triggers_read_the_windows_the_rules_need_not_the_history(store: Store, 
     # 200 windows; the latest with 5 answers are the 3rd and 2nd to last (labels come late).
     ids = history(store, 200, judged={150: (5, 5), 197: (5, 5), 198: (2, 5)})
     seen, decisions = decide_on_latest(store, tmp_path)
-    # The last 4 (the drift rule's 3, plus 1) hold the two latest windows with 5 answers.
-    assert seen == {"statements": 4, "windows": 4}
+    # The last 4 (the drift rule's 3, plus 1) hold the two latest windows with 5 answers; one
+    # statement each reads their feedback and their audit samples.
+    assert seen == {"statements": 5, "windows": 4}
     assert decisions == {
         "drift": (False, "drift persists (more than 3 windows); already fired at 3", ids[199]),
         "low-accuracy": (
@@ -144,7 +146,7 @@ def test_triggers_read_as_far_back_as_the_rules_need(store: Store, tmp_path) -> 
     """The latest windows with 5 answers are long ago: those two are read, not those between."""
     ids = history(store, 200, judged={20: (5, 5), 150: (1, 5), 190: (4, 4)})
     seen, decisions = decide_on_latest(store, tmp_path)
-    assert seen == {"statements": 4, "windows": 6}  # 196-199, 150 and 20
+    assert seen == {"statements": 5, "windows": 6}  # 196-199, 150 and 20
     # Window 150 is below, and the window with 5 answers before it (20) was not: it fires.
     assert decisions["low-accuracy"] == (
         True,
@@ -158,7 +160,7 @@ def test_without_enough_feedback_the_reason_quotes_the_most_any_window_has(
 ) -> None:
     ids = history(store, 200, judged={30: (2, 3), 120: (4, 4), 180: (1, 1)})
     seen, decisions = decide_on_latest(store, tmp_path)
-    assert seen == {"statements": 5, "windows": 5}  # 196-199, and 120 with the most
+    assert seen == {"statements": 6, "windows": 5}  # 196-199, and 120 with the most
     assert decisions["low-accuracy"] == (
         False,
         "feedback accuracy needs 5 observations in a window, has 4",
@@ -169,7 +171,7 @@ def test_without_enough_feedback_the_reason_quotes_the_most_any_window_has(
 def test_a_first_window(store: Store, tmp_path) -> None:
     ids = history(store, 1, judged={})
     seen, decisions = decide_on_latest(store, tmp_path)
-    assert seen == {"statements": 5, "windows": 1}
+    assert seen == {"statements": 6, "windows": 1}
     assert decisions == {
         "drift": (False, "1 of 3 consecutive drift windows", ids[0]),
         "low-accuracy": (

@@ -96,7 +96,7 @@ def test_trigger_view_reads_two_statements_however_many_rules(store: Store) -> N
     by_name = {rule["name"]: rule for rule in state}
     assert [rule["name"] for rule in state] == [r["name"] for r in RULES]
     drift = by_name["persistent-drift"]
-    assert drift["when"] == "drift" and drift["params"] == {"windows": 2}
+    assert drift["when"] == "drift" and drift["params"] == {"windows": 2, "level": "performance"}
     assert drift["actions"] == ["label", "alert"]
     assert drift["times_fired"] == 1 and drift["last_fired_at"] == at(2)
     assert drift["last_decision"] == {

@@ -1,7 +1,7 @@
 """Label Studio migration without loss: annotators by e-mail, answers keyed by their source id
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-07 14:20:00
 
 * ``users.email`` (unique where set): how an imported Label Studio answer finds its annotator, and
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,89 @@
+"""The audit sample: served predictions drawn at random for people to label.
+
+Volunteered feedback is not a random sample: clients send it mostly when an answer looked
+wrong, so its accuracy is biased low, and by how much nobody knows. With the project setting
+``audit_rate`` (e.g. 0.01), the monitor draws that share of each window's predictions, at
+random, and puts their inputs on top of the labeling queue as targeted tasks
+(:data:`AUDIT_SCORE`, above drift targets). A person's answer, given without knowing the
+model's, is the prediction's true label, and the window's accuracy on these answers is an
+unbiased figure (:func:`looplab.watch.windows.window_audit`).
+
+The draw is a hash of the prediction's id compared with the rate: independent of the input and
+of whether the model was right, the same on every worker, and reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from looplab.collect import ingest
+from looplab.core.tables import AuditSample, Project, Record
+from looplab.watch.targeting import TARGETED_SCORE
+
+#: Queue score of an audit task: above drift targets (``TARGETED_SCORE`` plus a weight <= 1).
+AUDIT_SCORE = TARGETED_SCORE + 2.0
+
+
+def drawn(prediction_id: str, rate: float) -> bool:
+    """Whether the prediction is in the audit sample at ``rate`` (uniform in its id's hash)."""
+    if rate <= 0:
+        return False
+    digest = hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64 < rate
+
+
+def pick(predictions: Sequence[Any], rate: float) -> list[Any]:
+    """The predictions drawn at ``rate``; each has ``id``, ``seq``, ``label`` and ``input``."""
+    return [p for p in predictions if drawn(str(p.id), rate)]
+
+
+def queue_audit(
+    session: Session, project: Project, version: int, picked: Sequence[Any]
+) -> dict[str, int]:
+    """Put the picked predictions' inputs on top of the queue and record the samples.
+
+    An input already labeled is opened for one more answer (its ``needed`` raised by one): the
+    audit needs an answer given after the draw. Returns ``{"audited", "new_records"}``.
+    """
+    added = audited = 0
+    for p in picked:
+        try:
+            payload = ingest.normalise_payload(project, dict(p.input))
+        except Exception:  # an input the store cannot hold as a record: no audit for it
+            continue
+        digest = ingest.content_hash(project, payload)
+        record = session.scalar(
+            select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
+        )
+        if record is None:
+            record = Record(
+                project_id=project.id,
+                content_hash=digest,
+                payload=payload,
+                meta={"source": "audit", "prediction_id": p.id},
+                score=AUDIT_SCORE,
+            )
+            session.add(record)
+            session.flush()
+            added += 1
+        else:
+            record.needed = max(record.needed, record.n_human + 1)
+            record.score = AUDIT_SCORE
+        session.add(
+            AuditSample(
+                project_id=project.id,
+                model_version=version,
+                prediction_id=p.id,
+                prediction_seq=p.seq,
+                label=str(p.label),
+                record_id=record.id,
+            )
+        )
+        audited += 1
+    session.flush()
+    return {"audited": audited, "new_records": added}
