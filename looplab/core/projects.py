@@ -229,7 +229,11 @@ def status(session: Session, project: Project) -> dict[str, Any]:
     """
     pid = project.id
     active = (Annotation.project_id == pid) & (Annotation.status == "active")
-    records = session.scalar(select(func.count()).where(Record.project_id == pid)) or 0
+    records, rows = session.execute(
+        select(func.count(), func.coalesce(func.sum(Record.row_count), 0)).where(
+            Record.project_id == pid
+        )
+    ).one()
     labeled = (
         session.scalar(select(func.count(func.distinct(Annotation.record_id))).where(active)) or 0
     )
@@ -291,6 +295,8 @@ def status(session: Session, project: Project) -> dict[str, Any]:
         "task": project.task,
         "labels": list(project.labels),
         "records": records,
+        # Imported rows the records stand for (identical rows are one record: issue 17).
+        "rows": int(rows),
         "labeled": labeled,
         "unlabeled": records - labeled,
         "per_label": {label: per_label.get(label, 0) for label in project.labels},
