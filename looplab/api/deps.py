@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from looplab.core import projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import User
@@ -102,3 +103,18 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def existing_project(name: str, user: CurrentUser, store: StoreDep) -> str:
+    """The path's project name, once the project is known to exist (404 ``not_found`` if not).
+
+    For handlers that call a service taking the store and a name, which opens its own
+    transactions (promotion, rollback, drift, import): the handler still answers 404 before it
+    authorizes. Depends on the user so a request without a token gets its 401 first.
+    """
+    with store.read() as session:
+        projects.get_project(session, name)
+    return name
+
+
+ProjectName = Annotated[str, Depends(existing_project)]

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    WithJsonSchema,
+)
+
+from looplab.core.tables import ModelVersion
+from looplab.serve.serving import MAX_RECORDS
 
 #: The largest id the API takes: 2**53 - 1, the largest integer JSON carries exactly (a JavaScript
 #: number, or any tool that parses JSON numbers as doubles; above it, 2**63 - 1 itself reads back as
@@ -99,6 +111,8 @@ class SettingsPatch(Request):
     overlap: int | None = Field(None, ge=1, le=20)
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
+    retrain_min_share: float | None = Field(None, ge=0, le=1)
+    dedupe: Literal["content", "none"] | None = None
     show_suggestions: bool | None = None
     suggest_min_test: int | None = Field(None, ge=1, le=10**9)
     suggest_min_accuracy: float | None = Field(None, ge=0, le=1)
@@ -256,6 +270,20 @@ class CurvePoint(BaseModel):
     n_test: int
     created_at: dt.datetime
 
+    @classmethod
+    def of(cls, m: ModelVersion) -> CurvePoint:
+        """A version's point: its held-out scores against the labels it was trained on."""
+        return cls(
+            version=m.name,
+            n_labels=m.n_train,
+            accuracy=m.metrics.get("accuracy"),
+            macro_f1=m.metrics.get("macro_f1"),
+            accuracy_ci=m.metrics.get("accuracy_ci"),
+            macro_f1_ci=m.metrics.get("macro_f1_ci"),
+            n_test=m.n_test,
+            created_at=m.created_at,
+        )
+
 
 class ModelOut(BaseModel):
     version: str
@@ -266,6 +294,19 @@ class ModelOut(BaseModel):
     config: dict[str, Any]
     sha256: str
     created_at: dt.datetime
+
+    @classmethod
+    def of(cls, m: ModelVersion) -> ModelOut:
+        return cls(
+            version=m.name,
+            stage=m.stage,
+            n_train=m.n_train,
+            n_test=m.n_test,
+            metrics=m.metrics,
+            config=m.config,
+            sha256=m.sha256,
+            created_at=m.created_at,
+        )
 
 
 class JobQueued(BaseModel):
@@ -295,3 +336,323 @@ class PromoteIn(BaseModel):
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = ""
+
+
+# ---------------------------------------------------------------- serving
+
+
+class PredictIn(Request):
+    records: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_RECORDS, examples=[[{"text": "Shares rose 5%"}]]
+    )
+
+
+class PredictionOut(BaseModel):
+    id: str
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class PredictOut(BaseModel):
+    model_version: str
+    predictions: list[PredictionOut]
+
+
+class FeedbackIn(Request):
+    prediction_id: str = Field(min_length=1, max_length=32)
+    label: str | None = None
+    accepted: StrictBool | None = None  # "yes" or 1 is a mistake, not a verdict
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    prediction_id: str
+    accepted: bool
+    label: str
+    annotation_id: int | None
+
+
+# ---------------------------------------------------------------- monitoring
+#
+# What /monitor, /triggers, /drift and /online-metrics return, as looplab.watch.overview and
+# looplab.serve.serving build it, so OpenAPI describes what the dashboard (web/static/monitor.js)
+# and `looplab monitor --json` read. The answers stay exactly what the services return:
+# * every model allows keys it does not declare, so nothing is ever dropped (a report stored by
+#   an older or newer version, a key added to a view before its schema); tests/api/test_monitor.py
+#   fails when a fresh answer holds a key these models do not declare;
+# * the routes set ``response_model_exclude_unset``: a key the service leaves out (an empty
+#   window's drift) stays out instead of coming back as null;
+# * times are written as ``datetime.isoformat()`` gives them, as before (:data:`IsoTime`).
+
+#: A number below 100,000 and a unit: the schema shows the pattern checked here, so a
+#: schema-valid window is one the server takes (99999w still leaves a year after 1 AD).
+WINDOW = r"^([1-9][0-9]{0,4}(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)[smhdw]$"
+
+
+def _window(text: str) -> str:
+    if re.fullmatch(WINDOW, text) is None:
+        raise ValueError(
+            f"window {text!r}: use a number below 100000 and a unit (s, m, h, d or w),"
+            " e.g. 30m, 12h, 1d or 2w"
+        )
+    return text
+
+
+Window = Annotated[
+    str,
+    AfterValidator(_window),
+    WithJsonSchema({"type": "string", "pattern": WINDOW, "examples": ["1d"]}),
+]
+
+#: A time as these routes have always written it: ``datetime.isoformat()`` (``+00:00``, not
+#: pydantic's ``Z``), so a response model changes no byte of what clients read.
+IsoTime = Annotated[
+    dt.datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class View(BaseModel):
+    """A monitoring view: declared keys are described; any other key passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Latency(View):
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class AccuracyEstimate(View):
+    """CBPE: the accuracy a window's confidences imply, with no labels (watch/performance.py).
+
+    In a window of ``/monitor`` it is judged as of the window's labels now (watch/levels.py):
+    ``status`` and ``reason`` say whether to believe it, ``checks`` what the labels said.
+    """
+
+    method: str = Field(description="cbpe")
+    accuracy: float | None = Field(description="Null for an empty window.")
+    ci_low: float | None
+    ci_high: float | None
+    se: float | None = Field(None, description="Its standard error.")
+    n: int
+    trusted: bool = Field(description="Whether the reference's calibration check passed.")
+    reason: str
+    ece: float | None = None
+    calibration_note: str | None = None
+    assumes: str | None = Field(None, description="What the estimate cannot check.")
+    status: Literal["trusted", "untrusted", "contradicted"] | None = None
+    checks: dict[str, Any] | None = Field(
+        None, description="The labels' tests of the estimate: accuracy and label rates."
+    )
+
+
+class LabelAccuracy(View):
+    """Accuracy of the window's predictions on people's labels, counted when read."""
+
+    n: int = Field(description="Predictions with a label.")
+    accepted: int
+    accuracy: float | None = Field(description="accepted / n; null without labels.")
+    ci_low: float | None = Field(description="Wilson 95% interval.")
+    ci_high: float | None
+    labels: dict[str, int] | None = Field(None, description="The true labels' counts.")
+    selective: bool | None = Field(
+        None, description="True for volunteered feedback, which may not be a fair sample."
+    )
+
+
+class FeatureSummary(View):
+    kind: str
+    test: str
+    p_value: float | None
+    p_holm: float | None = Field(description="Holm-adjusted: the alarm's test.")
+    effect_size: float | None
+    effect_name: str
+    min_effect: float = Field(description="The effect floor: smaller shifts never alarm.")
+    drift: bool
+    blamed: bool
+    accuracy_effect: float | None = Field(
+        None, description="The change of accuracy this feature's mix change alone would bring."
+    )
+
+
+class MultivariateSummary(View):
+    name: str | None
+    p_value: float | None
+    effect_size: float | None
+    effect_name: str | None
+    drift: bool | None
+
+
+class PredictionDriftSummary(View):
+    p_value: float | None
+    effect_size: float | None
+    drift: bool | None
+
+
+class Risk(View):
+    feature: str
+    accuracy_effect: float = Field(description="Negative: accuracy at risk.")
+
+
+class WindowSummary(View):
+    """One closed monitor window: one model version's predictions (watch/overview.py)."""
+
+    id: int
+    model_version: str | None
+    start: IsoTime
+    end: IsoTime
+    period: str | None = Field(None, description="The calendar period, for period windows.")
+    n: int = Field(description="Predictions in the window.")
+    level: Literal["none", "inputs", "predictions", "performance"]
+    alarm: bool = Field(description="True only at level performance.")
+    alarm_source: str | None
+    labels_used: str | None = Field(description="audit, feedback or null.")
+    level_reasons: list[str]
+    input_drift: bool
+    blamed: list[str]
+    risk: list[Risk] = Field(description="Drifted or blamed features, most harmful first.")
+    reasons: list[str]
+    features: dict[str, FeatureSummary]
+    multivariate: MultivariateSummary | None
+    prediction_drift: PredictionDriftSummary | None
+    feedback: LabelAccuracy
+    audit: LabelAccuracy
+    estimate: AccuracyEstimate | None
+    latency: Latency | None
+    mix: dict[str, float] = Field(description="Share of each predicted label.")
+
+
+class OnlineMetric(View):
+    """One served version's predictions and feedback, all time (serve/serving.py)."""
+
+    version: str
+    predictions: int
+    feedback: int
+    accepted: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class TriggerDecisionOut(View):
+    window: int | None
+    fired: bool
+    reason: str
+    actions: dict[str, Any] = Field(description="What each action did when it fired.")
+    at: IsoTime
+
+
+class TriggerState(View):
+    """A trigger rule in force and what it last decided."""
+
+    name: str
+    when: str
+    params: dict[str, Any]
+    actions: list[str]
+    times_fired: int
+    last_fired_at: IsoTime | None
+    last_decision: TriggerDecisionOut | None
+
+
+class MonitorState(View):
+    """The dashboard's monitoring panel: the production model, its windows, alarms, triggers."""
+
+    project: str
+    production_model: str | None
+    checked_at: IsoTime
+    windows: list[WindowSummary] = Field(description="Oldest first.")
+    latest: WindowSummary | None
+    alarms: int = Field(description="Windows with an alarm (level performance).")
+    warnings: int = Field(description="Windows at level inputs or predictions.")
+    alarm_streak: int = Field(description="The latest version's alarms in a row, up to now.")
+    pending_predictions: int = Field(
+        description="The production version's predictions since its last window."
+    )
+    min_predictions: int = Field(description="A count window closes at this many predictions.")
+    window: str = Field(description="count, or the calendar period windows are cut by.")
+    window_time_field: str | None
+    audit_rate: float
+    estimate_assumes: str
+    online: list[OnlineMetric]
+    triggers: list[TriggerState]
+
+
+class DriftResultOut(View):
+    name: str
+    statistic: float | None
+    p_value: float | None
+    effect_size: float | None
+    effect_name: str
+    drift: bool
+    details: dict[str, Any]
+
+
+class FeatureDriftOut(View):
+    name: str
+    kind: str
+    test: str
+    statistic: float | None
+    p_value: float | None
+    p_holm: float | None
+    q_value: float | None = Field(description="Benjamini-Hochberg: blame's test.")
+    effect_size: float | None
+    effect_name: str
+    min_effect: float
+    significant: bool
+    drift: bool
+    blamed: bool
+    details: dict[str, Any]
+
+
+class DriftReportOut(View):
+    """The drift battery's verdict (watch/drift/report.py): one alarm at a known error rate."""
+
+    alarm: bool
+    alpha: float
+    alpha_univariate: float
+    alpha_multivariate: float
+    blame_fdr: float
+    blamed: list[str]
+    features: list[FeatureDriftOut]
+    multivariate: DriftResultOut | None
+    prediction: DriftResultOut | None
+    n_reference: int
+    n_window: int
+    reasons: list[str]
+
+
+class ReferenceFigures(View):
+    """The held-out figures a window is compared with."""
+
+    accuracy: float
+    mean_confidence: float
+    n: int
+    ece: float
+    trusted: bool
+
+
+class DriftNow(View):
+    """The production model's predictions of the last ``window`` against its training data."""
+
+    project: str
+    model_version: str
+    window: str
+    since: IsoTime
+    until: IsoTime | None
+    n: int
+    reference_n: int | None = Field(None, description="Rows of the reference; absent when n is 0.")
+    reference: ReferenceFigures | None = None
+    drift: DriftReportOut | None
+    estimate: AccuracyEstimate | None
+    mean_proba: dict[str, float] | None = Field(
+        None, description="Mean predicted probability of each label."
+    )
+    effects: dict[str, float] | None = Field(
+        None, description="Each feature's mix change's effect on accuracy."
+    )
+    latency: Latency | None
+    mix: dict[str, float]

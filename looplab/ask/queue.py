@@ -29,7 +29,16 @@ from looplab.core import audit, jobs
 from looplab.core.errors import Invalid, NotFound
 from looplab.core.projects import setting
 from looplab.core.store import advisory_lock, lock_key
-from looplab.core.tables import Annotation, Base, Lease, Project, Record, User, utcnow
+from looplab.core.tables import (
+    Annotation,
+    Base,
+    Lease,
+    ModelVersion,
+    Project,
+    Record,
+    User,
+    utcnow,
+)
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
@@ -295,17 +304,47 @@ def annotate(
 
 
 def _count_towards_retraining(session: Session, project: Project) -> None:
-    """Queue a training job once ``retrain_every`` new answers have come in since the last one.
+    """Queue a training job once enough new answers have come in since the last one started.
 
-    The training job resets the count when it starts. Until then the count keeps growing, and the
-    job is looked for again at each further multiple of ``retrain_every`` (not at every answer,
-    which would cost each answer a query while a job waits for a worker).
+    Enough means ``retrain_every`` answers *and* ``retrain_min_share`` of the rows the latest
+    version was trained on (:func:`retrain_due`): on a 78k-row training set, 5% is about 3,100
+    labels, where ``retrain_every`` alone queued a version every 50. The training job resets the
+    count when it starts; until then the count keeps growing, and the conditions are looked at
+    again at each further multiple of ``retrain_every`` (not at every answer, which would cost
+    each answer two queries).
     """
     pending = session.scalar(_COUNT_LABEL, {"project_id": project.id})
     _sync(session, Project, project.id, "labels_since_model", pending)
     every = max(1, int(setting(project, "retrain_every")))
-    if pending is not None and pending >= every and pending % every == 0:
+    at_step = pending is not None and pending >= every and pending % every == 0
+    if at_step and retrain_due(session, project, int(pending or 0)):
         jobs.enqueue(session, "train", project_id=project.id)
+
+
+def retrain_due(session: Session, project: Project, pending: int) -> bool:
+    """Whether ``pending`` new answers call for a new candidate now.
+
+    Not while a training job is queued or running: the running one already trains on most of
+    them, and a version per batch of answers is churn nobody can review (issue 17 saw 65
+    candidates from 5,507 feedback labels). Otherwise when ``pending`` reaches
+    ``retrain_min_share`` of the latest version's training rows (every answer counts when there
+    is no version yet).
+    """
+    if jobs.active(session, "train", project.id) is not None:
+        return False
+    share = float(setting(project, "retrain_min_share") or 0.0)
+    latest = session.execute(
+        select(ModelVersion.n_train, ModelVersion.config)
+        .where(ModelVersion.project_id == project.id)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    ).first()
+    if latest is None or share <= 0:
+        return True
+    n_train, config = latest
+    # Rows, not records: a record standing for 40 identical imported rows weighs 40.
+    rows = (config or {}).get("train_rows") or n_train or 0
+    return pending >= share * float(rows)
 
 
 def skip(session: Session, project: Project, user: User, record_id: int) -> Annotation:

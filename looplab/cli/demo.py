@@ -111,7 +111,7 @@ def demo(
                 jobs.enqueue(session, "train", project_id=project.id, params=train_params)
             err.print(
                 f"imported {report.imported:,} of {count:,} BBC News articles into 'news',"
-                f" {report.labels:,} with their topic as a label; the worker trains v1 from"
+                f" {report.labels:,} rows with their topic as a label; the worker trains v1 from"
                 " those now (then: `looplab gate news v1` and `looplab promote news v1`)"
             )
         tokens = {}

@@ -59,6 +59,14 @@ def import_(
     fields: Annotated[str | None, typer.Option(help="Input columns (tabular tasks).")] = None,
     label: Annotated[str | None, typer.Option(help="Column of known labels.")] = None,
     meta: Annotated[str | None, typer.Option(help="Columns kept as metadata.")] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Column naming each row's record: same id = same record (rows counted), "
+            "different ids stay apart. Default: the project's dedupe setting.",
+        ),
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv, jsonl, parquet or label-studio.")
     ] = None,
@@ -114,6 +122,7 @@ def import_(
                 fields=split_csv(fields),
                 label=label,
                 meta=split_csv(meta),
+                id_column=id_column,
                 encoding=encoding,
                 max_field_chars=limit,
                 actor=actor(),
@@ -123,11 +132,10 @@ def import_(
         if as_json:
             emit_json(report.to_dict())
         else:
-            data = report.to_dict()
             out.print(
-                f"imported {data['imported']:,} records from {path.name} "
-                f"({data['duplicates']:,} duplicates dropped, {data['labels']:,} labels) "
-                f"in {data['seconds']:.1f} s"
+                f"imported {report.imported:,} records from {path.name} in"
+                f" {report.seconds:.1f} s: {report.summary()}",
+                highlight=False,
             )
             if report.labelstudio is not None:
                 _print_label_studio(report.labelstudio)

@@ -43,15 +43,27 @@ def user_list(as_json: JsonOpt = False) -> None:
     """List users and roles."""
     with opened() as store, store.read() as session:
         users = [
-            {"name": u.name, "role": u.role, "active": u.active, "created_at": u.created_at}
+            {
+                "name": u.name,
+                "role": u.role,
+                "active": u.active,
+                "email": u.email,
+                "created_at": u.created_at,
+            }
             for u in access.list_users(session)
         ]
     if as_json:
         emit_json(users)
         return
-    table = Table("name", "role", "active", "created")
+    table = Table("name", "role", "active", "e-mail", "created")
     for u in users:
-        table.add_row(str(u["name"]), str(u["role"]), str(u["active"]), str(u["created_at"])[:19])
+        table.add_row(
+            str(u["name"]),
+            str(u["role"]),
+            str(u["active"]),
+            str(u["email"] or ""),
+            str(u["created_at"])[:19],
+        )
     out.print(table)
 
 

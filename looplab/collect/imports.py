@@ -78,6 +78,7 @@ def queue_import(
     fields: list[str] | None = None,
     label: str | None = None,
     meta: list[str] | None = None,
+    id_column: str | None = None,
     encoding: str = "utf-8",
     from_name: str | None = None,
     actor: str,
@@ -97,6 +98,7 @@ def queue_import(
         "fields": fields,
         "label": label,
         "meta": meta,
+        "id": id_column,
         "encoding": encoding,
         "from_name": from_name,
     }
@@ -156,6 +158,7 @@ def run_import(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 fields=params.get("fields"),
                 label=params.get("label"),
                 meta=params.get("meta"),
+                id_column=params.get("id"),
                 encoding=params.get("encoding") or "utf-8",
                 actor=params.get("actor", "worker"),
                 progress=on_progress,

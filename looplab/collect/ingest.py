@@ -10,12 +10,18 @@ the provenance (the import batch, each record's line, the audit event). How an i
 * **Streaming.** The reader yields rows one at a time (Parquet reads :data:`BATCH_ROWS` at a
   time) and they are written in batches of :data:`BATCH_ROWS`, so memory does not grow with the
   file.
-* **Dedupe through the index.** Each record's ``content_hash`` is 16 bytes of BLAKE2b over the
-  canonical JSON (sorted keys, no spaces, UTF-8) of its *normalised* input fields; meta and label
-  are not part of it. Rows go in with ``INSERT ... ON CONFLICT DO NOTHING`` against the unique
-  ``(project_id, content_hash)`` index and duplicates are counted from the row count, so no set of
-  hashes is held in memory. Duplicates inside the file and against earlier imports are dropped
-  alike; a label on a dropped row still reaches the surviving record (once per distinct label).
+* **Dedupe through the index, counts kept.** Each record's ``content_hash`` is 16 bytes of
+  BLAKE2b over the canonical JSON (sorted keys, no spaces, UTF-8) of its *normalised* input
+  fields; meta and label are not part of it. The project setting ``dedupe`` says what makes two
+  rows one record (:data:`DEDUPE`): ``content`` (the default) hashes the inputs, ``none`` adds
+  the batch and line so every row is a record of its own, and ``import --id COLUMN`` hashes that
+  column's value instead (same id, same record; different ids stay apart even with identical
+  inputs). Rows go in with ``INSERT ... ON CONFLICT DO UPDATE`` against the unique
+  ``(project_id, content_hash)`` index, which adds the row to the record's ``row_count``; no set
+  of hashes is held in memory (only 8 bytes per row, to count the distinct inputs). Each imported
+  label is one annotation per (record, batch, label) whose ``row_count`` says how many rows gave
+  it: a repeated input keeps how often each label was seen, so training learns P(y|x) from it
+  (:mod:`looplab.learn.dataset`), where one vote per distinct label taught the wrong rates.
 * **Raw DBAPI writes** with precomputed JSON text: ``executemany`` on SQLite, ``COPY`` into a
   temporary table on PostgreSQL. SQLAlchemy's per-row JSON processing costs more than the rest of
   the import together; one statement per batch does not.
@@ -46,12 +52,13 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import DateTime
 from sqlalchemy.orm import Session
 
@@ -74,11 +81,18 @@ _EMPTY_META = "{}"
 _BY_HASH = operator.itemgetter(2)
 #: Longer numeric-looking cells stay strings: they are identifiers, not quantities.
 _NUMBER_CHARS = 30
+#: Values of the project setting ``dedupe``: what makes two rows one record.
+DEDUPE = ("content", "none")
 
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What one import did. ``rows`` = ``imported`` + ``duplicates``."""
+    """What one import did. ``rows`` = ``imported`` + ``duplicates``.
+
+    ``distinct`` counts the distinct records the file's rows went to (new or earlier ones),
+    ``conflicting`` those of them whose rows in this file carry more than one label, ``labels``
+    the labeled rows; ``dedupe`` is what made rows one record (``content``, ``none`` or ``id``).
+    """
 
     batch_id: int
     rows: int
@@ -86,11 +100,30 @@ class ImportReport:
     duplicates: int
     labels: int
     seconds: float
+    distinct: int = 0
+    conflicting: int = 0
+    dedupe: str = "content"
     #: Label Studio files: answers, annotators, predictions, merged tasks (:mod:`.lsimport`).
     labelstudio: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "summary": self.summary()}
+
+    def summary(self) -> str:
+        """One line for people: "77,911 rows, 1,728 distinct inputs, counts kept; ..."."""
+        if self.dedupe == "none":
+            text = f"{self.rows:,} rows, each its own record (dedupe=none)"
+        else:
+            unit = "ids" if self.dedupe == "id" else "inputs"
+            text = f"{self.rows:,} rows, {self.distinct:,} distinct {unit}"
+            text += ", counts kept" if self.distinct < self.rows else ""
+        text += f"; {self.imported:,} new records, {self.labels:,} labeled rows"
+        if self.conflicting:
+            what = "record" if self.dedupe == "none" else "input"
+            many = self.conflicting > 1
+            text += f"; {self.conflicting:,} {what}{'s' * many} carr{'y' if many else 'ies'}"
+            text += " conflicting labels"
+        return text
 
 
 # -- normalisation --------------------------------------------------------------------------------
@@ -193,19 +226,21 @@ def _plain(value: Any) -> Any:
 class _Writer:
     """Batched writes of records and imported labels on the session's own connection.
 
-    Every row carries ``seq``, its place in the file, so ids follow the file and the first
-    occurrence of a duplicate is the one kept.
+    Every record row carries ``seq``, its place in the file, so ids follow the file and the first
+    occurrence of a duplicate is the one kept. Rows of one batch are gathered by key first
+    (:meth:`add`): a record goes in once per batch with the number of its rows, and an upsert
+    adds that number to an earlier record's ``row_count``.
 
     SQLite: one ``executemany`` per batch, with the rows sorted by content hash. Both indexes on
     ``records`` are keyed by the hash (``score`` derives from it), so sorted inserts touch
     neighbouring index pages and cost about a quarter less CPU than file order; ``seq`` is the
     explicit id, which is safe because the transaction holds SQLite's write lock from its start.
-    The sort is stable, so among equal hashes the earliest row still goes in first.
 
     PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT ... ORDER BY seq
-    ON CONFLICT DO NOTHING`` (half the client CPU of ``executemany``); ids come from the sequence.
+    ON CONFLICT DO UPDATE`` (half the client CPU of ``executemany``); ids come from the sequence.
 
-    Labels are rare and go through ``executemany`` on both, where each row sees the ones before.
+    Labels go through ``executemany`` on both: first adding to this batch's annotation of the same
+    record and label (written by an earlier batch of rows), then inserting the ones not there.
     """
 
     def __init__(self, session: Session, project: Project, batch_id: int, now: dt.datetime) -> None:
@@ -218,34 +253,44 @@ class _Writer:
         self.now = bind(now) if bind else now
         pid, bid = int(project.id), int(batch_id)
         self.pid, self.bid = pid, bid
+        upsert = (
+            "ON CONFLICT (project_id, content_hash) DO UPDATE"
+            " SET row_count = records.row_count + excluded.row_count"
+        )
         self.records_sql = (
             "INSERT INTO records (id, project_id, batch_id, source_line, content_hash, payload,"
-            " meta, n_human, needed, score, created_at)"
+            " meta, n_human, needed, score, created_at, row_count)"
             f" VALUES ({mark}, {pid}, {bid}, {mark}, {mark}, {jmark}, {jmark}, 0, {mark}, {mark},"
-            f" {mark}) ON CONFLICT (project_id, content_hash) DO NOTHING"
+            f" {mark}, {mark}) {upsert}"
+        )
+        record_of = f"SELECT id FROM records WHERE project_id = {pid} AND content_hash = {mark}"
+        self.add_labels_sql = (
+            f"UPDATE annotations SET row_count = row_count + {mark} WHERE batch_id = {bid}"
+            f" AND origin = 'import' AND label = {mark} AND record_id = ({record_of})"
         )
         self.labels_sql = (
             "INSERT INTO annotations (project_id, record_id, annotator_id, value, label, seconds,"
-            " origin, status, batch_id, created_at)"
-            f" SELECT {pid}, r.id, NULL, {jmark}, {mark}, {mark}, 'import', 'active', {bid}, {mark}"
-            f" FROM records r WHERE r.project_id = {pid} AND r.content_hash = {mark}"
+            " origin, status, batch_id, created_at, row_count)"
+            f" SELECT {pid}, r.id, NULL, {jmark}, {mark}, {mark}, 'import', 'active', {bid},"
+            f" {mark}, {mark} FROM records r WHERE r.project_id = {pid} AND r.content_hash = {mark}"
             " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.record_id = r.id"
-            f" AND a.origin = 'import' AND a.label = {mark})"
+            f" AND a.origin = 'import' AND a.batch_id = {bid} AND a.label = {mark})"
         )
         self.copy = dialect.name == "postgresql"
         if self.copy:
             self.conn.exec_driver_sql(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS looplab_import (seq bigint,"
                 " source_line integer, content_hash bytea, payload text, meta text,"
-                " needed integer, score double precision, created_at timestamptz) ON COMMIT DROP"
+                " needed integer, score double precision, created_at timestamptz,"
+                " row_count integer) ON COMMIT DROP"
             )
             self.conn.exec_driver_sql("TRUNCATE looplab_import")
             self.records_sql = (
                 "INSERT INTO records (project_id, batch_id, source_line, content_hash, payload,"
-                " meta, n_human, needed, score, created_at)"
+                " meta, n_human, needed, score, created_at, row_count)"
                 f" SELECT {pid}, {bid}, source_line, content_hash, CAST(payload AS JSONB),"
-                " CAST(meta AS JSONB), 0, needed, score, created_at FROM looplab_import"
-                " ORDER BY seq ON CONFLICT (project_id, content_hash) DO NOTHING"
+                " CAST(meta AS JSONB), 0, needed, score, created_at, row_count"
+                f" FROM looplab_import ORDER BY seq {upsert}"
             )
             self.next_id = 1  # ordering only: PostgreSQL's sequence gives the ids
         else:
@@ -253,33 +298,56 @@ class _Writer:
                 self.conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM records").scalar()
                 or 1
             )
-        self.records: list[tuple[Any, ...]] = []
-        self.labels: list[tuple[Any, ...]] = []
-        self.imported = 0
+        # This batch of rows: key -> (seq, line, key, payload, meta, needed, score, now, rows)
+        # and (key, label) -> [value, label, seconds, now, rows, key, label].
+        self.records: dict[bytes, tuple[Any, ...]] = {}
+        self.repeats: dict[bytes, int] = {}  # rows of a key beyond its first in this batch
+        self.labels: dict[tuple[bytes, str], list[Any]] = {}
+        self.keys: list[np.ndarray] = []  # 8 bytes of each distinct key per batch, to count them
         self.labelled = 0
+        self.labels_written = False
 
     def flush(self) -> None:
-        if self.records and self.copy:
-            cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(
-                "COPY looplab_import (seq, source_line, content_hash, payload, meta, needed,"
-                " score, created_at) FROM STDIN"
-            ) as copy:
-                for row in self.records:
-                    copy.write_row(row)
-            result = self.conn.exec_driver_sql(self.records_sql)
-            self.imported += int(result.rowcount)
-            self.conn.exec_driver_sql("TRUNCATE looplab_import")
-            self.records = []
-        elif self.records:
-            self.records.sort(key=_BY_HASH)
-            result = self.conn.exec_driver_sql(self.records_sql, self.records)
-            self.imported += int(result.rowcount)
-            self.records = []
+        if self.records:
+            keys = b"".join(self.records)
+            self.keys.append(np.frombuffer(keys, dtype=np.uint64)[::2].copy())
+            for key, count in self.repeats.items():
+                self.records[key] = (*self.records[key][:8], count)
+            rows = list(self.records.values())
+            if self.copy:
+                cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                with cursor.copy(
+                    "COPY looplab_import (seq, source_line, content_hash, payload, meta, needed,"
+                    " score, created_at, row_count) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                self.conn.exec_driver_sql(self.records_sql)
+                self.conn.exec_driver_sql("TRUNCATE looplab_import")
+            else:
+                rows.sort(key=_BY_HASH)
+                self.conn.exec_driver_sql(self.records_sql, rows)
+            self.records, self.repeats = {}, {}
         if self.labels:  # after the records, which they point at
-            result = self.conn.exec_driver_sql(self.labels_sql, self.labels)
-            self.labelled += int(result.rowcount)
-            self.labels = []
+            found = list(self.labels.values())
+            if self.labels_written:  # an earlier batch of rows may hold the same record's label
+                self.conn.exec_driver_sql(self.add_labels_sql, [(r[4], r[6], r[5]) for r in found])
+            self.conn.exec_driver_sql(self.labels_sql, [tuple(r) for r in found])
+            self.labels_written = True
+            self.labels = {}
+
+    def totals(self) -> tuple[int, int, int]:
+        """(new records, distinct records the rows went to, those with conflicting labels)."""
+        imported = self.conn.exec_driver_sql(
+            f"SELECT COUNT(*) FROM records WHERE project_id = {self.pid} AND batch_id = {self.bid}"
+        ).scalar()
+        distinct = len(np.unique(np.concatenate(self.keys))) if self.keys else 0
+        conflicting = self.conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM (SELECT record_id FROM annotations WHERE project_id ="
+            f" {self.pid} AND batch_id = {self.bid} AND origin = 'import' GROUP BY record_id"
+            " HAVING COUNT(*) > 1) AS mixed"
+        ).scalar()
+        return int(imported or 0), distinct, int(conflicting or 0)
 
     def count_imported_answers(self) -> None:
         """Count a record's first imported label as one answer, so the queue does not hand out
@@ -313,6 +381,7 @@ def import_file(
     fields: list[str] | None = None,
     label: str | None = None,
     meta: list[str] | None = None,
+    id_column: str | None = None,
     encoding: str = "utf-8",
     max_field_chars: int = MAX_FIELD_CHARS,
     actor: str,
@@ -321,62 +390,34 @@ def import_file(
 ) -> ImportReport:
     """Import one file into ``project``, in the caller's transaction; all or nothing.
 
-    Parameters
-    ----------
-    session
-        A write session (``with store.write() as session``); nothing commits on error.
-    project
-        The target project.
-    path
-        The file. Its format comes from the extension (.csv, .jsonl/.ndjson, .parquet/.pq,
-        .json = Label Studio tasks) unless ``fmt`` says otherwise.
-    fmt
-        ``"csv"``, ``"jsonl"``, ``"parquet"`` or ``"label-studio"``.
-    text
-        Text projects: the column holding the text (default ``"text"``; for Label Studio, the
-        key under ``data``).
-    fields
-        Tabular projects: the input columns. The first import of a project sets them; later
-        imports may omit them or must name the same ones.
-    label
-        A column of known labels, imported as annotations with origin ``"import"``. A missing
-        value (an empty CSV cell, JSON ``null`` or no key, a Parquet null) means unlabeled; a
-        label that is present but blank (``""`` in JSON or Parquet, spaces anywhere) is refused.
-        Label Studio files bring their own annotations.
-    meta
-        Columns kept in ``Record.meta`` (Label Studio: default every other ``data`` key).
-    encoding
-        Text encoding of CSV, JSONL and Label Studio files.
-    max_field_chars
-        The longest value kept (input, label or meta), in characters; longer ones are refused.
-    actor
-        Who imports, for the batch and the audit log.
-    progress
-        Called as ``progress(done, total)`` after each batch: bytes for text formats, rows for
-        Parquet.
-    from_name
-        Label Studio exports: the control whose answers are imported (default: the only Choices
-        control). See :mod:`looplab.collect.labelstudio`.
+    ``path``'s format comes from its extension (.csv, .jsonl/.ndjson, .parquet/.pq, .json = Label
+    Studio tasks) unless ``fmt`` names it. ``text`` is a text project's column (default
+    ``"text"``), ``fields`` a tabular project's input columns (the first import sets them; later
+    ones may omit them or must name the same). ``label`` is a column of known labels, imported
+    with origin ``"import"`` and the rows that gave each record each label; a missing value means
+    unlabeled, a blank one is refused (Label Studio files bring their own annotations). ``meta``
+    columns are kept in ``Record.meta`` (Label Studio: default every other ``data`` key).
+    ``id_column`` names each row's record (same id, same record; different ids apart; kept in
+    meta); without it the project's ``dedupe`` decides. ``encoding`` is that of CSV, JSONL and
+    Label Studio files; ``max_field_chars`` the longest value kept. ``actor`` is who imports;
+    ``progress(done, total)`` is called after each batch (bytes, or rows for Parquet).
+    ``from_name``: Label Studio exports, the control whose answers are imported (default: the
+    only Choices control; :mod:`looplab.collect.labelstudio`).
 
-    Returns
-    -------
-    ImportReport
-
-    Raises
-    ------
-    Invalid
-        Bad mapping or bad input, with ``details={"file", "line", "field"}``.
+    Raises :class:`Invalid` for a bad mapping or bad input, with
+    ``details={"file", "line", "field"}``; the caller's transaction then writes nothing.
     """
     started = time.perf_counter()
     path = Path(path)
-    fmt, spec, sets_fields = resolve_spec(
-        project, path, fmt, text, fields, label, meta, encoding, max_field_chars
-    )
+    kept = _meta_with(meta, id_column, fmt)
+    mapped = resolve_spec(project, path, fmt, text, fields, label, kept, encoding, max_field_chars)
+    fmt, spec, sets_fields = mapped
     if not path.is_file():
         raise Invalid(f"{path}: no such file", details=spec.where(None, None))
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
+    dedupe = _dedupe_of(project, spec, fmt, id_column)
     with path.open("rb") as handle:
         source = open_source(
             fmt,
@@ -388,36 +429,123 @@ def import_file(
             from_name=from_name,
             labels=list(project.labels),
         )
-        mapping = {
-            ("text" if project.task == "text" else "fields"): (
-                spec.inputs[0] if project.task == "text" else spec.inputs
-            ),
-            "label": spec.label,
-            "meta": spec.meta,
-            "encoding": encoding,
-        }
-        batch = ImportBatch(
-            project_id=project.id,
-            source=str(path.resolve()),
-            format=fmt,
-            file_sha256=sha256,
-            mapping=mapping,
-            created_by=actor,
-        )
-        session.add(batch)
-        session.flush()
-        rows, writer = _load(session, project, batch.id, spec, source, progress)
+        batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
+        keys = _Keys(dedupe, batch.id, id_column)
+        if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
+            source.hasher = _task_hasher(spec, source)
+        rows, writer = _load(session, project, batch.id, spec, source, keys, progress)
     if rows == 0:
         raise spec.invalid(None, None, "the file has a header but no rows")
-    batch.n_rows = rows
-    batch.n_imported = writer.imported
-    batch.n_duplicates = rows - writer.imported
-    batch.n_labels = writer.labelled
+    report = _report(session, project, batch, spec, source, writer, rows, dedupe, actor)
+    _close_batch(session, project, batch, report, writer, spec, sets_fields, actor)
+    return replace(report, seconds=time.perf_counter() - started)
+
+
+def _dedupe_of(project: Project, spec: Spec, fmt: str, id_column: str | None) -> str:
+    """What makes rows one record here: ``id`` with an id column, else the project's setting.
+
+    Label Studio tasks are found again by their content (their answers and predictions attach
+    to the record of that content), so they always dedupe by content.
+    """
+    if fmt == "label-studio":
+        if id_column is not None:
+            raise spec.invalid(
+                None,
+                id_column,
+                "--id does not apply to Label Studio files: tasks are matched"
+                " to records by their content",
+            )
+        return "content"
+    return "id" if id_column else str(setting(project, "dedupe"))
+
+
+def _meta_with(meta: list[str] | None, id_column: str | None, fmt: str | None) -> list[str] | None:
+    """The meta columns to read: the id column is kept in meta (Label Studio: all keys are)."""
+    if id_column is None or (meta is None and fmt == "label-studio"):
+        return meta
+    return [*(meta or []), id_column] if id_column not in (meta or []) else meta
+
+
+def _report(
+    session: Session,
+    project: Project,
+    batch: ImportBatch,
+    spec: Spec,
+    source: Source,
+    writer: _Writer,
+    rows: int,
+    dedupe: str,
+    actor: str,
+) -> ImportReport:
+    """Count what the rows became; write a Label Studio file's answers (after its records)."""
+    imported, distinct, conflicting = writer.totals()
     if writer.labelled:
         writer.count_imported_answers()
-    summary = _label_studio_answers(session, project, batch, spec, source, actor)
-    if summary is not None:
-        batch.n_labels += summary["answers"]
+    answers = _label_studio_answers(session, project, batch, spec, source, actor)
+    return ImportReport(
+        batch_id=batch.id,
+        rows=rows,
+        imported=imported,
+        duplicates=rows - imported,
+        labels=writer.labelled + (answers["answers"] if answers is not None else 0),
+        seconds=0.0,
+        distinct=distinct,
+        conflicting=conflicting,
+        dedupe=dedupe,
+        labelstudio=answers,
+    )
+
+
+def _open_batch(
+    session: Session,
+    project: Project,
+    path: Path,
+    fmt: str,
+    sha256: str,
+    spec: Spec,
+    encoding: str,
+    id_column: str | None,
+    actor: str,
+) -> ImportBatch:
+    """The batch row every record of the import points back to (flushed: it has an id)."""
+    mapping = {
+        ("text" if project.task == "text" else "fields"): (
+            spec.inputs[0] if project.task == "text" else spec.inputs
+        ),
+        "label": spec.label,
+        "meta": spec.meta,
+        "encoding": encoding,
+    }
+    if id_column is not None:
+        mapping["id"] = id_column
+    batch = ImportBatch(
+        project_id=project.id,
+        source=str(path.resolve()),
+        format=fmt,
+        file_sha256=sha256,
+        mapping=mapping,
+        created_by=actor,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def _close_batch(
+    session: Session,
+    project: Project,
+    batch: ImportBatch,
+    report: ImportReport,
+    writer: _Writer,
+    spec: Spec,
+    sets_fields: bool,
+    actor: str,
+) -> None:
+    """Store the counts on the batch, count imported answers, set the fields, audit it all."""
+    batch.n_rows = report.rows
+    batch.n_imported = report.imported
+    batch.n_duplicates = report.duplicates
+    batch.n_labels = report.labels
     if sets_fields:
         project.fields = list(spec.inputs)
         audit.record(
@@ -430,10 +558,9 @@ def import_file(
             details={"fields": list(spec.inputs), "batch_id": batch.id},
         )
     counts = {
-        "rows": rows,
-        "imported": writer.imported,
-        "duplicates": rows - writer.imported,
-        "labels": batch.n_labels,
+        k: v
+        for k, v in report.to_dict().items()
+        if k not in ("batch_id", "seconds") and not (k == "labelstudio" and v is None)
     }
     audit.record(
         session,
@@ -444,20 +571,25 @@ def import_file(
         project_id=project.id,
         details={
             "source": batch.source,
-            "format": fmt,
-            "sha256": sha256,
-            "mapping": mapping,
+            "format": batch.format,
+            "sha256": batch.file_sha256,
+            "mapping": batch.mapping,
             **counts,
-            **({"labelstudio": summary} if summary is not None else {}),
         },
     )
     session.flush()
-    return ImportReport(
-        batch_id=batch.id,
-        seconds=time.perf_counter() - started,
-        labelstudio=summary,
-        **counts,
-    )
+
+
+def _task_hasher(spec: Spec, source: Source) -> Callable[[Any], bytes]:
+    """The content hash of a Label Studio task's inputs: the one its record was written with."""
+    encode = _encode_text if spec.task == "text" else _encode_fields
+    from_text = source.format == "csv"
+
+    def hasher(task: Any) -> bytes:
+        data, _ = encode(spec, task.inputs, task.line, from_text)
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    return hasher
 
 
 def _label_studio_answers(
@@ -466,15 +598,9 @@ def _label_studio_answers(
     """A Label Studio source's answers and predictions (:mod:`.lsimport`), after its records."""
     tasks = getattr(source, "tasks", None)
     controls = getattr(source, "controls", None)
-    if tasks is None or controls is None:
+    if not tasks or controls is None:  # not Label Studio, or plain [{"text": ...}] data
         return None
-    encode = _encode_text if spec.task == "text" else _encode_fields
-    from_text = source.format == "csv"
     valid = dict.fromkeys(project.labels)
-
-    def hasher(task: Any) -> bytes:
-        data, _ = encode(spec, task.inputs, task.line, from_text)
-        return hashlib.blake2b(data, digest_size=16).digest()
 
     def check_label(task: Any, raw: str) -> str:
         return _label(spec, raw, valid, task.line) or raw
@@ -485,7 +611,7 @@ def _label_studio_answers(
         batch.id,
         tasks,
         controls,
-        hasher,
+        _task_hasher(spec, source),
         check_label,
         actor=actor,
         now=utcnow(),
@@ -499,15 +625,46 @@ def _label_studio_answers(
     return summary
 
 
+class _Keys:
+    """What makes two rows one record: the inputs' hash, the row's place, or an id column."""
+
+    def __init__(self, dedupe: str, batch_id: int, id_column: str | None) -> None:
+        if dedupe not in (*DEDUPE, "id"):
+            raise Invalid(f"unknown dedupe {dedupe!r}; valid: {', '.join(DEDUPE)}")
+        self.dedupe, self.batch_id, self.id_column = dedupe, batch_id, id_column
+        self.by_content = dedupe == "content"
+
+    def key(
+        self, spec: Spec, hasher: Any, line: int, meta: dict[str, Any] | None, from_text: bool
+    ) -> bytes:
+        """The record key of a row whose inputs ``hasher`` holds already (not for ``content``)."""
+        if self.dedupe == "none":
+            hasher.update(b"\x00row:%d:%d" % (self.batch_id, line))
+            return bytes(hasher.digest())
+        value = (meta or {}).get(self.id_column or "")
+        try:
+            value = normalise_value(value, from_text=from_text)
+        except ValueError as exc:
+            raise spec.invalid(line, self.id_column, str(exc)) from None
+        if value is None:
+            raise spec.invalid(
+                line, self.id_column, "the id is missing: with --id every row needs one"
+            )
+        fresh = hashlib.blake2b(digest_size=16)
+        fresh.update(b"id:" + _canonical({"id": value}).encode("utf-8", "replace"))
+        return fresh.digest()
+
+
 def _load(
     session: Session,
     project: Project,
     batch_id: int,
     spec: Spec,
     source: Source,
+    keys: _Keys,
     progress: Progress | None,
 ) -> tuple[int, _Writer]:
-    """The hot loop: normalise, hash, batch, write. Returns (rows read, writer)."""
+    """The hot loop: normalise, hash, gather by key, write. Returns (rows read, writer)."""
     writer = _Writer(session, project, batch_id, utcnow())
     now = writer.now
     valid = dict.fromkeys(project.labels)  # ordered, for the error message
@@ -517,12 +674,13 @@ def _load(
     encode = _encode_text if spec.task == "text" else _encode_fields
     from_text = source.format == "csv"
     blank = hashlib.blake2b(digest_size=16)
-    rows = 0
-    records, labels = writer.records, writer.labels
+    rows = labelled = 0
+    records, labels, repeats = writer.records, writer.labels, writer.repeats
     seq = writer.next_id
     if progress:
         progress(0, source.total)
     text_task = spec.task == "text"
+    by_content = keys.by_content
     normalize = unicodedata.normalize
     for line, values, row_labels, meta in source.rows():
         raw = values[0]
@@ -543,29 +701,54 @@ def _load(
             data, payload = encode(spec, values, line, from_text)
         hasher = blank.copy()  # cheaper than parsing digest_size=16 for every row
         hasher.update(data)
-        digest = hasher.digest()
+        digest = hasher.digest() if by_content else keys.key(spec, hasher, line, meta, from_text)
         meta_json = _EMPTY_META if meta is None else _meta_json(spec, meta, line)
-        needed = overlap if share and int.from_bytes(digest[6:10]) < share else 1
-        # The hash is uniform, so its first 48 bits make a fair cold-start queue order.
-        score = int.from_bytes(digest[:6]) / 281474976710656.0
-        records.append((seq, line, digest, payload, meta_json, needed, score, now))
-        seq += 1
+        if digest not in records:
+            needed = overlap if share and int.from_bytes(digest[6:10]) < share else 1
+            # The hash is uniform, so its first 48 bits make a fair cold-start queue order.
+            score = int.from_bytes(digest[:6]) / 281474976710656.0
+            records[digest] = (seq, line, digest, payload, meta_json, needed, score, now, 1)
+            seq += 1
+        else:  # rare in most files: counted aside, so the common row stays one tuple
+            repeats[digest] = repeats.get(digest, 1) + 1
         if row_labels:
-            for raw, seconds in row_labels:
-                name = _label(spec, raw, valid, line)
-                if name is not None:
-                    value = '{"label":' + encode_basestring(name) + "}"
-                    labels.append((value, name, seconds, now, digest, name))
+            labelled += _gather_labels(spec, row_labels, valid, line, digest, now, labels)
         rows += 1
-        if len(records) >= BATCH_ROWS:
+        if rows % BATCH_ROWS == 0:
             writer.flush()
-            records, labels = writer.records, writer.labels
+            records, labels, repeats = writer.records, writer.labels, writer.repeats
             if progress:
                 progress(source.position(), source.total)
     writer.flush()
+    writer.labelled = labelled
     if progress:
         progress(source.position(), source.total)
     return rows, writer
+
+
+def _gather_labels(
+    spec: Spec,
+    row_labels: list[tuple[Any, float | None]],
+    valid: dict[str, None],
+    line: int,
+    digest: bytes,
+    now: Any,
+    labels: dict[tuple[bytes, str], list[Any]],
+) -> int:
+    """Add a row's labels to its record's counts for this batch; 1 if the row is labeled."""
+    seen = 0
+    for raw, seconds in row_labels:
+        name = _label(spec, raw, valid, line)
+        if name is None:
+            continue
+        entry = labels.get((digest, name))
+        if entry is None:
+            value = '{"label":' + encode_basestring(name) + "}"
+            labels[(digest, name)] = [value, name, seconds, now, 1, digest, name]
+        else:
+            entry[4] += 1
+        seen = 1
+    return seen
 
 
 def _encode_text(spec: Spec, values: list[Any], line: int, from_text: bool) -> tuple[bytes, str]:

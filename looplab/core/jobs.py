@@ -31,9 +31,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from looplab.core.errors import Conflict
+from looplab.core.errors import Conflict, NotFound
 from looplab.core.settings import Settings
-from looplab.core.store import Store
+from looplab.core.store import Store, lock_rows
 from looplab.core.tables import Job, Project, utcnow
 
 log = logging.getLogger("looplab.core.jobs")
@@ -71,6 +71,16 @@ def enqueue(
     return job
 
 
+def active(session: Session, kind: str, project_id: int | None) -> Job | None:
+    """The oldest queued or running job of ``kind`` for the project, or None."""
+    return session.scalar(
+        select(Job)
+        .where(Job.kind == kind, Job.project_id == project_id, Job.status.in_(ACTIVE))
+        .order_by(Job.id)
+        .limit(1)
+    )
+
+
 def _changed(result: Any) -> int:
     """Rows an UPDATE changed (a ``CursorResult``'s rowcount; typed as ``Result`` by Session)."""
     return int(result.rowcount or 0)
@@ -86,17 +96,10 @@ def _claimed_by(job: Job) -> ColumnElement[bool]:
     )
 
 
-def _lock(session: Session, query: Any, *, skip_locked: bool = False) -> Any:
-    """``query`` with row locks on PostgreSQL; SQLite's write transaction already excludes."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=skip_locked)
-    return query
-
-
 def requeue_expired(session: Session, *, max_attempts: int, now: dt.datetime) -> int:
     """Queue again (or give up) running jobs whose lease has passed; return how many."""
     expired = session.execute(
-        _lock(
+        lock_rows(
             session,
             select(Job.id, Job.attempts, Job.worker).where(
                 Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now)
@@ -143,7 +146,7 @@ def claim(
     now = utcnow()
     requeue_expired(session, max_attempts=max_attempts, now=min(asked_at or now, now))
     job_id = session.scalar(
-        _lock(
+        lock_rows(
             session,
             select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1),
             skip_locked=True,
@@ -350,6 +353,18 @@ def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> 
     while run_one(store, settings, handlers, worker_name()):
         count += 1
     return count
+
+
+def get_job(session: Session, job_id: int) -> tuple[Job, str | None]:
+    """Job ``job_id`` and the name of its project (``None`` for a job of no project).
+
+    :class:`NotFound` if there is no such job.
+    """
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}", details={"job": job_id})
+    project = session.get(Project, job.project_id) if job.project_id is not None else None
+    return job, project.name if project is not None else None
 
 
 def project_of(session: Session, job: Job) -> Project:

@@ -19,7 +19,15 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 DEFAULT_SETTINGS: dict[str, Any] = {
     "overlap": 1,  # annotators per record for the overlapped fraction
     "overlap_fraction": 0.0,  # share of records that get `overlap` annotators
-    "retrain_every": 50,  # new human labels between background retrains
+    # Retraining pace (issue 17; see the README's Learn section): a background retrain needs
+    # `retrain_every` new answers AND that many as a share of the latest version's training rows,
+    # and never starts while a training job is queued or running (looplab.ask.queue).
+    "retrain_every": 50,  # new human labels between background retrains (at least)
+    "retrain_min_share": 0.05,  # ...and new labels >= this share of the training set's rows
+    # Repeated rows (issue 17; README, Collect): what makes two imported rows one record.
+    # "content": identical inputs (the record keeps how many rows it stands for and each
+    # label's count); "none": every row its own record. `looplab import --id COL` overrides.
+    "dedupe": "content",
     "show_suggestions": True,  # show the model's guess (off to avoid anchoring)
     # ...only from a version tested on this many records whose held-out accuracy's 95% interval
     # starts at or above this (see looplab.ask.suggestions)
@@ -169,6 +177,8 @@ _RANGES: dict[str, tuple[int, int]] = {
 }
 _FLAGS = ("show_suggestions", "auto_promote")
 _TEXTS = ("strategy", "estimator", "webhook_url")
+#: Settings with a fixed set of values checked nowhere else.
+_CHOICES: dict[str, tuple[str, ...]] = {"dedupe": ("content", "none")}
 
 
 def check_types(changes: dict[str, Any]) -> None:
@@ -187,13 +197,18 @@ def check_types(changes: dict[str, Any]) -> None:
     for key in _TEXTS:
         if changes.get(key) is not None and not isinstance(changes[key], str):
             raise bad(key, "a string or null")
+    for key, choices in _CHOICES.items():
+        if key in changes and changes[key] not in choices:
+            raise bad(key, f"one of {', '.join(choices)}")
     url = changes.get("webhook_url")
     if url and not url.startswith(("http://", "https://")):
         raise bad("webhook_url", "an http:// or https:// URL, or null")
-    if "overlap_fraction" in changes:
-        value = changes["overlap_fraction"]
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1):
-            raise bad("overlap_fraction", "a number from 0 to 1")
+    for key in ("overlap_fraction", "retrain_min_share"):
+        value = changes.get(key)
+        if key in changes and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        ):
+            raise bad(key, "a number from 0 to 1")
 
 
 def setting(project: Project, key: str) -> Any:
@@ -295,3 +310,13 @@ def records_after(session: Session, project: Project, after: int, limit: int) ->
             .limit(limit)
         )
     )
+
+
+def get_record(session: Session, project: Project, record_id: int) -> Record:
+    """``project``'s record ``record_id``; :class:`NotFound` if it has none by that id."""
+    record = session.get(Record, record_id)
+    if record is None or record.project_id != project.id:
+        raise NotFound(
+            f"no record {record_id} in project {project.name!r}", details={"record_id": record_id}
+        )
+    return record

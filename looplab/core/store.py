@@ -20,12 +20,14 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from looplab.core.settings import Settings
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 
@@ -78,13 +80,36 @@ def lock_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
+# The two ways looplab serialises writers. SQLite needs neither: a write transaction there
+# (``Store.write``, BEGIN IMMEDIATE) already excludes every other writer. PostgreSQL runs writers
+# side by side, so a check-then-write must lock what it checks, until commit:
+# * rows that exist: :func:`lock_rows` (``SELECT ... FOR UPDATE``, optionally ``SKIP LOCKED``);
+# * a decision over rows that may not exist yet (the next record to hand out, the next window,
+#   the audit chain's head): :func:`advisory_lock` on a key named after it (:func:`lock_key`).
+
+
+def on_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL, where writers need explicit locks."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def lock_rows(session: Session, query: SelectT, *, skip_locked: bool = False) -> SelectT:
+    """``query`` with row locks held to commit on PostgreSQL; as it is on SQLite.
+
+    ``skip_locked`` passes over rows another transaction holds (a queue's claim) instead of
+    waiting for them.
+    """
+    if on_postgresql(session):
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
 def advisory_lock(session: Session, *keys: int) -> None:
     """Hold transaction-scoped locks ``keys`` (in key order, so two holders never deadlock).
 
-    On PostgreSQL an advisory lock per key, released at commit or rollback; on SQLite nothing,
-    because a write transaction there already excludes every other writer.
+    On PostgreSQL an advisory lock per key, released at commit or rollback; on SQLite nothing.
     """
-    if session.bind is None or session.bind.dialect.name != "postgresql":
+    if not on_postgresql(session):
         return
     for key in sorted(set(keys)):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -8,6 +8,8 @@ Design notes (why, not what):
   and training read it a lot.
 * ``Record.content_hash`` is 16 bytes of BLAKE2b over the normalised payload, unique per project:
   the import dedupes through the index instead of holding every hash in memory.
+* ``Record.row_count`` and an imported ``Annotation.row_count`` keep how many identical rows a
+  record stands for and how many of them carried each label: repeated inputs teach P(y|x).
 * ``Record.n_human``, ``needed`` and ``score`` are denormalised for the queue, which must find
   the next record with one indexed query however large the pool grows.
 * Servers keep no state: leases, jobs and the audit chain all live here.
@@ -144,6 +146,9 @@ class Record(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     n_human: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How many imported rows this record stands for: identical inputs are one record under
+    # ``dedupe=content``, and training and evaluation weigh it by its rows (0010).
+    row_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     needed: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Higher = hand to a person sooner. Never NULL (NULL ordering differs between SQLite and
     # PostgreSQL and would defeat the index): imports set a pseudo-random value from the content
@@ -187,6 +192,9 @@ class Annotation(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSONType)
     label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Imported labels: how many rows of the batch gave the record this label (one annotation per
+    # record, batch and label). Observations of a repeated input, not votes. 1 for people.
+    row_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     origin: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="active")
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
@@ -203,7 +211,9 @@ class ExternalPrediction(Base):
     """A prediction made outside looplab (a Label Studio ``model_version``), with its score.
 
     Kept apart from :class:`ModelVersion`, whose versions are looplab's own trained models: an
-    imported prediction has no artifact to serve, only an answer to show and to export back.
+    imported prediction has no artifact to serve and no held-out accuracy measured here, so it
+    is kept and exported back but never shown as a suggestion (the floor of
+    :mod:`looplab.ask.suggestions` needs that accuracy).
     """
 
     __tablename__ = "external_predictions"
@@ -319,6 +329,9 @@ class TrainingLabel(Base):
         ForeignKey("annotations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     split: Mapped[str] = mapped_column(String(10))
+    # Training rows this annotation stood for in the version (0: behind a label it did not win);
+    # NULL for versions trained before counts (0010), which weighed every record once.
+    weight: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class StageChange(Base):

@@ -82,7 +82,22 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
         )
     )
     by_user, by_origin = teachers(session, model)
+    production = registry.production(session, project)
     lines = [
+        *_summary(project, model, c),
+        *_training_data(model, c, by_user, by_origin),
+        *_evaluation(m),
+        *_calibration(c.get("calibration") or {}),
+        *_slices(m.get("slices") or []),
+        *_stage_history(changes),
+        *_limitations(production),
+    ]
+    return "\n".join(lines)
+
+
+def _summary(project: Project, model: ModelVersion, c: dict[str, Any]) -> list[str]:
+    """The title and the facts list: stage, who trained it when, task, estimator, artifact."""
+    return [
         f"# Model card: {project.name} {model.name}",
         "",
         f"- **Stage:** {model.stage}",
@@ -95,6 +110,17 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
         f"- **Artifact:** `{model.artifact}` (skops), SHA-256 `{model.sha256}`, checked on load",
         "- **Software:** " + ", ".join(f"{k} {v}" for k, v in (c.get("versions") or {}).items()),
         "",
+    ]
+
+
+def _training_data(
+    model: ModelVersion,
+    c: dict[str, Any],
+    by_user: dict[str, int],
+    by_origin: dict[str, int],
+) -> list[str]:
+    """How much it learned from, per label, and who taught it (per annotator and origin)."""
+    lines = [
         "## Training data",
         "",
         f"{model.n_train:,} labeled records (train split), {model.n_test:,} held out. "
@@ -115,7 +141,12 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
     if by_origin:
         lines.append("By origin: " + ", ".join(f"{k} {v:,}" for k, v in by_origin.items()) + ".")
         lines.append("")
-    lines += [
+    return lines
+
+
+def _evaluation(m: dict[str, Any]) -> list[str]:
+    """Held-out metrics with their intervals, per class, and the confusion matrix."""
+    lines = [
         "## Evaluation",
         "",
         f"On the held-out test split: records whose content hash falls in the lowest "
@@ -124,96 +155,107 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
         "",
     ]
     if not m.get("n"):
-        lines += ["No test records: this version was not evaluated.", ""]
-    else:
+        return [*lines, "No test records: this version was not evaluated.", ""]
+    lines += _table(
+        ["metric", "value"],
+        [
+            ["test records", f"{m['n']:,}"],
+            ["accuracy", _ci(m, "accuracy")],
+            ["macro-F1", _ci(m, "macro_f1")],
+            ["ECE (top-label, 10 bins)", _f(m.get("ece"))],
+            ["Brier score", _f(m.get("brier"))],
+        ],
+    )
+    lines.append("")
+    per_class = m.get("per_class") or {}
+    if per_class:
         lines += _table(
-            ["metric", "value"],
+            ["class", "precision", "recall", "F1", "support"],
             [
-                ["test records", f"{m['n']:,}"],
-                ["accuracy", _ci(m, "accuracy")],
-                ["macro-F1", _ci(m, "macro_f1")],
-                ["ECE (top-label, 10 bins)", _f(m.get("ece"))],
-                ["Brier score", _f(m.get("brier"))],
+                [k, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+                for k, v in per_class.items()
             ],
         )
         lines.append("")
-        per_class = m.get("per_class") or {}
-        if per_class:
-            lines += _table(
-                ["class", "precision", "recall", "F1", "support"],
-                [
-                    [k, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
-                    for k, v in per_class.items()
-                ],
-            )
-            lines.append("")
-        confusion = m.get("confusion")
-        if confusion:
-            lines.append("Confusion matrix (rows: true, columns: predicted):")
-            lines.append("")
-            lines += _table(
-                ["", *confusion["labels"]],
-                [
-                    [label, *(str(x) for x in row)]
-                    for label, row in zip(confusion["labels"], confusion["matrix"], strict=True)
-                ],
-            )
-            lines.append("")
-    calibration = c.get("calibration") or {}
-    lines += ["## Calibration", "", f"Method: **{calibration.get('method', 'none')}**. "]
+    confusion = m.get("confusion")
+    if confusion:
+        lines.append("Confusion matrix (rows: true, columns: predicted):")
+        lines.append("")
+        lines += _table(
+            ["", *confusion["labels"]],
+            [
+                [label, *(str(x) for x in row)]
+                for label, row in zip(confusion["labels"], confusion["matrix"], strict=True)
+            ],
+        )
+        lines.append("")
+    return lines
+
+
+def _calibration(calibration: dict[str, Any]) -> list[str]:
+    """The calibration method, why, and whether the held-out figures are cross-fitted."""
+    text = f"Method: **{calibration.get('method', 'none')}**. "
     if calibration.get("reason"):
-        lines[-1] += calibration["reason"] + "."
+        text += calibration["reason"] + "."
     if calibration.get("cross_calibrator"):
-        lines[-1] += (
+        text += (
             " The held-out metrics above are cross-fitted: each test record's calibrated "
             "probabilities come from a calibrator fitted on the other half of the test split."
         )
     elif optimistic_calibration(calibration):
-        lines[-1] += (
+        text += (
             " This version was trained before calibrators were cross-fitted: the ECE and Brier "
             "score above include the half of the test split its calibrator was fitted on, so they "
             "are optimistic."
         )
-    lines.append("")
-    slices = m.get("slices") or []
-    lines += ["## Slices", ""]
-    if slices:
-        lines += _table(
-            ["slice", "n", "accuracy [95% CI]", "rest", "q-value", "flag"],
+    return ["## Calibration", "", text, ""]
+
+
+def _slices(slices: list[dict[str, Any]]) -> list[str]:
+    """Accuracy per metadata slice against the rest, the worse ones flagged."""
+    lines = ["## Slices", ""]
+    if not slices:
+        return [*lines, "No metadata slice has enough test records (gate_min_slice_size)."]
+    return lines + _table(
+        ["slice", "n", "accuracy [95% CI]", "rest", "q-value", "flag"],
+        [
             [
-                [
-                    f"{s['field']}={s['value']}",
-                    str(s["n"]),
-                    f"{_f(s['accuracy'])} [{_f(s['ci_low'])}, {_f(s['ci_high'])}]",
-                    _f(s["rest_accuracy"]),
-                    _f(s["q_value"]),
-                    "**worse**" if s["flagged"] else "",
-                ]
-                for s in slices
-            ],
-        )
-    else:
-        lines.append("No metadata slice has enough test records (gate_min_slice_size).")
-    lines += ["", "## Stage history", ""]
-    if changes:
-        lines += _table(
-            ["when", "from", "to", "by", "forced", "reason"],
+                f"{s['field']}={s['value']}",
+                str(s["n"]),
+                f"{_f(s['accuracy'])} [{_f(s['ci_low'])}, {_f(s['ci_high'])}]",
+                _f(s["rest_accuracy"]),
+                _f(s["q_value"]),
+                "**worse**" if s["flagged"] else "",
+            ]
+            for s in slices
+        ],
+    )
+
+
+def _stage_history(changes: list[StageChange]) -> list[str]:
+    """Every stage change: when, from, to, by whom, forced or not, and why."""
+    lines = ["", "## Stage history", ""]
+    if not changes:
+        return [*lines, "Never promoted."]
+    return lines + _table(
+        ["when", "from", "to", "by", "forced", "reason"],
+        [
             [
-                [
-                    str(ch.created_at)[:19],
-                    ch.from_stage,
-                    ch.to_stage,
-                    ch.actor,
-                    "yes" if ch.forced else "",
-                    ch.reason.replace("|", "/"),
-                ]
-                for ch in changes
-            ],
-        )
-    else:
-        lines.append("Never promoted.")
-    production = registry.production(session, project)
-    lines += [
+                str(ch.created_at)[:19],
+                ch.from_stage,
+                ch.to_stage,
+                ch.actor,
+                "yes" if ch.forced else "",
+                ch.reason.replace("|", "/"),
+            ]
+            for ch in changes
+        ],
+    )
+
+
+def _limitations(production: ModelVersion | None) -> list[str]:
+    """What the figures cannot tell, and which version serves now."""
+    return [
         "",
         "## Limitations",
         "",
@@ -224,4 +266,3 @@ def model_card(session: Session, project: Project, model: ModelVersion) -> str:
         "Promotion goes through the gate (`looplab gate`).",
         "",
     ]
-    return "\n".join(lines)

@@ -201,7 +201,8 @@ def held_out_metrics(
     return metrics
 
 
-def label_counts(labels: list[str]) -> dict[str, int]:
-    """How many training records of each label a version saw."""
-    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
+def label_counts(labels: list[str], weights: list[int] | None = None) -> dict[str, int]:
+    """How many training rows of each label a version saw (records, without ``weights``)."""
+    values, index = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    counts = np.bincount(index, weights=weights, minlength=len(values))
     return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

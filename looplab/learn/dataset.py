@@ -1,4 +1,11 @@
-"""Training data from the store: one consensus label per record, and a fixed train/test split.
+"""Training data from the store: weighted (record, label) examples, and a fixed train/test split.
+
+A record that stands for many identical imported rows (``Record.row_count``) keeps each label's
+count (an imported annotation's ``row_count``): those labels are *observations* of a repeated
+input, and every (record, label) pair trains with its count as ``sample_weight``, so the model
+learns P(y|x) where one vote per distinct label taught it the wrong rates (issue 17: 60.5% of
+records trained as ``late`` against a true 22.7%). People's answers on one record are *votes*:
+:func:`consensus` turns them into one label (see :func:`record_examples` for how both meet).
 
 The split is a pure function of the record's content hash, so a record never moves between train
 and test as labels arrive, and exact duplicates (same normalised content, hence same hash, deduped
@@ -63,7 +70,13 @@ def group_splits(hashes: list[bytes], texts: list[str] | None) -> list[str]:
 
 @dataclass
 class LabeledSet:
-    """Records with their consensus label, and the annotations behind each (for lineage)."""
+    """Weighted examples: a record, a label, how many rows say so, and the answers behind it.
+
+    A record appears once per label it trains with (one entry for most records; one per
+    observed label for a repeated input). ``weights`` are row counts: pass them as
+    ``sample_weight``, or :meth:`expanded` for figures per row. ``annotation_weights`` (parallel
+    to ``annotation_ids``) are the rows each answer stands for, kept as lineage.
+    """
 
     record_ids: list[int] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)
@@ -71,21 +84,56 @@ class LabeledSet:
     labels: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
     annotation_ids: list[list[int]] = field(default_factory=list)
+    weights: list[int] = field(default_factory=list)
+    annotation_weights: list[list[int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.record_ids)
 
-    def subset(self, split: str) -> LabeledSet:
+    def _pick(self, keep: list[int]) -> LabeledSet:
         out = LabeledSet()
-        for i, s in enumerate(self.splits):
-            if s == split:
-                out.record_ids.append(self.record_ids[i])
-                out.payloads.append(self.payloads[i])
-                out.meta.append(self.meta[i])
-                out.labels.append(self.labels[i])
-                out.splits.append(s)
-                out.annotation_ids.append(self.annotation_ids[i])
+        for name in _COLUMNS:
+            values = getattr(self, name)
+            setattr(out, name, [values[i] for i in keep])
         return out
+
+    def subset(self, split: str) -> LabeledSet:
+        return self._pick([i for i, s in enumerate(self.splits) if s == split])
+
+    @property
+    def n_records(self) -> int:
+        return len(set(self.record_ids))
+
+    @property
+    def n_rows(self) -> int:
+        """Rows the examples stand for: the sum of the weights."""
+        return int(sum(self.weights))
+
+    def expanded(self) -> LabeledSet:
+        """One example per row (each repeated ``weight`` times, weights 1): figures per row.
+
+        Evaluation, calibration and the gate read this form, so a held-out input seen 40 times
+        counts 40 times, as it does in traffic; the features are computed per row, which costs
+        little next to training.
+        """
+        if all(w == 1 for w in self.weights):
+            return self
+        keep = [i for i, w in enumerate(self.weights) for _ in range(w)]
+        out = self._pick(keep)
+        out.weights = [1] * len(keep)
+        return out
+
+
+_COLUMNS = (
+    "record_ids",
+    "payloads",
+    "meta",
+    "labels",
+    "splits",
+    "annotation_ids",
+    "weights",
+    "annotation_weights",
+)
 
 
 def consensus(votes: list[tuple[int, int | None, str]]) -> str:
@@ -115,10 +163,64 @@ def consensus(votes: list[tuple[int, int | None, str]]) -> str:
     return max((aid, label) for (_, label), aid in latest.items() if counts[label] == best)[1]
 
 
+#: An answer as :func:`labeled_set` reads it: (annotation id, person, label, origin, rows).
+Answer = tuple[int, int | None, str, str, int]
+
+
+def record_examples(answers: list[Answer], row_count: int) -> list[tuple[str, int, dict[int, int]]]:
+    """A record's training examples: ``(label, weight, {annotation id: rows it stands for})``.
+
+    * A record that stands for one row, with at most one imported label: :func:`consensus` of
+      all its answers, an imported label voting like a person (as before counts were kept), so
+      a person's correction of an imported label wins the tie as the most recent answer.
+    * A repeated input: each imported label with the number of rows that gave it (observations,
+      not votes), plus the people's consensus, which stands for the record's rows no imported
+      label covers (at least one).
+
+    The weight of a voted label goes to its latest answer; the others stand for 0 rows.
+
+    Examples
+    --------
+    >>> record_examples([(1, None, "late", "import", 30), (2, None, "ontime", "import", 70)], 100)
+    [('late', 30, {1: 30}), ('ontime', 70, {2: 70})]
+    >>> record_examples([(1, None, "late", "import", 1), (2, 8, "ontime", "human", 1)], 1)
+    [('ontime', 1, {1: 0, 2: 1})]
+    """
+    imported = [a for a in answers if a[3] == "import"]
+    observed = sum(a[4] for a in imported)
+    if row_count <= 1 and observed <= 1:
+        return [_voted(answers, answers, 1)]
+    out: dict[str, tuple[int, dict[int, int]]] = {}
+    for aid, _, label, _, rows in imported:
+        weight, behind = out.get(label, (0, {}))
+        out[label] = (weight + rows, {**behind, aid: rows})
+    people = [a for a in answers if a[3] != "import"]
+    if people:
+        label, weight, behind = _voted(people, people, max(1, row_count - observed))
+        before, earlier = out.get(label, (0, {}))
+        out[label] = (before + weight, {**earlier, **behind})
+    return [(label, weight, behind) for label, (weight, behind) in out.items()]
+
+
+def _voted(
+    answers: list[Answer], voters: list[Answer], weight: int
+) -> tuple[str, int, dict[int, int]]:
+    label = consensus([(aid, person, lab) for aid, person, lab, _, _ in voters])
+    latest = max(aid for aid, _, lab, _, _ in answers if lab == label)
+    return label, weight, {aid: (weight if aid == latest else 0) for aid, *_ in answers}
+
+
 def labeled_set(session: Session, project: Project) -> LabeledSet:
     """Every record with at least one active, trainable answer, in record-id order."""
     rows = session.execute(
-        select(Annotation.record_id, Annotation.id, Annotation.annotator_id, Annotation.label)
+        select(
+            Annotation.record_id,
+            Annotation.id,
+            Annotation.annotator_id,
+            Annotation.label,
+            Annotation.origin,
+            Annotation.row_count,
+        )
         .where(
             Annotation.project_id == project.id,
             Annotation.status == "active",
@@ -127,30 +229,42 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
         )
         .order_by(Annotation.record_id, Annotation.id)
     ).tuples()
-    votes: dict[int, list[tuple[int, int | None, str]]] = defaultdict(list)
-    for record_id, annotation_id, person, label in rows:
-        votes[record_id].append((annotation_id, person, str(label)))
+    answers: dict[int, list[Answer]] = defaultdict(list)
+    for record_id, annotation_id, person, label, origin, rows_of in rows:
+        answers[record_id].append((annotation_id, person, str(label), origin, int(rows_of or 1)))
     out = LabeledSet()
     hashes: list[bytes] = []
-    ids = sorted(votes)
+    payloads: list[dict[str, Any]] = []
+    first: list[int] = []  # each record's first example
+    ids = sorted(answers)
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         records = session.execute(
-            select(Record.id, Record.payload, Record.meta, Record.content_hash)
+            select(Record.id, Record.payload, Record.meta, Record.content_hash, Record.row_count)
             .where(Record.id.in_(chunk))
             .order_by(Record.id)
         ).tuples()
-        for record_id, payload, meta, content_hash in records:
-            out.record_ids.append(record_id)
-            out.payloads.append(payload)
-            out.meta.append(meta or {})
-            out.labels.append(consensus(votes[record_id]))
+        for record_id, payload, meta, content_hash, row_count in records:
             hashes.append(bytes(content_hash))
-            out.annotation_ids.append([aid for aid, _, _ in votes[record_id]])
+            payloads.append(payload)
+            first.append(len(out))
+            for label, weight, behind in record_examples(answers[record_id], int(row_count or 1)):
+                out.record_ids.append(record_id)
+                out.payloads.append(payload)
+                out.meta.append(meta or {})
+                out.labels.append(label)
+                out.weights.append(weight)
+                out.annotation_ids.append(list(behind))
+                out.annotation_weights.append(list(behind.values()))
     texts = None
     if project.task == "text" and project.fields:
         from looplab.learn.train import records_to_text
 
-        texts = [str(t) for t in records_to_text(out.payloads, project.fields)]
-    out.splits = group_splits(hashes, texts)
+        texts = [str(t) for t in records_to_text(payloads, project.fields)]
+    # One split per record: all of a repeated input's examples sit on the same side.
+    per_record = group_splits(hashes, texts)
+    ends = [*first[1:], len(out)]
+    out.splits = [
+        split for split, a, b in zip(per_record, first, ends, strict=True) for _ in range(b - a)
+    ]
     return out

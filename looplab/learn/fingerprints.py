@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 
 
 def training_fingerprint(project: Project, train: LabeledSet, test: LabeledSet) -> str:
-    """SHA-256 over the splits (record, label, the answers behind it) and the recipe."""
+    """SHA-256 over the splits (record, label, answers behind it, rows) and the recipe."""
     import numpy as np
     import sklearn
 
-    def rows(data: LabeledSet) -> list[tuple[int, str, list[int]]]:
-        return sorted(
-            zip(data.record_ids, data.labels, [sorted(a) for a in data.annotation_ids], strict=True)
-        )
+    def rows(data: LabeledSet) -> list[tuple[int, str, list[int], int]]:
+        # The weights too: new rows of an input already labeled change what is learned.
+        ids = [sorted(a) for a in data.annotation_ids]
+        return sorted(zip(data.record_ids, data.labels, ids, data.weights, strict=True))
 
     recipe = {
         "task": project.task,

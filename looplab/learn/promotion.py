@@ -239,7 +239,7 @@ def run_gate(
     if candidate_proba is not None and (test is None or len(candidate_proba) != len(test)):
         raise ValueError("candidate_proba needs the test split it was computed on, a row a record")
     if test is None:
-        test = dataset.labeled_set(session, project).subset("test")
+        test = dataset.labeled_set(session, project).subset("test").expanded()
     trained_on = set(registry.training_annotations(session, candidate))
     if current is not None:
         trained_on |= set(registry.training_annotations(session, current))

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from looplab.core import audit
 from looplab.core.errors import Conflict, NotFound, Unavailable
-from looplab.core.tables import Annotation, ModelVersion, Project, StageChange, TrainingLabel
+from looplab.core.tables import (
+    Annotation,
+    ModelVersion,
+    Project,
+    StageChange,
+    TrainingLabel,
+    version_name,
+)
 
 
 class ModelUnavailable(Unavailable):
@@ -39,7 +46,7 @@ def name_artifact(pending: Path, version: int) -> Path:
     one version (a worker that lost its lease and the one that took its job over) never write
     or rename onto the same file, and a registered version's file is never replaced."""
     token = pending.stem.removeprefix(".pending-")
-    final = pending.with_name(f"v{version}-{token}.skops")
+    final = pending.with_name(f"{version_name(version)}-{token}.skops")
     pending.rename(final)
     return final
 
@@ -112,12 +119,17 @@ def register(
     sha256: str,
     config: dict[str, Any],
     metrics: dict[str, Any],
-    train_annotations: list[int],
-    test_annotations: list[int],
+    train_annotations: list[int] | dict[int, int],
+    test_annotations: list[int] | dict[int, int],
     actor: str,
     job_id: int | None = None,
 ) -> ModelVersion:
-    """Record a trained version with the exact annotations it saw, in the caller's transaction."""
+    """Record a trained version with the exact annotations it saw, in the caller's transaction.
+
+    Given as a dict, each annotation comes with the rows it stood for (its lineage weight).
+    """
+    train_weights = train_annotations if isinstance(train_annotations, dict) else {}
+    test_weights = test_annotations if isinstance(test_annotations, dict) else {}
     model = ModelVersion(
         project_id=project.id,
         version=version,
@@ -133,8 +145,14 @@ def register(
     )
     session.add(model)
     session.flush()
-    rows = [{"model_id": model.id, "annotation_id": a, "split": "train"} for a in train_annotations]
-    rows += [{"model_id": model.id, "annotation_id": a, "split": "test"} for a in test_annotations]
+    rows = [
+        {"model_id": model.id, "annotation_id": a, "split": split, "weight": weights.get(a)}
+        for split, ids, weights in (
+            ("train", train_annotations, train_weights),
+            ("test", test_annotations, test_weights),
+        )
+        for a in ids
+    ]
     if rows:
         session.execute(insert(TrainingLabel), rows)
     audit.record(

@@ -342,6 +342,33 @@ def build_pipeline(task: str, fields: Sequence[str], estimator: str | None = Non
     return Pipeline([*steps, ("classifier", classifier)])
 
 
+def fit_weighted(
+    model: Pipeline, records: list[dict[str, Any]], labels: list[str], weights: Sequence[int]
+) -> str | None:
+    """Fit ``model`` with each example weighted by the rows it stands for; returns a note or None.
+
+    The weights reach the final estimator as ``classifier__sample_weight`` (the feature steps
+    need none). A classifier whose ``fit`` takes no ``sample_weight`` gets each example repeated
+    ``weight`` times instead, which is the same for estimators that sum a loss over rows, and the
+    returned note says so.
+    """
+    from sklearn.utils.validation import has_fit_parameter
+
+    if all(w == 1 for w in weights):
+        model.fit(records, labels)
+        return None
+    classifier = model.steps[-1][1]
+    if has_fit_parameter(classifier, "sample_weight"):
+        model.fit(records, labels, classifier__sample_weight=np.asarray(weights, dtype=float))
+        return None
+    keep = [i for i, w in enumerate(weights) for _ in range(int(w))]
+    model.fit([records[i] for i in keep], [labels[i] for i in keep])
+    return (
+        f"{type(classifier).__name__}.fit takes no sample_weight: each example was repeated as "
+        f"many times as rows it stands for ({len(keep):,} rows from {len(weights):,} examples)"
+    )
+
+
 # --------------------------------------------------------------------------- artifacts
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import sklearn
+from sklearn.pipeline import Pipeline
 
 from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.core.tables import Job
+from looplab.core.tables import Job, Project
 from looplab.learn import assess, dataset, promotion, registry, train
+from looplab.learn.dataset import LabeledSet
 from looplab.learn.fingerprints import identical_version, training_fingerprint
 
 #: Fewest labeled training records (and classes) before a model is worth training.
@@ -28,6 +31,8 @@ MIN_TRAIN = 10
 def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     """Fit the project's pipeline on the train split, evaluate on the test split, register it.
 
+    Every (record, label) example is weighted by the rows it stands for (``sample_weight``), and
+    the held-out figures count each row (:meth:`~looplab.learn.dataset.LabeledSet.expanded`).
     The version is registered in one transaction with a check that this worker still holds the
     job (:func:`looplab.core.jobs.hold`), which also records the version on the job: an attempt
     that runs after a worker died past that point finds it there and registers nothing again.
@@ -42,12 +47,11 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         project = jobs.project_of(session, job)
         data = dataset.labeled_set(session, project)
     fit, test = data.subset("train"), data.subset("test")
-    if len(fit) < MIN_TRAIN or len(set(fit.labels)) < 2:
+    if fit.n_records < MIN_TRAIN or len(set(fit.labels)) < 2:
         return {
             "skipped": f"need {MIN_TRAIN} labeled training records of 2+ classes; "
-            f"have {len(fit)} of {len(set(fit.labels))}"
+            f"have {fit.n_records} of {len(set(fit.labels))}"
         }
-    estimator = projects.setting(project, "estimator")
     fingerprint = training_fingerprint(project, fit, test)
     if job.params.get("skip_identical"):  # `looplab train` asks; --force does not
         with store.read() as session:
@@ -58,23 +62,81 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "nothing new to learn (train anyway with --force)",
                 "identical_to": same,
             }
+    fitted = _fit_and_assess(project, fit, test)
+    name, auto = _register(store, settings, job, fit, test, fitted, fingerprint)
+    result = {
+        "model": name,
+        "n_train": len(fit),
+        "n_test": len(test),
+        "train_rows": fit.n_rows,
+        "test_rows": test.n_rows,
+        "accuracy": fitted.metrics.get("accuracy"),
+        "calibration": fitted.calibration["method"],
+    }
+    if fitted.note:
+        result["note"] = fitted.note
+    if auto:  # promote only if the gate passes; a refusal is audited with its reasons
+        # The gate reuses this job's test rows and probabilities: no second labeled set (with
+        # its near-duplicate grouping), no reload of the artifact just written.
+        result["auto_promote"] = promotion.auto_promote(
+            store,
+            job.project_id or 0,
+            name,
+            actor="auto_promote",
+            test=fitted.test_rows,
+            candidate_proba=fitted.proba,
+        )
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+@dataclass
+class _Fitted:
+    """A fitted (maybe calibrated) pipeline and what it was judged on."""
+
+    model: Pipeline
+    classes: list[str]
+    calibration: dict[str, Any]
+    metrics: dict[str, Any]
+    test_rows: dataset.LabeledSet
+    proba: np.ndarray
+    note: str | None
+
+
+def _fit_and_assess(project: Project, fit: LabeledSet, test: LabeledSet) -> _Fitted:
+    """Fit on the weighted train examples; calibrate and measure on the test rows."""
+    estimator = projects.setting(project, "estimator")
     model = train.build_pipeline(project.task, project.fields, estimator)
-    model.fit(fit.payloads, fit.labels)
+    note = train.fit_weighted(model, fit.payloads, fit.labels, fit.weights)
     classes = [str(c) for c in model.classes_]
-    # The test split goes through the pipeline once: calibration, the metrics and (with
-    # auto_promote) the gate all work on these probabilities.
-    raw = assess.held_out_proba(model, test)
+    # Figures per row: a held-out input seen 40 times counts 40 times, as in traffic. The rows go
+    # through the pipeline once: calibration, the metrics and the gate all use these.
+    rows = test.expanded()
+    raw = assess.held_out_proba(model, rows)
     # Calibration is kept inside the artifact only if it lowers ECE on held-out records; `proba`
     # is cross-fitted, so no stored figure includes records a calibrator was fitted on.
     model, calibration, proba = assess.calibrate(
-        model, test, raw, projects.setting(project, "calibration")
+        model, rows, raw, projects.setting(project, "calibration")
     )
     metrics = assess.held_out_metrics(
-        test, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
+        rows, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
     )
+    return _Fitted(model, classes, calibration, metrics, rows, proba, note)
+
+
+def _register(
+    store: Store,
+    settings: Settings,
+    job: Job,
+    fit: LabeledSet,
+    test: LabeledSet,
+    fitted: _Fitted,
+    fingerprint: str,
+) -> tuple[str, bool]:
+    """Save the artifact and register the version with its lineage; (name, auto_promote)."""
     with store.read() as session:
         path = registry.pending_artifact_path(session, jobs.project_of(session, job))
-    sha = train.save_model(model, path)
+    sha = train.save_model(fitted.model, path)
     try:
         with store.write() as session:
             project = jobs.project_of(session, job)
@@ -85,19 +147,19 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "fields": list(project.fields),
                 "labels": list(project.labels),
                 "schema": input_schema(project.task, project.fields, fit.payloads),
-                "classes": classes,
-                "estimator": estimator or "default",
+                "classes": fitted.classes,
+                "estimator": projects.setting(project, "estimator") or "default",
                 "fingerprint": fingerprint,
-                "calibration": calibration,
-                "train_label_counts": assess.label_counts(fit.labels),
+                "calibration": fitted.calibration,
+                "train_label_counts": assess.label_counts(fit.labels, fit.weights),
+                "train_rows": fit.n_rows,
+                "test_rows": test.n_rows,
                 "versions": {
                     "python": platform.python_version(),
                     "sklearn": sklearn.__version__,
                     "numpy": np.__version__,
                 },
             }
-            flat_train = [a for ids in fit.annotation_ids for a in ids]
-            flat_test = [a for ids in test.annotation_ids for a in ids]
             version_row = registry.register(
                 session,
                 project,
@@ -105,9 +167,9 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 artifact=path,
                 sha256=sha,
                 config=config,
-                metrics=metrics,
-                train_annotations=flat_train,
-                test_annotations=flat_test,
+                metrics=fitted.metrics,
+                train_annotations=_lineage(fit),
+                test_annotations=_lineage(test),
                 actor=job.params.get("actor", "worker"),
                 job_id=job.id,
             )
@@ -118,27 +180,20 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 checkpoint={"model": version_row.name},
             )
             jobs.enqueue(session, "score", project_id=project.id)
-            name = version_row.name
-            auto = bool(projects.setting(project, "auto_promote"))
+            return version_row.name, bool(projects.setting(project, "auto_promote"))
     except BaseException:
         # Nothing refers to the file of a version that was not registered.
         path.unlink(missing_ok=True)
         raise
-    result = {
-        "model": name,
-        "n_train": len(fit),
-        "n_test": len(test),
-        "accuracy": metrics.get("accuracy"),
-        "calibration": calibration["method"],
-    }
-    if auto:  # promote only if the gate passes; a refusal is audited with its reasons
-        # The gate reuses this job's test split and probabilities: no second labeled set (with
-        # its near-duplicate grouping), no reload of the artifact just written.
-        result["auto_promote"] = promotion.auto_promote(
-            store, job.project_id or 0, name, actor="auto_promote", test=test, candidate_proba=proba
-        )
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    return result
+
+
+def _lineage(data: LabeledSet) -> dict[int, int]:
+    """Each annotation behind ``data`` with the rows it stood for (summed over examples)."""
+    out: dict[int, int] = {}
+    for ids, weights in zip(data.annotation_ids, data.annotation_weights, strict=True):
+        for aid, weight in zip(ids, weights, strict=True):
+            out[aid] = out.get(aid, 0) + weight
+    return out
 
 
 def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:

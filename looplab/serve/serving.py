@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from looplab.ask import queue
 from looplab.collect import ingest
 from looplab.core.errors import Conflict, Invalid, LooplabError, NotFound
-from looplab.core.store import Store
+from looplab.core.store import Store, lock_rows
 from looplab.core.tables import Feedback, Prediction, Project, Record, User, utcnow, version_name
 from looplab.learn import registry
 from looplab.learn.intervals import wilson_interval
@@ -70,6 +70,11 @@ class Served:
     @property
     def key(self) -> tuple[int, int]:
         return (self.project_id, self.version)
+
+    @property
+    def name(self) -> str:
+        """The version's name, as :attr:`looplab.core.tables.ModelVersion.name` gives it."""
+        return version_name(self.version)
 
     def predict_proba(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Class probabilities for validated records (columns in the order of ``classes``)."""
@@ -366,9 +371,11 @@ def give_feedback(
     accepted: bool | None,
 ) -> Feedback:
     """Turn a verdict on a prediction into an annotation (origin ``feedback``) on its record."""
-    # Locked (PostgreSQL; SQLite's write lock is already held) so that two verdicts on one
-    # prediction sent at once cannot both pass the "already has feedback" check below.
-    prediction = session.get(Prediction, prediction_id, with_for_update=True)
+    # Locked so that two verdicts on one prediction sent at once cannot both pass the "already
+    # has feedback" check below.
+    prediction = session.scalar(
+        lock_rows(session, select(Prediction).where(Prediction.id == prediction_id))
+    )
     if prediction is None or prediction.project_id != project.id:
         raise NotFound(
             f"no prediction {prediction_id!r} in project {project.name!r}",

@@ -2,6 +2,8 @@
 
 Plain functions over numpy arrays, one idea per module:
 
+* :mod:`looplab.trust.matrix` -- the items x annotators label matrix (from answer triples) and
+  its one check;
 * :mod:`looplab.trust.agreement` -- Krippendorff's alpha (nominal) with a bootstrap interval,
   per label and per time batch; Cohen's kappa per annotator pair;
 * :mod:`looplab.trust.consensus` -- majority vote and Dawid-Skene (EM over full confusion

@@ -66,6 +66,8 @@ class DawidSkeneResult(Consensus):
 
 def _checked(labels: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, int]:
     array, k = check_matrix(labels, n_classes)
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"a consensus needs items and annotators; got a {array.shape} matrix")
     empty = np.flatnonzero((array == MISSING).all(axis=1))
     if len(empty):
         raise ValueError(

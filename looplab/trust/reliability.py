@@ -32,6 +32,7 @@ tells).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,6 +142,7 @@ def annotator_evidence(
     gold: np.ndarray | None = None,
     seconds: np.ndarray | None = None,
     rule: FlagRule | None = None,
+    class_names: Sequence[object] | None = None,
 ) -> list[AnnotatorEvidence]:
     """Evidence and flags for every annotator of an items x annotators label matrix.
 
@@ -157,6 +159,8 @@ def annotator_evidence(
         Seconds each answer took (NaN where unknown).
     rule : FlagRule, optional
         Thresholds; :class:`FlagRule`'s defaults when not given.
+    class_names : sequence, optional
+        Names of the classes, for the flags' ``detail`` (indices otherwise).
     """
     rule = rule or FlagRule()
     array, k = check_matrix(labels, n_classes)
@@ -171,6 +175,9 @@ def annotator_evidence(
             )
         if np.any(seconds[np.isfinite(seconds)] < 0):
             raise ValueError("seconds must not be negative")
+    if class_names is not None and len(class_names) != k:
+        raise ValueError(f"class_names must name the {k} classes; got {len(class_names)}")
+    names = [f"'{c}'" for c in class_names] if class_names is not None else None
     if consensus is None:
         consensus = dawid_skene(array, n_classes=k, known=gold)
     elif consensus.posterior.shape != (n, k) or consensus.confusion.shape != (m, k, k):
@@ -197,6 +204,7 @@ def annotator_evidence(
                 None if np.isnan(medians[j]) else float(medians[j]),
                 others_median,
                 rule,
+                names or [f"class {c}" for c in range(k)],
             )
         )
     return evidence
@@ -211,6 +219,7 @@ def _one(
     median_seconds: float | None,
     others_median: float | None,
     rule: FlagRule,
+    names: list[str],
 ) -> AnnotatorEvidence:
     answered = labels[:, j] != MISSING
     n_labels = int(answered.sum())
@@ -248,8 +257,8 @@ def _one(
                         "flipped_class",
                         float(bound),
                         rule.flip_rate,
-                        f"answers class {answer[t]} for {rate[t]:.0%} of about "
-                        f"{support[t]:.0f} items of class {t} (lower bound {bound:.0%})",
+                        f"answers {names[answer[t]]} for {rate[t]:.0%} of about "
+                        f"{support[t]:.0f} items of {names[t]} (lower bound {bound:.0%})",
                     )
                 )
         if np.isfinite(kappa_high) and kappa_high < rule.min_kappa:

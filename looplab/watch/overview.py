@@ -3,10 +3,10 @@
 
 Nothing here writes on a read session: windows are closed by the ``monitor`` job
 (:mod:`looplab.watch.monitor`), drift is measured by :mod:`looplab.watch.reference`, and the one
-write,
-:func:`drift_now` having a missing reference built, is a transaction of its own. A window's
-accuracy from feedback is the one figure counted when read rather than stored
-(:func:`window_feedback`), because its labels keep arriving after the window closed.
+write, :func:`drift_now` having a missing reference built, is a transaction of its own. A
+window's accuracy from feedback is the one figure counted when read rather than stored
+(:func:`looplab.watch.windows.window_feedback`), because its labels keep arriving after the
+window closed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Watching a served model: its reference, each window's drift and accuracy, targeted labeling.
+"""A model version's drift reference, and the drift and accuracy estimate of a window against it.
 
 * **The reference** of a model version is computed once, from the exact records it was trained
   on (its lineage in ``training_labels``), and stored in ``reference_profiles``: a
@@ -104,17 +104,30 @@ def frame_of(
 def training_records(
     session: Session, model: ModelVersion, split: str, limit: int | None = None
 ) -> list[tuple[int, dict[str, Any], str]]:
-    """(record id, payload, label) of the records a version was trained (or tested) on."""
+    """(record id, payload, label) of the rows a version was trained (or tested) on.
+
+    A record standing for many rows comes once per row with each label as often as it trained
+    (its lineage weight), so the profile and the calibration check describe the traffic the
+    training rows were, not one row per distinct input (issue 17). Versions trained before
+    counts (no weights) give one row per record.
+    """
     query = (
-        select(Record.id, Record.payload, Annotation.label)
+        select(Record.id, Record.payload, Annotation.label, TrainingLabel.weight)
         .join(Annotation, Annotation.record_id == Record.id)
         .join(TrainingLabel, TrainingLabel.annotation_id == Annotation.id)
         .where(TrainingLabel.model_id == model.id, TrainingLabel.split == split)
         .order_by(Record.id, Annotation.id)
     )
-    # One row per record (the last of its annotations), in record order.
-    by_record = {rid: (payload, str(label)) for rid, payload, label in session.execute(query)}
-    rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
+    found = session.execute(query).all()
+    if any(weight is not None for *_, weight in found):
+        rows = [
+            (rid, payload, str(label))
+            for rid, payload, label, weight in found
+            for _ in range(int(weight or 0))
+        ]
+    else:  # one row per record (the last of its annotations), in record order
+        by_record = {rid: (payload, str(label)) for rid, payload, label, _ in found}
+        rows = [(rid, payload, label) for rid, (payload, label) in by_record.items()]
     if limit is not None:
         rows = [rows[i] for i in _pick(len(rows), limit, np.random.default_rng(model.id))]
     return rows

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from fastapi.encoders import jsonable_encoder
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, select
 
 from looplab import configure, worker
+from looplab.api import schemas
 from looplab.core import audit, jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.tables import (
@@ -24,7 +27,8 @@ from looplab.core.tables import (
     TriggerDecision,
 )
 from looplab.learn import registry
-from looplab.watch import targeting
+from looplab.serve import serving
+from looplab.watch import overview, targeting
 from tests.api.conftest import Api
 from tests.textdata import add_labeled
 
@@ -232,6 +236,86 @@ def test_monitor_job_end_to_end(api: Api, tmp_path, monkeypatch) -> None:
     assert [t["times_fired"] for t in json.loads(result.stdout)] == [1, 0]
     result = runner.invoke(app, ["drift", "shop", "--window", "soon"])
     assert result.exit_code == 2 and "e.g. 30m, 12h, 1d or 2w" in result.stderr
+
+
+#: The monitoring routes and the model each answers with (a list of it when ``many``).
+MONITORING: dict[str, tuple[type[BaseModel], bool]] = {
+    "monitor": (schemas.MonitorState, False),
+    "triggers": (schemas.TriggerState, True),
+    "drift": (schemas.DriftNow, False),
+    "online-metrics": (schemas.OnlineMetric, True),
+}
+
+
+def keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys at every depth, the values left out."""
+    if isinstance(value, dict):
+        return {k: keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [keys(v) for v in value]
+    return None
+
+
+def undeclared(value: Any, path: str = "") -> list[str]:
+    """Paths of keys in a validated answer that its models let through without declaring."""
+    if isinstance(value, BaseModel):
+        found = [f"{path}.{k}" for k in value.model_extra or {}]
+        for name in type(value).model_fields:
+            found += undeclared(getattr(value, name), f"{path}.{name}")
+        return found
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in undeclared(v, f"{path}[{k!r}]")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in undeclared(v, f"{path}[{i}]")]
+    return []
+
+
+def test_monitoring_routes_answer_with_their_response_models(api: Api, tmp_path) -> None:
+    """OpenAPI names a model for each monitoring route; the real answers are exactly what the
+    services return (nothing dropped, nothing added, same times), and every key of them is one
+    the models declare, so the schema describes all the dashboard can read."""
+    spec = api.client.get("/openapi.json").json()
+    for route, (model, many) in MONITORING.items():
+        operation = spec["paths"][f"/api/v1/projects/{{name}}/{route}"]["get"]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert (schema["items"] if many else schema)["$ref"].endswith(f"/{model.__name__}")
+    window = spec["components"]["schemas"]["WindowSummary"]["properties"]
+    # What monitor.js draws from each window.
+    assert {"features", "feedback", "estimate", "latency", "mix", "model_version"} <= set(window)
+
+    served_project(api, tmp_path)
+    rng = np.random.default_rng(12)
+    serve(api, rows(rng, 200), feedback=30)
+    monitor(api, tmp_path)
+    serve(api, rows(rng, 200, shift=1.0), feedback=10)
+    monitor(api, tmp_path)
+    serve(api, rows(rng, 20))  # pending: no window yet
+
+    reviewer = api.as_("reviewer")
+    answers = {}
+    for route, (model, many) in MONITORING.items():
+        response = api.client.get(f"{BASE}/{route}", headers=reviewer)
+        assert response.status_code == 200, response.text
+        answers[route] = response.json()
+        validated = TypeAdapter(list[model] if many else model).validate_python(answers[route])
+        missing = undeclared(validated)
+        assert missing == [], f"declare in looplab/api/schemas.py ({route}): {missing}"
+
+    with api.store.read() as session:
+        project = projects.get_project(session, "shop")
+        state = jsonable_encoder(overview.monitor_state(session, project))
+        rules = jsonable_encoder(overview.trigger_state(session, project))
+        online = jsonable_encoder(serving.online_metrics(session, project))
+    assert len(state["windows"]) == 2 and state["pending_predictions"] == 20
+    assert state["windows"][0]["estimate"]["calibration_note"] is None  # a null stays a null
+    answered = answers["monitor"]
+    assert answered.pop("checked_at") != state.pop("checked_at")  # its own clock
+    assert answered == state
+    assert answers["triggers"] == rules and rules[0]["last_decision"] is not None
+    assert answers["online-metrics"] == online
+    drift = jsonable_encoder(overview.drift_now(api.store, "shop", "1d"))
+    assert keys(answers["drift"]) == keys(drift) and "reference_n" in drift
+    assert answers["drift"]["since"].endswith("+00:00")  # times as they always were written
 
 
 def test_label_drifted_computes_outside_the_write_lock(api: Api, tmp_path, monkeypatch) -> None:

@@ -294,16 +294,34 @@ def test_dedupe_within_the_file_and_across_imports(store: Store, tmp_path: Path)
         "\uff28ello world,tech\n",
     )
     report = run(store, first, label="label")
-    # "Hello  world", "Hello world" and the one with a full-width H normalise alike (NFKC)
-    assert (report.rows, report.imported, report.duplicates, report.labels) == (4, 2, 2, 2)
+    # "Hello  world", "Hello world" and the one with a full-width H normalise alike (NFKC): one
+    # record standing for 3 rows, 2 of them labeled sport and 1 tech (counts kept, issue 17).
+    assert (report.rows, report.imported, report.duplicates, report.labels) == (4, 2, 2, 3)
+    assert (report.distinct, report.conflicting) == (2, 1)
+    assert report.summary() == (
+        "4 rows, 2 distinct inputs, counts kept; 2 new records, 3 labeled rows;"
+        " 1 input carries conflicting labels"
+    )
     second = write(tmp_path, "b.csv", "text,label\nHello world,sport\nnew one,politics\n")
     report = run(store, second, label="label")
-    assert (report.rows, report.imported, report.duplicates, report.labels) == (2, 1, 1, 1)
-    assert len(records(store)) == 3
-    assert import_labels(store) == [
-        ("Hello  world", "sport"),
-        ("Hello  world", "tech"),
-        ("new one", "politics"),
+    assert (report.rows, report.imported, report.duplicates, report.labels) == (2, 1, 1, 2)
+    assert [(r.payload["text"], r.row_count) for r in records(store)] == [
+        ("Hello  world", 4),
+        (" hello world ", 1),
+        ("new one", 1),
+    ]
+    # One annotation per record, batch and label, with the rows that gave it.
+    with store.read() as session:
+        rows = session.execute(
+            select(Record.payload, Annotation.label, Annotation.batch_id, Annotation.row_count)
+            .join(Record, Record.id == Annotation.record_id)
+            .where(Annotation.origin == "import")
+        ).all()
+    assert sorted((p["text"], label, batch, n) for p, label, batch, n in rows) == [
+        ("Hello  world", "sport", 1, 2),
+        ("Hello  world", "sport", 2, 1),
+        ("Hello  world", "tech", 1, 1),
+        ("new one", "politics", 2, 1),
     ]
 
 

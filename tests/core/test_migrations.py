@@ -314,3 +314,55 @@ def test_0008_stores_artifacts_relative_to_the_workspace_and_leases_old_jobs(
         with store.write() as session:
             claimed = jobs.claim(session, "new-worker")
             assert claimed is not None and (claimed.id, claimed.attempts) == (1, 2)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0012_keeps_old_answers_and_users_and_keys_label_studio_ids(
+    kind: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with store_at(kind, tmp_path, "0011") as store:
+        with store.write() as session:
+            run = session.execute
+            add_project_and_user(run)
+            run(
+                sql(
+                    "INSERT INTO records (id, project_id, content_hash, payload, meta, n_human,"
+                    " needed, score, created_at) VALUES (1, 1, :h, '{}', '{}', 1, 1, 0.5, :t)",
+                    "t",
+                ),
+                {"h": b"0" * 16, "t": T0},
+            )
+            for aid in (1, 2):  # two answers of the old kind: no external id, twice
+                run(
+                    sql(
+                        "INSERT INTO annotations (id, project_id, record_id, annotator_id, value,"
+                        " label, origin, status, created_at) VALUES (:id, 1, 1, 1,"
+                        " '{\"label\": \"a\"}', 'a', 'human', 'active', :t)",
+                        "t",
+                    ),
+                    {"id": aid, "t": T0},
+                )
+        store.upgrade()
+        with store.read() as session:
+            rows = session.execute(
+                text("SELECT id, external_id, ground_truth FROM annotations ORDER BY id")
+            ).all()
+            email = session.scalar(text("SELECT email FROM users WHERE id = 1"))
+            record = session.scalar(text("SELECT external_id FROM records WHERE id = 1"))
+        assert [(r[0], r[1], bool(r[2])) for r in rows] == [(1, None, False), (2, None, False)]
+        assert email is None and record is None
+        # A Label Studio answer id is unique per project: a second copy is refused.
+        insert = sql(
+            "INSERT INTO annotations (id, project_id, record_id, value, label, origin, status,"
+            " external_id, created_at) VALUES (:id, 1, 1, '{}', 'a', 'import', 'active', '17',"
+            " :t)",
+            "t",
+        )
+        with store.write() as session:
+            session.execute(insert, {"id": 3, "t": T0})
+        with pytest.raises(IntegrityError), store.write() as session:
+            session.execute(insert, {"id": 4, "t": T0})
+        tables = set(inspect(store.read_engine).get_table_names())
+        assert "external_predictions" in tables

@@ -196,6 +196,8 @@ def test_real_crowds_reach_the_published_figures() -> None:
             lambda: dawid_skene(np.array([[0, 1], [MISSING, MISSING]])),
             r"have no label \(rows \[1\]",
         ),
+        (lambda: dawid_skene(np.zeros((0, 3), dtype=int)), r"needs items and annotators"),
+        (lambda: majority_vote(np.zeros((2, 0), dtype=int)), r"needs items and annotators"),
         (lambda: dawid_skene(np.array([[0, 1]]), smoothing=-1), "smoothing must be"),
         (lambda: dawid_skene(np.array([[0, 1]]), known=np.array([0, 1])), "known must hold"),
         (lambda: dawid_skene(np.array([[0, 1]]), known=np.array([2])), "known must hold"),

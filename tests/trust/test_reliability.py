@@ -58,6 +58,9 @@ def test_a_flipped_class_is_caught_with_the_class_and_the_rate() -> None:
     assert flag.value > flag.threshold == 0.5
     assert "answers class 3" in flag.detail and "of class 2" in flag.detail
     assert not any(e.flagged for e in evidence[:4])
+    named = annotator_evidence(labels, class_names=["a", "b", "sport", "politics"])
+    assert "answers 'politics'" in named[4].flags[0].detail
+    assert "items of 'sport'" in named[4].flags[0].detail
 
 
 def test_random_answers_are_caught_near_chance() -> None:
@@ -127,5 +130,7 @@ def test_bad_input_is_refused() -> None:
         annotator_evidence(labels, seconds=-seconds)
     with pytest.raises(ValueError, match="consensus was fitted on another matrix"):
         annotator_evidence(labels, consensus=dawid_skene(labels[:, :4]))
+    with pytest.raises(ValueError, match="class_names must name the 4 classes; got 2"):
+        annotator_evidence(labels, class_names=["a", "b"])
     with pytest.raises(ValueError, match=r"gold must hold one entry per item \(50\)"):
         annotator_evidence(labels, gold=np.zeros(3, dtype=int))

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Path
 from looplab.api.deps import CurrentUser, StoreDep
 from looplab.api.schemas import MAX_ID, JobOut
 from looplab.collect import imports
-from looplab.core.errors import NotFound
-from looplab.core.tables import Job, Project
+from looplab.core import jobs
 from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -26,8 +25,5 @@ def get_job(
     """A job's status (queued, running, done, failed), progress, result or error."""
     access.authorize(user, "job.read")
     with store.read() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"no job {job_id}", details={"job": job_id})
-        project = session.get(Project, job.project_id) if job.project_id is not None else None
-        return JobOut(**imports.view(store, job, project.name if project else None))
+        job, project = jobs.get_job(session, job_id)
+        return JobOut(**imports.view(store, job, project))

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from looplab.api.deps import CurrentUser, StoreDep
+from looplab.api.deps import CurrentUser, ProjectName, StoreDep
 from looplab.api.schemas import CurvePoint, JobQueued, ModelOut, PromoteIn, RollbackIn
 from looplab.core import jobs, projects
 from looplab.govern import access
@@ -22,19 +22,7 @@ def learning_curve(name: str, user: CurrentUser, store: StoreDep) -> list[CurveP
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.read")
-        return [
-            CurvePoint(
-                version=m.name,
-                n_labels=m.n_train,
-                accuracy=m.metrics.get("accuracy"),
-                macro_f1=m.metrics.get("macro_f1"),
-                accuracy_ci=m.metrics.get("accuracy_ci"),
-                macro_f1_ci=m.metrics.get("macro_f1_ci"),
-                n_test=m.n_test,
-                created_at=m.created_at,
-            )
-            for m in registry.list_versions(session, project)
-        ]
+        return [CurvePoint.of(m) for m in registry.list_versions(session, project)]
 
 
 @router.get("/models", response_model=list[ModelOut])
@@ -42,19 +30,7 @@ def list_models(name: str, user: CurrentUser, store: StoreDep) -> list[ModelOut]
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "model.read")
-        return [
-            ModelOut(
-                version=m.name,
-                stage=m.stage,
-                n_train=m.n_train,
-                n_test=m.n_test,
-                metrics=m.metrics,
-                config=m.config,
-                sha256=m.sha256,
-                created_at=m.created_at,
-            )
-            for m in registry.list_versions(session, project)
-        ]
+        return [ModelOut.of(m) for m in registry.list_versions(session, project)]
 
 
 @router.post("/train", response_model=JobQueued, status_code=202)
@@ -79,23 +55,21 @@ def gate(name: str, version: str, user: CurrentUser, store: StoreDep) -> dict[st
 
 @router.post("/models/{version}/promote")
 def promote(
-    name: str, version: str, body: PromoteIn, user: CurrentUser, store: StoreDep
+    name: ProjectName, version: str, body: PromoteIn, user: CurrentUser, store: StoreDep
 ) -> dict[str, Any]:
     """Promote if the gate passes (409 ``gate_failed`` with the reasons if not); audited."""
-    with store.read() as session:
-        projects.get_project(session, name)
-        access.authorize(user, "model.manage")
+    access.authorize(user, "model.manage")
     return promotion.promote_version(
         store, name, version, actor=user.name, force=body.force, reason=body.reason
     )
 
 
 @router.post("/models/rollback")
-def rollback(name: str, body: RollbackIn, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+def rollback(
+    name: ProjectName, body: RollbackIn, user: CurrentUser, store: StoreDep
+) -> dict[str, Any]:
     """Put the previous production version back; audited."""
-    with store.read() as session:
-        projects.get_project(session, name)
-        access.authorize(user, "model.manage")
+    access.authorize(user, "model.manage")
     return promotion.rollback_project(store, name, actor=user.name, reason=body.reason)
 
 

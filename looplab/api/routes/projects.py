@@ -18,8 +18,6 @@ from looplab.api.schemas import (
 )
 from looplab.ask import queue
 from looplab.core import projects
-from looplab.core.errors import NotFound
-from looplab.core.tables import Record
 from looplab.govern import access
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -103,11 +101,7 @@ def get_record(
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.read")
-        record = session.get(Record, record_id)
-        if record is None or record.project_id != project.id:
-            raise NotFound(
-                f"no record {record_id} in project {name!r}", details={"record_id": record_id}
-            )
+        record = projects.get_record(session, project, record_id)
         if not access.allowed(user, "record.read") and not queue.handed_to(
             session, user, record.id
         ):

@@ -6,49 +6,22 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StrictBool
 
 from looplab.api.deps import BatcherDep, CurrentUser, ModelsDep, PredictionLogDep, StoreDep
 from looplab.api.responses import errors
-from looplab.api.schemas import Request
+from looplab.api.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    OnlineMetric,
+    PredictIn,
+    PredictionOut,
+    PredictOut,
+)
 from looplab.core import projects
-from looplab.core.tables import version_name
 from looplab.govern import access
 from looplab.serve import serving
 
 router = APIRouter(prefix="/api/v1/projects/{name}", tags=["serving"])
-
-
-class PredictIn(Request):
-    records: list[dict[str, Any]] = Field(
-        min_length=1, max_length=serving.MAX_RECORDS, examples=[[{"text": "Shares rose 5%"}]]
-    )
-
-
-class PredictionOut(BaseModel):
-    id: str
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-
-
-class PredictOut(BaseModel):
-    model_version: str
-    predictions: list[PredictionOut]
-
-
-class FeedbackIn(Request):
-    prediction_id: str = Field(min_length=1, max_length=32)
-    label: str | None = None
-    accepted: StrictBool | None = None  # "yes" or 1 is a mistake, not a verdict
-
-
-class FeedbackOut(BaseModel):
-    id: int
-    prediction_id: str
-    accepted: bool
-    label: str
-    annotation_id: int | None
 
 
 @router.post("/predict", response_model=PredictOut, responses=errors(503))
@@ -67,7 +40,7 @@ async def predict(
     served = await models.get(name)
     predictions = await serving.predict(served, body.records, log, batcher, started)
     return PredictOut(
-        model_version=version_name(served.version),
+        model_version=served.name,
         predictions=[PredictionOut(**p) for p in predictions],
     )
 
@@ -90,8 +63,9 @@ async def feedback(
     )
 
 
-@router.get("/online-metrics")
+@router.get("/online-metrics", response_model=list[OnlineMetric])
 def online_metrics(name: str, user: CurrentUser, store: StoreDep) -> list[dict[str, Any]]:
+    """Per served version: predictions, feedback and the accept rate with its 95% interval."""
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "model.read")

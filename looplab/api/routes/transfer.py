@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from looplab.api.deps import CurrentUser, SettingsDep, StoreDep
+from looplab.api.deps import CurrentUser, ProjectName, SettingsDep, StoreDep
 from looplab.api.responses import errors
 from looplab.api.schemas import JobOut
 from looplab.collect import export as exporter
@@ -46,12 +46,6 @@ def _columns(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] or None
 
 
-def _check(store: Store, name: str, user: User) -> None:
-    with store.read() as session:
-        projects.get_project(session, name)
-    access.authorize(user, "project.import")
-
-
 async def _receive(request: Request, path: Path, limit: int) -> int:
     """Write the request body to ``path``; refuse it past ``limit`` bytes. Returns its size."""
     declared = request.headers.get("content-length")
@@ -82,7 +76,7 @@ async def _receive(request: Request, path: Path, limit: int) -> int:
     responses=errors(413),
 )
 async def upload(
-    name: str,
+    name: ProjectName,
     request: Request,
     user: CurrentUser,
     store: StoreDep,
@@ -111,6 +105,14 @@ async def upload(
     meta: Annotated[
         str | None, Query(description="Columns kept as metadata, comma-separated.")
     ] = None,
+    id_column: Annotated[
+        str | None,
+        Query(
+            alias="id",
+            description="Column naming each row's record: same id = same record, different ids "
+            "stay apart (as `looplab import --id`).",
+        ),
+    ] = None,
     encoding: Annotated[str, Query(max_length=40)] = "utf-8",
     from_name: Annotated[
         str | None,
@@ -125,7 +127,7 @@ async def upload(
 
     Send the file as the request body; poll `GET /api/v1/jobs/{id}` for progress and the result.
     """
-    await run_in_threadpool(_check, store, name, user)
+    access.authorize(user, "project.import")
     path = imports.upload_path(settings, filename)
     try:
         size = await _receive(request, path, settings.upload_max_bytes)
@@ -148,6 +150,7 @@ async def upload(
                 fields=_columns(fields),
                 label=label,
                 meta=_columns(meta),
+                id_column=id_column,
                 encoding=encoding,
                 from_name=from_name,
             ),

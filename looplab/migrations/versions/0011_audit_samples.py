@@ -1,7 +1,7 @@
 """audit samples: served predictions drawn at random for people to label
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07 14:30:00
 
 * ``audit_samples``: one row per served prediction the monitor drew at the project's
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -193,15 +193,7 @@ def drift_report(
     >>> r.alarm, sorted(r.blamed)
     (True, ['x0', 'x1', 'x2'])
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if not 0.0 < blame_fdr < 1.0:
-        raise ValueError(f"blame_fdr must be in (0, 1), got {blame_fdr}")
-    if not 0.0 < multivariate_share < 1.0:
-        raise ValueError(f"multivariate_share must be in (0, 1), got {multivariate_share}")
-    method = "hotelling" if multivariate is True else multivariate
-    if method is not False and method not in MULTIVARIATE:
-        raise ValueError(f"multivariate must be True, False or one of {', '.join(MULTIVARIATE)}")
+    method = _checked(alpha, blame_fdr, multivariate_share, multivariate)
     with one_blas_thread():
         return _report(
             reference,
@@ -215,6 +207,22 @@ def drift_report(
             prediction,
             as_generator(rng),
         )
+
+
+def _checked(
+    alpha: float, blame_fdr: float, multivariate_share: float, multivariate: bool | str
+) -> bool | str:
+    """:func:`drift_report`'s rates checked; the multivariate method by name (or False)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not 0.0 < blame_fdr < 1.0:
+        raise ValueError(f"blame_fdr must be in (0, 1), got {blame_fdr}")
+    if not 0.0 < multivariate_share < 1.0:
+        raise ValueError(f"multivariate_share must be in (0, 1), got {multivariate_share}")
+    method = "hotelling" if multivariate is True else multivariate
+    if method is not False and method not in MULTIVARIATE:
+        raise ValueError(f"multivariate must be True, False or one of {', '.join(MULTIVARIATE)}")
+    return method
 
 
 def _report(
@@ -239,11 +247,40 @@ def _report(
         raise ValueError(f"prediction column {prediction!r} must be categorical in the schema")
     floors = _floors(min_effect)
 
-    numeric = ref.numeric_columns
-    use_multi = isinstance(method, str) and len(numeric) >= 2 and win.n > 0
+    # Bonferroni between the two families: the multivariate test's share only when it runs.
+    use_multi = isinstance(method, str) and len(ref.numeric_columns) >= 2 and win.n > 0
     alpha_m = alpha * multivariate_share if use_multi else 0.0
     alpha_u = alpha - alpha_m
 
+    # The order matters for reproducibility: the tests draw from ``gen`` features first.
+    features, reasons = _feature_drift(ref, win, prediction, alpha_u, blame_fdr, floors, gen)
+    multi = None
+    if use_multi and isinstance(method, str):
+        multi, reason = _multivariate_drift(ref, win, method, alpha_m, floors, gen)
+        reasons += [reason] if reason else []
+    pred = (
+        _prediction_drift(ref, win, prediction, alpha, floors) if prediction is not None else None
+    )
+
+    alarm = any(f.drift for f in features) or bool(multi and multi.drift)
+    return DriftReport(
+        alarm, alpha, alpha_u, alpha_m, blame_fdr, features, multi, pred, ref.n, win.n, reasons
+    )
+
+
+def _feature_drift(
+    ref: Profile,
+    win: Profile,
+    prediction: str | None,
+    alpha_u: float,
+    blame_fdr: float,
+    floors: dict[str, float],
+    gen: np.random.Generator,
+) -> tuple[list[FeatureDrift], list[str]]:
+    """Every feature tested; Holm at ``alpha_u`` decides drift, BH at ``blame_fdr`` blames.
+
+    Returns the features in schema order and a reason per significant one.
+    """
     raw = [
         (c, kind, *_feature_test(ref, win, c, kind, gen))
         for c, kind in ref.schema.items()
@@ -282,40 +319,48 @@ def _report(
                 f"{c}: {name} Holm p {ph:.3g} <= {alpha_u:.3g}, {effect_name} {effect:.3g} "
                 f"{verdict} {floor:g}"
             )
+    return features, reasons
 
-    multi = None
-    if use_multi and isinstance(method, str):
-        mstat, mp, meffect, mdetails, mname, meffect_name = _multivariate(ref, win, method, gen)
-        mfloor = floors[meffect_name]
-        multi = DriftResult(
-            mname,
-            mstat,
-            mp,
-            meffect,
-            meffect_name,
-            bool(mp <= alpha_m and meffect >= mfloor),
-            {**mdetails, "alpha": alpha_m, "min_effect": mfloor},
-        )
-        if mp <= alpha_m:
-            verdict = ">=" if meffect >= mfloor else "< (trivial)"
-            reasons.append(
-                f"multivariate {mname} p {mp:.3g} <= {alpha_m:.3g}, {meffect_name} {meffect:.3g} "
-                f"{verdict} {mfloor:g}"
-            )
 
-    pred = None
-    if prediction is not None:
-        chi2, pp, js, pdetails = categorical_test(
-            ref.categorical[prediction], win.categorical[prediction]
-        )
-        pfloor = floors["jensen_shannon"]
-        pred = DriftResult(
-            "chi2", chi2, pp, js, "jensen_shannon", bool(pp <= alpha and js >= pfloor), pdetails
-        )
+def _multivariate_drift(
+    ref: Profile,
+    win: Profile,
+    method: str,
+    alpha_m: float,
+    floors: dict[str, float],
+    gen: np.random.Generator,
+) -> tuple[DriftResult, str | None]:
+    """The joint test over the numeric columns, and its reason when significant."""
+    mstat, mp, meffect, mdetails, mname, meffect_name = _multivariate(ref, win, method, gen)
+    mfloor = floors[meffect_name]
+    multi = DriftResult(
+        mname,
+        mstat,
+        mp,
+        meffect,
+        meffect_name,
+        bool(mp <= alpha_m and meffect >= mfloor),
+        {**mdetails, "alpha": alpha_m, "min_effect": mfloor},
+    )
+    if mp > alpha_m:
+        return multi, None
+    verdict = ">=" if meffect >= mfloor else "< (trivial)"
+    return multi, (
+        f"multivariate {mname} p {mp:.3g} <= {alpha_m:.3g}, {meffect_name} {meffect:.3g} "
+        f"{verdict} {mfloor:g}"
+    )
 
-    alarm = any(f.drift for f in features) or bool(multi and multi.drift)
-    return DriftReport(
-        alarm, alpha, alpha_u, alpha_m, blame_fdr, features, multi, pred, ref.n, win.n, reasons
+
+def _prediction_drift(
+    ref: Profile, win: Profile, prediction: str, alpha: float, floors: dict[str, float]
+) -> DriftResult:
+    """The predicted labels' chi-square test, outside the alarm's family, at ``alpha``."""
+    chi2, pp, js, pdetails = categorical_test(
+        ref.categorical[prediction], win.categorical[prediction]
+    )
+    pfloor = floors["jensen_shannon"]
+    return DriftResult(
+        "chi2", chi2, pp, js, "jensen_shannon", bool(pp <= alpha and js >= pfloor), pdetails
     )
 
 

@@ -4,7 +4,7 @@
 // and audits it; the page only gathers input and shows answers. Server text reaches the page
 // through textContent and attributes only. Each form reports through a live region next to it.
 
-import { api, ApiError, enc, h, number, setHeader, toast, token } from "./app.js";
+import { api, ApiError, enc, h, number, setHeader, toast, token } from "./core.js";
 
 const POLL_MS = 400; // how often a running import is asked for its progress
 const FORMATS = ["jsonl", "csv", "parquet", "label-studio"];

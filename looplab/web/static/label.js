@@ -6,7 +6,7 @@
 // toast offering to retry when that fails too. Answered records go on `history`; Backspace takes
 // the last one back on screen and puts `current` in front of `upcoming`.
 
-import { api, clone, enc, h, number, percent, setHeader, showError, toast } from "./app.js";
+import { api, clone, enc, h, number, percent, setHeader, showError, toast } from "./core.js";
 
 const REFRESH_EVERY = 10; // new labels between progress refreshes
 const RETRIES = 3; // automatic attempts before asking the person

@@ -4,34 +4,16 @@
 // variables (style.css: --chart-1 ... --chart-8 and the page's own), through class names, so
 // both colour schemes hold WCAG contrast: text 4.5:1, lines and marks 3:1 on the panel.
 
-import { api, enc, h, number, percent } from "./app.js";
+import { api, enc, h, niceTicks, number, percent, svg as s } from "./core.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const N_COLORS = 8; // series classes c0 ... c7 (style.css)
 const W = 640;
 const H = 260;
 const M = { left: 70, right: 16, top: 14, bottom: 46 };
 
-function s(tag, attrs = {}, text = null) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
-  if (text !== null) el.textContent = text;
-  return el;
-}
-
 const shortDate = (iso) => String(iso).slice(5, 16).replace("T", " ");
 // Every figure is one model version's: a window holds the predictions of one version.
 const tag = (w) => `window ${w.id} (${w.model_version})`;
-
-/** Round ticks from 0 to at least `max`: steps of 1, 2, 2.5 or 5 times a power of ten. */
-export function niceTicks(max, count = 4) {
-  if (!(max > 0)) return [0, 1];
-  const raw = max / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((x) => x >= raw * (1 - 1e-9));
-  const n = Math.ceil(max / step - 1e-9);
-  return Array.from({ length: n + 1 }, (_, i) => Number((i * step).toPrecision(12)));
-}
 
 /** Decimals that show every tick of `ticks` exactly (step 0.05 -> 2, 2.5 -> 1, 20 -> 0). */
 function decimals(ticks) {
