@@ -204,7 +204,9 @@ def main() -> int:
                         client.post("/api/v1/projects/census/feedback", json=fb,
                                     headers=headers).raise_for_status()  # fmt: skip
                 with store.write() as session:
-                    job_id = jobs.enqueue(session, "monitor", project_id=project.id).id
+                    job_id = jobs.enqueue(
+                        session, "monitor", project_id=project.id, params={"force": True}
+                    ).id
                 worker.drain(store, settings)
                 with store.read() as session:
                     job = session.get(Job, job_id)
@@ -219,7 +221,9 @@ def main() -> int:
                         "quarter": q + 1,
                         "window": latest["id"],
                         "n": latest["n"],
-                        "alarm": latest["alarm"],
+                        "alarm": latest["input_drift"],  # the input drift alarm (a warning)
+                        "level": latest["level"],
+                        "estimate_status": (latest["estimate"] or {}).get("status"),
                         "blamed": latest["blamed"],
                         "largest_effect": {
                             "feature": top[0],
@@ -248,8 +252,8 @@ def main() -> int:
 def print_window(w: dict[str, Any]) -> None:
     if w["year"] == 2016 and w["quarter"] == 1:
         print(
-            "year  part window   n  alarm  blamed            largest effect (floor)      "
-            "feedback acc   CBPE   fired"
+            "year  part window   n  drift  blamed            largest effect (floor)      "
+            "feedback acc   CBPE   level        fired"
         )
     eff = w["largest_effect"]
     fb = "-" if w["feedback_accuracy"] is None else f"{w['feedback_accuracy']:.3f}"
@@ -257,7 +261,8 @@ def print_window(w: dict[str, Any]) -> None:
         f"{w['year']} {w['quarter']:>5} {w['window']:>6} {w['n']:>6,}  "
         f"{'ALARM' if w['alarm'] else '  -  '}  {', '.join(w['blamed']) or '-':<16}  "
         f"{eff['feature']:>8} {eff['effect']:.3f} ({eff['floor']:g})      "
-        f"{fb} (n={w['feedback_n']:>3})  {w['cbpe_accuracy']:.3f}  {', '.join(w['fired']) or '-'}"
+        f"{fb} (n={w['feedback_n']:>3})  {w['cbpe_accuracy']:.3f}  {w['level']:<11}  "
+        f"{', '.join(w['fired']) or '-'}"
     )
 
 

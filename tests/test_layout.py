@@ -187,17 +187,12 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "looplab.ask.diversity.diverse_top_k": 82,
     "looplab.ask.scoring.score_pool": 82,
-    "looplab.ask.simulate.simulate": 85,
     "looplab.ask.simulate.compare": 93,
+    "looplab.ask.simulate.simulate": 85,
     "looplab.cli.demo.simulate": 99,
     "looplab.api.routes.transfer.upload": 83,
     "looplab.cli.projects.import_": 87,
     "looplab.collect.labelstudio.iter_array": 89,
-    "looplab.collect.lsimport.write_answers": 167,
-    "looplab.core.projects.status": 83,
-    "looplab.learn.calibration.choose_calibration": 113,
-    "looplab.learn.gate.gate": 161,
-    "looplab.learn.promotion.run_gate": 94,
 }
 
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from looplab.core.tables import ModelVersion
+from looplab.learn.gate import headline
 from looplab.serve.serving import MAX_RECORDS
 
 #: The largest id the API takes: 2**53 - 1, the largest integer JSON carries exactly (a JavaScript
@@ -40,7 +41,7 @@ NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 #: Settings that null clears; every other setting may be left out, not sent as null.
 NULLABLE_SETTINGS = frozenset(
     {"strategy", "estimator", "triggers", "webhook_url"}
-    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy", "gate_min_class_recall"}
     | {"window_time_field"}
 )
 
@@ -128,7 +129,7 @@ class SettingsPatch(Request):
     audit_rate: float | None = Field(None, ge=0, le=1)
     alarm_margin: float | None = Field(None, ge=0, le=1)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
-    gate_metric: Literal["accuracy", "macro_f1"] | None = None
+    gate_metric: Literal["auto", "accuracy", "macro_f1", "balanced_accuracy"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
     gate_min_gain: float | None = Field(None, ge=0, le=1)
     gate_tolerance: float | None = Field(None, ge=0, le=1)
@@ -138,6 +139,7 @@ class SettingsPatch(Request):
     gate_max_ece: float | None = Field(None, ge=0, le=1)
     gate_max_ece_increase: float | None = Field(None, ge=0, le=1)
     gate_min_accuracy: float | None = Field(None, ge=0, le=1)
+    gate_min_class_recall: float | None = Field(None, ge=0, le=1)
 
 
 class RecordOut(Response):
@@ -260,6 +262,17 @@ class JobOut(BaseModel):
     finished_at: dt.datetime | None
 
 
+#: Held-out figures the learning curve carries per version.
+CURVE_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "balanced_accuracy",
+    "accuracy_ci",
+    "macro_f1_ci",
+    "balanced_accuracy_ci",
+)
+
+
 class CurvePoint(BaseModel):
     version: str
     n_labels: int
@@ -267,19 +280,28 @@ class CurvePoint(BaseModel):
     macro_f1: float | None
     accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
     macro_f1_ci: list[float] | None = None
+    balanced_accuracy: float | None = None
+    balanced_accuracy_ci: list[float] | None = None
+    # The metric the project gates on (gate_metric, auto resolved) and what always answering the
+    # training majority scores on it.
+    metric: str = "accuracy"
+    baseline: float | None = None
+    baseline_label: str | None = None
     n_test: int
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, m: ModelVersion) -> CurvePoint:
-        """A version's point: its held-out scores against the labels it was trained on."""
+    def of(cls, m: ModelVersion, gate_metric: str = "auto") -> CurvePoint:
+        """A version's point: its held-out scores against the labels it was trained on, led by
+        the metric the project gates on (``gate_metric``) and its majority baseline."""
+        lead = headline(m.metrics, gate_metric)
         return cls(
             version=m.name,
             n_labels=m.n_train,
-            accuracy=m.metrics.get("accuracy"),
-            macro_f1=m.metrics.get("macro_f1"),
-            accuracy_ci=m.metrics.get("accuracy_ci"),
-            macro_f1_ci=m.metrics.get("macro_f1_ci"),
+            **{key: m.metrics.get(key) for key in CURVE_METRICS},
+            metric=lead["metric"],
+            baseline=lead["baseline"],
+            baseline_label=lead["baseline_label"],
             n_test=m.n_test,
             created_at=m.created_at,
         )
@@ -377,9 +399,13 @@ class FeedbackOut(BaseModel):
 #
 # What /monitor, /triggers, /drift and /online-metrics return, as looplab.watch.overview and
 # looplab.serve.serving build it, so OpenAPI describes what the dashboard (web/static/monitor.js)
-# reads. The routes set ``response_model_exclude_unset``: a key the service leaves out (an old
-# window's report, an empty window's drift) stays out instead of coming back as null. Parts read
-# from a stored report allow extra keys, so a report written by another version loses nothing.
+# and `looplab monitor --json` read. The answers stay exactly what the services return:
+# * every model allows keys it does not declare, so nothing is ever dropped (a report stored by
+#   an older or newer version, a key added to a view before its schema); tests/api/test_monitor.py
+#   fails when a fresh answer holds a key these models do not declare;
+# * the routes set ``response_model_exclude_unset``: a key the service leaves out (an empty
+#   window's drift) stays out instead of coming back as null;
+# * times are written as ``datetime.isoformat()`` gives them, as before (:data:`IsoTime`).
 
 #: A number below 100,000 and a unit: the schema shows the pattern checked here, so a
 #: schema-valid window is one the server takes (99999w still leaves a year after 1 AD).
@@ -410,43 +436,57 @@ IsoTime = Annotated[
 ]
 
 
-class Stored(BaseModel):
-    """Part of a report stored with a window: keys this version does not know pass through."""
+class View(BaseModel):
+    """A monitoring view: declared keys are described; any other key passes through."""
 
     model_config = ConfigDict(extra="allow")
 
 
-class Latency(Stored):
+class Latency(View):
     p50_ms: float
     p95_ms: float
     p99_ms: float
 
 
-class AccuracyEstimate(Stored):
-    """CBPE: the accuracy a window's confidences imply, with no labels (watch/performance.py)."""
+class AccuracyEstimate(View):
+    """CBPE: the accuracy a window's confidences imply, with no labels (watch/performance.py).
+
+    In a window of ``/monitor`` it is judged as of the window's labels now (watch/levels.py):
+    ``status`` and ``reason`` say whether to believe it, ``checks`` what the labels said.
+    """
 
     method: str = Field(description="cbpe")
     accuracy: float | None = Field(description="Null for an empty window.")
     ci_low: float | None
     ci_high: float | None
+    se: float | None = Field(None, description="Its standard error.")
     n: int
-    trusted: bool = Field(description="False when the calibration check failed: see reason.")
+    trusted: bool = Field(description="Whether the reference's calibration check passed.")
     reason: str
     ece: float | None = None
     calibration_note: str | None = None
+    assumes: str | None = Field(None, description="What the estimate cannot check.")
+    status: Literal["trusted", "untrusted", "contradicted"] | None = None
+    checks: dict[str, Any] | None = Field(
+        None, description="The labels' tests of the estimate: accuracy and label rates."
+    )
 
 
-class FeedbackAccuracy(BaseModel):
-    """Accept rate of the window's predictions that people judged, counted when read."""
+class LabelAccuracy(View):
+    """Accuracy of the window's predictions on people's labels, counted when read."""
 
-    n: int = Field(description="Predictions with feedback.")
+    n: int = Field(description="Predictions with a label.")
     accepted: int
-    accuracy: float | None = Field(description="accepted / n; null without feedback.")
+    accuracy: float | None = Field(description="accepted / n; null without labels.")
     ci_low: float | None = Field(description="Wilson 95% interval.")
     ci_high: float | None
+    labels: dict[str, int] | None = Field(None, description="The true labels' counts.")
+    selective: bool | None = Field(
+        None, description="True for volunteered feedback, which may not be a fair sample."
+    )
 
 
-class FeatureSummary(BaseModel):
+class FeatureSummary(View):
     kind: str
     test: str
     p_value: float | None
@@ -456,9 +496,12 @@ class FeatureSummary(BaseModel):
     min_effect: float = Field(description="The effect floor: smaller shifts never alarm.")
     drift: bool
     blamed: bool
+    accuracy_effect: float | None = Field(
+        None, description="The change of accuracy this feature's mix change alone would bring."
+    )
 
 
-class MultivariateSummary(BaseModel):
+class MultivariateSummary(View):
     name: str | None
     p_value: float | None
     effect_size: float | None
@@ -466,33 +509,46 @@ class MultivariateSummary(BaseModel):
     drift: bool | None
 
 
-class PredictionDriftSummary(BaseModel):
+class PredictionDriftSummary(View):
     p_value: float | None
     effect_size: float | None
     drift: bool | None
 
 
-class WindowSummary(BaseModel):
+class Risk(View):
+    feature: str
+    accuracy_effect: float = Field(description="Negative: accuracy at risk.")
+
+
+class WindowSummary(View):
     """One closed monitor window: one model version's predictions (watch/overview.py)."""
 
     id: int
     model_version: str | None
     start: IsoTime
     end: IsoTime
+    period: str | None = Field(None, description="The calendar period, for period windows.")
     n: int = Field(description="Predictions in the window.")
-    alarm: bool
+    level: Literal["none", "inputs", "predictions", "performance"]
+    alarm: bool = Field(description="True only at level performance.")
+    alarm_source: str | None
+    labels_used: str | None = Field(description="audit, feedback or null.")
+    level_reasons: list[str]
+    input_drift: bool
     blamed: list[str]
+    risk: list[Risk] = Field(description="Drifted or blamed features, most harmful first.")
     reasons: list[str]
     features: dict[str, FeatureSummary]
     multivariate: MultivariateSummary | None
     prediction_drift: PredictionDriftSummary | None
-    feedback: FeedbackAccuracy
+    feedback: LabelAccuracy
+    audit: LabelAccuracy
     estimate: AccuracyEstimate | None
     latency: Latency | None
     mix: dict[str, float] = Field(description="Share of each predicted label.")
 
 
-class OnlineMetric(BaseModel):
+class OnlineMetric(View):
     """One served version's predictions and feedback, all time (serve/serving.py)."""
 
     version: str
@@ -504,7 +560,7 @@ class OnlineMetric(BaseModel):
     ci_high: float | None
 
 
-class TriggerDecisionOut(BaseModel):
+class TriggerDecisionOut(View):
     window: int | None
     fired: bool
     reason: str
@@ -512,7 +568,7 @@ class TriggerDecisionOut(BaseModel):
     at: IsoTime
 
 
-class TriggerState(BaseModel):
+class TriggerState(View):
     """A trigger rule in force and what it last decided."""
 
     name: str
@@ -524,7 +580,7 @@ class TriggerState(BaseModel):
     last_decision: TriggerDecisionOut | None
 
 
-class MonitorState(BaseModel):
+class MonitorState(View):
     """The dashboard's monitoring panel: the production model, its windows, alarms, triggers."""
 
     project: str
@@ -532,17 +588,22 @@ class MonitorState(BaseModel):
     checked_at: IsoTime
     windows: list[WindowSummary] = Field(description="Oldest first.")
     latest: WindowSummary | None
-    alarms: int = Field(description="Windows with a drift alarm.")
+    alarms: int = Field(description="Windows with an alarm (level performance).")
+    warnings: int = Field(description="Windows at level inputs or predictions.")
     alarm_streak: int = Field(description="The latest version's alarms in a row, up to now.")
     pending_predictions: int = Field(
         description="The production version's predictions since its last window."
     )
-    min_predictions: int = Field(description="A window closes at this many predictions.")
+    min_predictions: int = Field(description="A count window closes at this many predictions.")
+    window: str = Field(description="count, or the calendar period windows are cut by.")
+    window_time_field: str | None
+    audit_rate: float
+    estimate_assumes: str
     online: list[OnlineMetric]
     triggers: list[TriggerState]
 
 
-class DriftResultOut(Stored):
+class DriftResultOut(View):
     name: str
     statistic: float | None
     p_value: float | None
@@ -552,7 +613,7 @@ class DriftResultOut(Stored):
     details: dict[str, Any]
 
 
-class FeatureDriftOut(Stored):
+class FeatureDriftOut(View):
     name: str
     kind: str
     test: str
@@ -569,7 +630,7 @@ class FeatureDriftOut(Stored):
     details: dict[str, Any]
 
 
-class DriftReportOut(Stored):
+class DriftReportOut(View):
     """The drift battery's verdict (watch/drift/report.py): one alarm at a known error rate."""
 
     alarm: bool
@@ -586,7 +647,17 @@ class DriftReportOut(Stored):
     reasons: list[str]
 
 
-class DriftNow(BaseModel):
+class ReferenceFigures(View):
+    """The held-out figures a window is compared with."""
+
+    accuracy: float
+    mean_confidence: float
+    n: int
+    ece: float
+    trusted: bool
+
+
+class DriftNow(View):
     """The production model's predictions of the last ``window`` against its training data."""
 
     project: str
@@ -596,7 +667,14 @@ class DriftNow(BaseModel):
     until: IsoTime | None
     n: int
     reference_n: int | None = Field(None, description="Rows of the reference; absent when n is 0.")
+    reference: ReferenceFigures | None = None
     drift: DriftReportOut | None
     estimate: AccuracyEstimate | None
+    mean_proba: dict[str, float] | None = Field(
+        None, description="Mean predicted probability of each label."
+    )
+    effects: dict[str, float] | None = Field(
+        None, description="Each feature's mix change's effect on accuracy."
+    )
     latency: Latency | None
     mix: dict[str, float]

@@ -298,9 +298,10 @@ class _Writer:
                 self.conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) + 1 FROM records").scalar()
                 or 1
             )
-        # This batch of rows: key -> [seq, line, key, payload, meta, needed, score, now, rows]
+        # This batch of rows: key -> (seq, line, key, payload, meta, needed, score, now, rows)
         # and (key, label) -> [value, label, seconds, now, rows, key, label].
-        self.records: dict[bytes, list[Any]] = {}
+        self.records: dict[bytes, tuple[Any, ...]] = {}
+        self.repeats: dict[bytes, int] = {}  # rows of a key beyond its first in this batch
         self.labels: dict[tuple[bytes, str], list[Any]] = {}
         self.keys: list[np.ndarray] = []  # 8 bytes of each distinct key per batch, to count them
         self.labelled = 0
@@ -310,7 +311,9 @@ class _Writer:
         if self.records:
             keys = b"".join(self.records)
             self.keys.append(np.frombuffer(keys, dtype=np.uint64)[::2].copy())
-            rows = [tuple(row) for row in self.records.values()]
+            for key, count in self.repeats.items():
+                self.records[key] = (*self.records[key][:8], count)
+            rows = list(self.records.values())
             if self.copy:
                 cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 with cursor.copy(
@@ -324,7 +327,7 @@ class _Writer:
             else:
                 rows.sort(key=_BY_HASH)
                 self.conn.exec_driver_sql(self.records_sql, rows)
-            self.records = {}
+            self.records, self.repeats = {}, {}
         if self.labels:  # after the records, which they point at
             found = list(self.labels.values())
             if self.labels_written:  # an earlier batch of rows may hold the same record's label
@@ -414,7 +417,6 @@ def import_file(
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
-    dedupe = _dedupe_of(project, spec, fmt, id_column)
     with path.open("rb") as handle:
         source = open_source(
             fmt,
@@ -426,6 +428,8 @@ def import_file(
             from_name=from_name,
             labels=list(project.labels),
         )
+        # A Label Studio export (JSON, or its CSV, found by the header) brings answers.
+        dedupe = _dedupe_of(project, spec, hasattr(source, "tasks"), id_column)
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
         if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
@@ -438,13 +442,13 @@ def import_file(
     return replace(report, seconds=time.perf_counter() - started)
 
 
-def _dedupe_of(project: Project, spec: Spec, fmt: str, id_column: str | None) -> str:
+def _dedupe_of(project: Project, spec: Spec, label_studio: bool, id_column: str | None) -> str:
     """What makes rows one record here: ``id`` with an id column, else the project's setting.
 
     Label Studio tasks are found again by their content (their answers and predictions attach
     to the record of that content), so they always dedupe by content.
     """
-    if fmt == "label-studio":
+    if label_studio:
         if id_column is not None:
             raise spec.invalid(
                 None,
@@ -672,7 +676,7 @@ def _load(
     from_text = source.format == "csv"
     blank = hashlib.blake2b(digest_size=16)
     rows = labelled = 0
-    records, labels = writer.records, writer.labels
+    records, labels, repeats = writer.records, writer.labels, writer.repeats
     seq = writer.next_id
     if progress:
         progress(0, source.total)
@@ -700,21 +704,20 @@ def _load(
         hasher.update(data)
         digest = hasher.digest() if by_content else keys.key(spec, hasher, line, meta, from_text)
         meta_json = _EMPTY_META if meta is None else _meta_json(spec, meta, line)
-        entry = records.get(digest)
-        if entry is None:
+        if digest not in records:
             needed = overlap if share and int.from_bytes(digest[6:10]) < share else 1
             # The hash is uniform, so its first 48 bits make a fair cold-start queue order.
             score = int.from_bytes(digest[:6]) / 281474976710656.0
-            records[digest] = [seq, line, digest, payload, meta_json, needed, score, now, 1]
+            records[digest] = (seq, line, digest, payload, meta_json, needed, score, now, 1)
             seq += 1
-        else:
-            entry[8] += 1
+        else:  # rare in most files: counted aside, so the common row stays one tuple
+            repeats[digest] = repeats.get(digest, 1) + 1
         if row_labels:
             labelled += _gather_labels(spec, row_labels, valid, line, digest, now, labels)
         rows += 1
         if rows % BATCH_ROWS == 0:
             writer.flush()
-            records, labels = writer.records, writer.labels
+            records, labels, repeats = writer.records, writer.labels, writer.repeats
             if progress:
                 progress(source.position(), source.total)
     writer.flush()

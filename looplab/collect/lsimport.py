@@ -29,12 +29,13 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from looplab.collect.labelstudio import Answer, Controls, Hasher, Task
+from looplab.collect.lstasks import Answer, Controls, Hasher, Task
 from looplab.core import audit
 from looplab.core.tables import Annotation, ExternalPrediction, Project, Record, User
 
@@ -125,6 +126,19 @@ def resolve_annotators(
     return ids, names, created
 
 
+@dataclass
+class _Rows:
+    """The rows one import adds, and what the summary says about them."""
+
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    guesses: list[dict[str, Any]] = field(default_factory=list)
+    per_user: Counter[str] = field(default_factory=Counter)
+    per_version: Counter[str] = field(default_factory=Counter)
+    counted: set[tuple[int, int | None]] = field(default_factory=set)
+    already: int = 0
+    cancelled: int = 0
+
+
 def write_answers(
     session: Session,
     project: Project,
@@ -140,7 +154,112 @@ def write_answers(
     """Write ``tasks``' answers and predictions (their records exist); return the summary."""
     pid = project.id
     digests = [task.digest if task.digest is not None else hasher(task) for task in tasks]
-    record_of: dict[bytes, tuple[int, int | None, dict[str, Any], str | None]] = {}
+    record_of = _records_of(session, pid, digests)
+    merged = _provenance(session, tasks, digests, record_of, batch_id)
+    user_ids, user_names, created = _annotators(session, tasks, actor)
+    known = _known(
+        session, Annotation, pid, [a.id for t in tasks for a in t.answers if a.id is not None]
+    )
+    known_guesses = _known(
+        session, ExternalPrediction, pid, [g.id for t in tasks for g in t.guesses if g.id]
+    )
+    rows = _Rows()
+    base = {"project_id": pid, "batch_id": batch_id}
+    for task, digest in zip(tasks, digests, strict=True):
+        rid = record_of[digest][0]
+        for answer in task.answers:
+            if answer.id is not None and answer.id in known:
+                rows.already += 1
+                continue
+            key = _user_key(answer)
+            uid = user_ids.get(key) if key is not None else None
+            label = None if answer.label is None else check_label(task, answer.label)
+            rows.answers.append(_answer_row(base, rid, uid, answer, label, now))
+            rows.cancelled += answer.cancelled
+            if answer.id is not None:
+                known.add(answer.id)
+            if label is not None and not answer.cancelled:
+                rows.counted.add((rid, uid))
+                if key is not None:
+                    rows.per_user[user_names[key]] += 1
+        for guess in task.guesses:
+            if guess.id is not None and guess.id in known_guesses:
+                continue
+            rows.guesses.append(
+                {
+                    **base,
+                    "record_id": rid,
+                    "model_version": guess.model_version,
+                    "label": check_label(task, guess.label),
+                    "score": guess.score,
+                    "result": guess.result,
+                    "external_id": guess.id,
+                    "created_at": now,
+                }
+            )
+            if guess.id is not None:
+                known_guesses.add(guess.id)
+            rows.per_version[guess.model_version] += 1
+    return _write(session, rows, batch_id) | {
+        **controls.summary(),
+        "tasks": len(tasks),
+        "placeholder_users": created,
+        "merged_tasks": len(merged),
+        "merged": merged[:_MERGED_SHOWN],
+    }
+
+
+def _answer_row(
+    base: dict[str, Any],
+    rid: int,
+    uid: int | None,
+    answer: Answer,
+    label: str | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """An ``annotations`` row: an answer, or a skip (cancelled, or no choice at all)."""
+    skipped = answer.cancelled or label is None
+    return {
+        **base,
+        "record_id": rid,
+        "annotator_id": uid,
+        "value": {"skipped": True} if skipped else {"label": label},
+        "label": None if skipped else label,
+        "seconds": answer.seconds,
+        "origin": "import",
+        "status": "skipped" if skipped else "active",
+        "external_id": answer.id,
+        "ground_truth": answer.ground_truth,
+        "created_at": answer.created_at or now,
+    }
+
+
+def _write(session: Session, rows: _Rows, batch_id: int) -> dict[str, Any]:
+    """Insert the rows (Core executemany: a few statements, not one per row); count them."""
+    if rows.answers:
+        session.connection().execute(insert(cast(Table, Annotation.__table__)), rows.answers)
+    if rows.guesses:
+        session.connection().execute(
+            insert(cast(Table, ExternalPrediction.__table__)), rows.guesses
+        )
+    _count_people(session, rows.counted, batch_id)
+    active = sum(1 for a in rows.answers if a["status"] == "active")
+    return {
+        "answers": active,
+        "cancelled": rows.cancelled,
+        "skipped_empty": len(rows.answers) - active - rows.cancelled,
+        "already_imported": rows.already,
+        "annotators": dict(sorted(rows.per_user.items())),
+        "predictions": dict(sorted(rows.per_version.items())),
+    }
+
+
+_RecordOf = dict[bytes, tuple[int, int | None, dict[str, Any], str | None]]
+
+
+def _records_of(session: Session, pid: int, digests: list[bytes]) -> _RecordOf:
+    """content hash -> (record id, its batch, its meta, its Label Studio task id)."""
+    record_of: _RecordOf = {}
     for part in _chunks(list(set(digests))):
         rows = session.execute(
             select(
@@ -149,8 +268,17 @@ def write_answers(
         )
         for rid, digest, bid, meta, external in rows:
             record_of[bytes(digest)] = (rid, bid, meta or {}, external)
+    return record_of
 
-    # Provenance: the first task of each new record names it; later tasks merged into it are listed.
+
+def _provenance(
+    session: Session,
+    tasks: list[Task],
+    digests: list[bytes],
+    record_of: _RecordOf,
+    batch_id: int,
+) -> list[dict[str, Any]]:
+    """Name each new record after its first task; return the tasks merged into another's record."""
     merged: list[dict[str, Any]] = []
     first_task: dict[int, str | None] = {}
     provenance: list[dict[str, Any]] = []
@@ -162,7 +290,7 @@ def write_answers(
                 provenance.append({"rid": rid, "ext": task.task_id})
                 continue
             if bid == batch_id or task.task_id == external:
-                continue
+                continue  # a record of its own, or the same task imported again
         differs = sorted(k for k in {*meta, *task.meta} if meta.get(k) != task.meta.get(k))
         merged.append(
             {
@@ -180,8 +308,12 @@ def write_answers(
             .values(external_id=bindparam("ext")),
             provenance,
         )
+    return merged
 
-    # Annotators.
+
+def _annotators(
+    session: Session, tasks: list[Task], actor: str
+) -> tuple[dict[str, int], dict[str, str], list[str]]:
     emails: dict[str, str] = {}
     for task in tasks:
         for answer in task.answers:
@@ -189,109 +321,23 @@ def write_answers(
             if key is not None and answer.email:
                 emails.setdefault(key, answer.email)
     keys = {k for task in tasks for a in task.answers if (k := _user_key(a)) is not None}
-    user_ids, user_names, created = resolve_annotators(session, keys, emails, actor=actor)
+    return resolve_annotators(session, keys, emails, actor=actor)
 
-    # Idempotence: the answers and predictions this project already holds, by Label Studio id.
-    answer_ids = [a.id for t in tasks for a in t.answers if a.id is not None]
+
+def _known(
+    session: Session, table: type[Annotation] | type[ExternalPrediction], pid: int, ids: list[str]
+) -> set[str]:
+    """Which of these Label Studio ids the project already holds (idempotent re-imports)."""
     known: set[str] = set()
-    for part in _chunks(answer_ids):
+    for part in _chunks(ids):
         known.update(
             session.scalars(
-                select(Annotation.external_id).where(
-                    Annotation.project_id == pid, Annotation.external_id.in_(part)
+                select(table.external_id).where(
+                    table.project_id == pid, table.external_id.in_(part)
                 )
             )
         )
-    guess_ids = [g.id for t in tasks for g in t.guesses if g.id is not None]
-    known_guesses: set[str] = set()
-    for part in _chunks(guess_ids):
-        known_guesses.update(
-            session.scalars(
-                select(ExternalPrediction.external_id).where(
-                    ExternalPrediction.project_id == pid, ExternalPrediction.external_id.in_(part)
-                )
-            )
-        )
-
-    answers: list[dict[str, Any]] = []
-    guesses: list[dict[str, Any]] = []
-    per_user: Counter[str] = Counter()
-    per_version: Counter[str] = Counter()
-    counted: set[tuple[int, int | None]] = set()
-    already = cancelled = 0
-    for task, digest in zip(tasks, digests, strict=True):
-        rid = record_of[digest][0]
-        for answer in task.answers:
-            if answer.id is not None and answer.id in known:
-                already += 1
-                continue
-            key = _user_key(answer)
-            uid = user_ids.get(key) if key is not None else None
-            label = None if answer.label is None else check_label(task, answer.label)
-            skipped = answer.cancelled or label is None
-            cancelled += answer.cancelled
-            answers.append(
-                {
-                    "project_id": pid,
-                    "record_id": rid,
-                    "annotator_id": uid,
-                    "value": {"skipped": True} if skipped else {"label": label},
-                    "label": None if skipped else label,
-                    "seconds": answer.seconds,
-                    "origin": "import",
-                    "status": "skipped" if skipped else "active",
-                    "batch_id": batch_id,
-                    "external_id": answer.id,
-                    "ground_truth": answer.ground_truth,
-                    "created_at": answer.created_at or now,
-                }
-            )
-            if answer.id is not None:
-                known.add(answer.id)
-            if key is not None and not skipped:
-                per_user[user_names[key]] += 1
-            if not skipped:
-                counted.add((rid, uid))
-        for guess in task.guesses:
-            if guess.id is not None and guess.id in known_guesses:
-                continue
-            label = check_label(task, guess.label)
-            guesses.append(
-                {
-                    "project_id": pid,
-                    "record_id": rid,
-                    "model_version": guess.model_version,
-                    "label": label,
-                    "score": guess.score,
-                    "result": guess.result,
-                    "external_id": guess.id,
-                    "batch_id": batch_id,
-                    "created_at": now,
-                }
-            )
-            if guess.id is not None:
-                known_guesses.add(guess.id)
-            per_version[guess.model_version] += 1
-    # Core executemany, not the ORM's bulk insert: a few statements instead of one per row.
-    if answers:
-        session.connection().execute(insert(cast(Table, Annotation.__table__)), answers)
-    if guesses:
-        session.connection().execute(insert(cast(Table, ExternalPrediction.__table__)), guesses)
-    _count_people(session, counted, batch_id)
-    active = sum(1 for a in answers if a["status"] == "active")
-    return {
-        **controls.summary(),
-        "tasks": len(tasks),
-        "answers": active,
-        "cancelled": cancelled,
-        "skipped_empty": len(answers) - active - cancelled,
-        "already_imported": already,
-        "annotators": dict(sorted(per_user.items())),
-        "placeholder_users": created,
-        "predictions": dict(sorted(per_version.items())),
-        "merged_tasks": len(merged),
-        "merged": merged[:_MERGED_SHOWN],
-    }
+    return known
 
 
 def _count_people(session: Session, counted: set[tuple[int, int | None]], batch_id: int) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from looplab.collect import labelstudio
+from looplab.collect import labelstudio, lsflat, lstasks
 from looplab.collect.rows import MAX_FIELD_CHARS, Row, Source, Spec
 from looplab.collect.strictjson import DECODER, DuplicateKey
 from looplab.core.errors import Invalid, did_you_mean
@@ -178,7 +178,7 @@ def _is_label_studio_csv(handle: BinaryIO, spec: Spec) -> bool:
         header = next(csv.reader([text]), [])
     except (UnicodeDecodeError, csv.Error):
         return False  # CsvSource reports it properly
-    return labelstudio.is_flat_header([name.strip() for name in header])
+    return lsflat.is_flat_header([name.strip() for name in header])
 
 
 class LabelStudioCsvSource:
@@ -203,10 +203,10 @@ class LabelStudioCsvSource:
         self.lines = Lines(handle, spec)
         csv.field_size_limit(spec.max_field)
         self.reader = csv.reader(self.lines, strict=True)
-        self.controls = labelstudio.Controls(chosen=from_name, explicit=from_name is not None)
+        self.controls = lstasks.Controls(chosen=from_name, explicit=from_name is not None)
         self.labels = labels or []
-        self.tasks: list[labelstudio.Task] = []
-        self.hasher: labelstudio.Hasher | None = None
+        self.tasks: list[lstasks.Task] = []
+        self.hasher: lstasks.Hasher | None = None
 
     def position(self) -> int:
         return self.lines.position()
@@ -232,7 +232,7 @@ class LabelStudioCsvSource:
             raise _csv_error(spec, exc, reader.line_num) from None
 
     def rows(self) -> Iterator[Row]:
-        yield from labelstudio.read_flat_csv(
+        yield from lsflat.read_flat_csv(
             self._dicts(), self.spec, self.controls, self.labels, self.tasks, self.hasher
         )
 

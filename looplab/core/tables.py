@@ -211,7 +211,9 @@ class ExternalPrediction(Base):
     """A prediction made outside looplab (a Label Studio ``model_version``), with its score.
 
     Kept apart from :class:`ModelVersion`, whose versions are looplab's own trained models: an
-    imported prediction has no artifact to serve, only an answer to show and to export back.
+    imported prediction has no artifact to serve and no held-out accuracy measured here, so it
+    is kept and exported back but never shown as a suggestion (the floor of
+    :mod:`looplab.ask.suggestions` needs that accuracy).
     """
 
     __tablename__ = "external_predictions"

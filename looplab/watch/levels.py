@@ -24,7 +24,8 @@ that check's reason.
 * ``predictions``: the predicted-label mix changed, or the estimate fell significantly below
   the reference's mean confidence;
 * ``performance``: accuracy on labels significantly below the reference's held-out accuracy
-  (one-sided test at ``alpha``), or a trusted estimate more than ``margin`` below the
+  (one-sided z test at ``alarm_alpha``, 1%: a monitor judges a window every period, and at 5% one
+  unchanged window in twenty would alarm), or a trusted estimate more than ``margin`` below the
   reference's mean confidence.
 
 Only ``performance`` is an alarm: inputs and predictions change for harmless reasons (a mix
@@ -48,6 +49,8 @@ ASSUMES = (
 LEVELS = ("none", "inputs", "predictions", "performance")
 #: Fewest labels a window needs before its labelled accuracy is tested.
 MIN_LABELS = 30
+#: One-sided level of the test "accuracy on labels is below the reference's" (the alarm).
+ALARM_ALPHA = 0.01
 
 
 def labels_used(
@@ -181,6 +184,7 @@ def assess_window(
     *,
     margin: float = 0.03,
     alpha: float = 0.05,
+    alarm_alpha: float = ALARM_ALPHA,
     min_n: int = MIN_LABELS,
 ) -> dict[str, Any]:
     """The window's level, alarm, the estimate's status and every reason, as of its labels now.
@@ -225,7 +229,7 @@ def assess_window(
         observed = k / m
         se = math.sqrt(_binomial_var(k, m) + ref_acc * (1 - ref_acc) / ref_n)
         p = _p_lower((observed - float(ref_acc)) / se) if se > 0 else 1.0
-        if p < alpha:
+        if p < alarm_alpha:
             said = "audit sample" if source == "audit" else "volunteered feedback"
             reasons["performance"].insert(
                 0,

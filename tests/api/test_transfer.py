@@ -78,7 +78,7 @@ def test_an_upload_imports_as_a_job(api: Api) -> None:
         4,
         1,
     )
-    assert result["labels"] == 3
+    assert result["labels"] == 4  # labeled rows: the duplicate's label counts too (issue 17)
     assert done["progress"]["rows"] == 5
     with api.store.read() as session:
         records = session.scalars(select(Record).order_by(Record.id)).all()
@@ -223,3 +223,32 @@ def test_jobs_route_refusals(api: Api) -> None:
     assert api.client.get("/api/v1/jobs/999", headers=api.as_("admin")).status_code == 404
     assert api.client.get("/api/v1/jobs/1", headers=api.as_("reviewer")).status_code == 403
     assert api.client.get("/api/v1/jobs/1").status_code == 401
+
+
+def test_a_label_studio_upload_takes_from_name(api: Api) -> None:
+    """Label Studio's own export (two Choices controls) over HTTP: the control is chosen with
+    ``from_name`` as ``looplab import --from-name`` chooses it, and the job's result says what
+    was left out."""
+    body = {"name": "news", "task": "text", "labels": ["business", "tech", "positive", "negative"]}
+    assert (
+        api.client.post("/api/v1/projects", json=body, headers=api.as_("admin")).status_code == 201
+    )
+    data = (Path(__file__).parents[1] / "data" / "labelstudio" / "two_controls.json").read_bytes()
+    headers = {**api.as_("admin"), "Content-Type": "application/octet-stream"}
+    finished = []
+    for params in ({}, {"from_name": "sentiment"}):
+        queued = api.client.post(
+            "/api/v1/projects/news/imports",
+            params={"filename": "export.json", **params},
+            content=data,
+            headers=headers,
+        )
+        assert queued.status_code == 202, queued.text
+        run_jobs(api)
+        finished.append(job(api, queued.json()["id"]))
+    failed, done = finished
+    assert failed["status"] == "failed" and "pick one with --from-name" in failed["error"]
+    assert done["status"] == "done", done
+    summary = done["result"]["labelstudio"]
+    assert (summary["from_name"], summary["answers"]) == ("sentiment", 3)
+    assert summary["left_out"] == {"topic (choices)": 3}

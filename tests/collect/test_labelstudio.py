@@ -426,3 +426,76 @@ def test_the_command_line_imports_reports_and_exits_2_on_what_it_cannot_hold(
     assert len(json.loads(target.read_text(encoding="utf-8"))) == 12
     code, _, err = cli("export", "news", "--from-name", "x")
     assert code == 2 and "are for --format label-studio" in err
+
+
+def test_predictions_looplab_cannot_hold_are_counted_by_version(
+    store: Store, tmp_path: Path
+) -> None:
+    make_project(store)
+    tasks = load("multi.json")[2:]  # the unanswered task
+    tasks[0]["predictions"] = [
+        {
+            "id": 1,
+            "model_version": "m-multi",
+            "score": 0.5,
+            "result": load("multi.json")[0]["annotations"][0]["result"],
+        },
+    ]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(tasks), encoding="utf-8")
+    report = run(store, path)
+    assert report.labelstudio is not None
+    assert report.labelstudio["predictions_not_held"] == {"m-multi": 1}
+    assert report.labelstudio["predictions"] == {}
+
+
+def test_a_label_studio_csv_with_several_choices_in_a_cell_is_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    make_project(store)
+    rows = (DATA / "topic.csv").read_text(encoding="utf-8").splitlines()
+    header = next(csv.reader([rows[0]]))
+    cells = next(csv.reader([rows[1]]))
+    cells[header.index("topic")] = json.dumps({"choices": ["business", "tech"]})
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, cells])
+    path = tmp_path / "multi.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    error = refused(store, path, "2 choices ['business', 'tech'] in control 'topic'")
+    assert (error.details["line"], error.details["field"]) == (2, "topic")
+
+
+def test_an_unanswered_first_csv_row_keeps_no_label_column_in_its_meta(
+    store: Store, tmp_path: Path
+) -> None:
+    make_project(store)
+    with (DATA / "topic.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    aid = header.index("annotation_id")
+    body.sort(key=lambda row: row[aid] != "")  # the unanswered task first
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *body])
+    path = tmp_path / "first-unanswered.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    report = run(store, path)
+    assert report.labelstudio is not None and report.labelstudio["answers"] == 17
+    with store.read() as session:
+        metas = session.scalars(select(Record.meta).order_by(Record.id)).all()
+    assert all("topic" not in meta for meta in metas)
+    assert metas[0]["source"] == "afp"
+
+
+@pytest.mark.parametrize("name", ["topic.json", "topic.csv"])
+def test_label_studio_files_dedupe_by_content_whatever_the_project_setting(
+    store: Store, name: str
+) -> None:
+    from looplab import configure
+
+    make_project(store)
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        configure.update_settings(session, project, {"dedupe": "none"}, actor="t")
+    report = run(store, DATA / name)
+    assert report.dedupe == "content"
+    assert report.labelstudio is not None and report.labelstudio["answers"] == 17

@@ -322,7 +322,7 @@ def test_0012_keeps_old_answers_and_users_and_keys_label_studio_ids(
 ) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    with store_at(kind, tmp_path, "0008") as store:
+    with store_at(kind, tmp_path, "0011") as store:
         with store.write() as session:
             run = session.execute
             add_project_and_user(run)

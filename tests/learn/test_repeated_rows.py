@@ -183,3 +183,47 @@ def test_import_id_refuses_a_row_without_an_id(store: Store, tmp_path: Path) -> 
     with pytest.raises(Invalid, match="line 3, field 'order': the id is missing") as caught:
         import_(store, path, id_column="order")
     assert caught.value.details == {"file": str(path), "line": 3, "field": "order"}
+
+
+def test_the_drift_reference_describes_the_training_rows(store: Store, tmp_path: Path) -> None:
+    from looplab.watch import reference
+
+    new_project(store)
+    import_(store, shops_csv(tmp_path / "shops.csv", n=1_200))
+    result = train(store, tmp_path)
+    with store.read() as session:
+        version = registry.latest(session, projects.get_project(session, "shops"))
+        assert version is not None
+        rows = reference.training_rows(session, version, "train")
+        data = dataset.labeled_set(session, projects.get_project(session, "shops")).subset("train")
+    # One row per training row (not per distinct input), each label as often as it was seen.
+    assert len(rows) == result["train_rows"] == data.n_rows
+    seen = sum(1 for payload, label in rows if payload["shop"] == "d" and label == "yes")
+    counted = sum(
+        w
+        for p, y, w in zip(data.payloads, data.labels, data.weights, strict=True)
+        if p["shop"] == "d" and y == "yes"
+    )
+    assert seen == counted > 0
+
+
+def test_an_estimator_without_sample_weight_gets_repeated_rows() -> None:
+    from looplab.learn import train as train_module
+
+    records = [{"shop": s, "hour": 1} for s in ("a", "a", "b", "b")]
+    labels = ["yes", "no", "yes", "no"]
+    weights = [1, 9, 9, 1]
+    model = train_module.build_pipeline(
+        "tabular", ["shop", "hour"], "sklearn.neighbors.KNeighborsClassifier"
+    )
+    model.set_params(classifier__n_neighbors=10)
+    note = train_module.fit_weighted(model, records, labels, weights)
+    assert note is not None and "KNeighborsClassifier.fit takes no sample_weight" in note
+    assert "20 rows from 4 examples" in note
+    classes = list(model.classes_)
+    proba = model.predict_proba([{"shop": "a", "hour": 1}, {"shop": "b", "hour": 1}])
+    assert proba[:, classes.index("yes")].tolist() == [0.1, 0.9]
+    # A classifier with sample_weight gets the weights and no note.
+    weighted = train_module.build_pipeline("tabular", ["shop", "hour"])
+    assert train_module.fit_weighted(weighted, records, labels, weights) is None
+    assert weighted.predict([{"shop": "a", "hour": 1}]).tolist() == ["no"]

@@ -9,7 +9,7 @@ import pytest
 
 from looplab import configure
 from looplab.core import projects
-from looplab.core.tables import MonitorWindow, TriggerDecision
+from looplab.core.tables import Feedback, MonitorWindow, Prediction, TriggerDecision
 from looplab.govern import access
 from tests.web.conftest import Site
 from tests.web.test_browser import expect, sign_in
@@ -60,7 +60,11 @@ def watched(site: Site) -> str:
         configure.update_settings(
             session,
             project,
-            {"triggers": [{"name": "persistent-drift", "when": "drift", "windows": 1}]},
+            {
+                "triggers": [
+                    {"name": "persistent-drift", "when": "drift", "windows": 1, "level": "inputs"}
+                ]
+            },
             actor="test",
         )
         start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
@@ -88,6 +92,25 @@ def watched(site: Site) -> str:
                     actions={"alert": {"job": 1}} if alarm else {},
                 )
             )
+        # 100 people's verdicts on v2's window: 60 right, far below the 86% estimated.
+        user, _ = access.create_user(session, "fb", "annotator", actor="test")
+        for j in range(100):
+            at = start + dt.timedelta(hours=2, seconds=j)
+            session.add(
+                Prediction(
+                    id=f"p{j:031d}", project_id=project.id, model_version=2, seq=1001 + j,
+                    input={"x0": 0.0, "x1": 0.0}, label="hi", confidence=0.86,
+                    proba={"hi": 0.86, "lo": 0.14}, latency_ms=1.0, created_at=at,
+                )
+            )  # fmt: skip
+            session.flush()
+            session.add(
+                Feedback(
+                    project_id=project.id, prediction_id=f"p{j:031d}", model_version=2,
+                    prediction_at=at, prediction_seq=1001 + j, user_id=user.id,
+                    accepted=j < 60, label="hi" if j < 60 else "lo",
+                )
+            )  # fmt: skip
     return "watched"
 
 
@@ -96,14 +119,23 @@ def test_dashboard_shows_monitoring_charts(page: Any, site: Site, watched: str) 
     page.goto(f"{site.url}#/projects/{watched}/dashboard")
     expect(page.get_by_role("heading", name="Production monitoring")).to_be_visible()
     summary = page.locator(".monitor-summary")
-    expect(summary).to_contain_text("3 windows, 1 with a drift alarm")
-    expect(summary).to_contain_text("latest window (v2) DRIFT; blamed: x0")
+    expect(summary).to_contain_text("3 windows, 0 alarms, 1 warnings")
+    expect(summary).to_contain_text("latest window (v2) level inputs; blamed: x0")
+    # The labels contradict the estimate: the summary and the accuracy panel lead with them.
+    expect(summary).to_contain_text(
+        "accuracy 60% on feedback labels (estimate 86% contradicted)"
+    )
+    contradicted = page.locator("[data-slot=contradicted]")
+    expect(contradicted).to_contain_text("60% on 100 volunteered labels")
+    expect(contradicted).to_contain_text("labels contradict the estimate")
     charts = page.locator("svg.monitor-chart")
     expect(charts).to_have_count(4)
     for label in ("Drift per feature", "Accuracy over time", "Prediction mix", "latency"):
         expect(page.locator(f"svg.monitor-chart[aria-label*='{label}']")).to_have_count(1)
-    # The alarmed window is shaded in every chart, and x0's last point is filled (drift).
-    expect(page.locator("rect.alarm-band")).to_have_count(4)
+    # The drifted window is shaded as a warning in every chart (accuracy was not judged at risk:
+    # the window has no reference to compare with), and x0's last point is filled (drift).
+    expect(page.locator("rect.warning-band")).to_have_count(4)
+    expect(page.locator("rect.alarm-band")).to_have_count(0)
     drift = page.locator("svg[aria-label^='Drift per feature']")
     expect(drift.locator("circle.point")).to_have_count(6)
     expect(drift.locator("circle.point title").nth(2)).to_contain_text("x0, window")

@@ -34,12 +34,16 @@ function frame(label, windows, top, yFormat, yLabel) {
   const y = (v) => H - M.bottom - (Math.min(v, yMax) / yMax) * (H - M.top - M.bottom);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, class: "chart monitor-chart" });
   svg.append(s("title", {}, label));
+  // Alarms (accuracy at risk: level performance) and warnings (inputs or predictions changed).
   windows.forEach((w, i) => {
-    if (!w.alarm) return;
+    const level = w.level || (w.alarm ? "performance" : "none");
+    if (level === "none") return;
     const band = s("rect", {
-      class: "alarm-band", x: x(i) - step / 2, y: M.top, width: step, height: H - M.top - M.bottom,
+      class: level === "performance" ? "alarm-band" : "warning-band",
+      x: x(i) - step / 2, y: M.top, width: step, height: H - M.top - M.bottom,
     });
-    band.append(s("title", {}, `${tag(w)}: drift alarm`));
+    const why = (w.level_reasons || []).join("; ");
+    band.append(s("title", {}, `${tag(w)}: ${level === "performance" ? "alarm" : "warning"}, level ${level}${why ? ": " + why : ""}`));
     svg.append(band);
   });
   // Where another version's windows begin: its figures compare with its own reference.
@@ -120,23 +124,31 @@ function driftChart(windows) {
 }
 
 function accuracyChart(windows) {
-  const chart = frame("Accuracy over time: feedback accept rate and CBPE estimate, 95% intervals", windows, 1, percent, "Accuracy");
+  const chart = frame("Accuracy over time: audit sample, volunteered feedback and CBPE estimate, 95% intervals", windows, 1, percent, "Accuracy");
+  const audit = windows.map((w, i) => {
+    const a = w.audit || {};
+    return {
+      i, v: a.n ? a.accuracy : null, lo: a.ci_low, hi: a.ci_high,
+      tip: a.n ? `${tag(w)}: ${a.accepted} of ${a.n} audited predictions right (${percent(a.accuracy)}, 95% ${percent(a.ci_low)}–${percent(a.ci_high)}; drawn at random)` : "",
+    };
+  });
   const fb = windows.map((w, i) => {
     const f = w.feedback || {};
     return {
       i, v: f.accuracy ?? null, lo: f.ci_low, hi: f.ci_high,
-      tip: f.n ? `${tag(w)}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)})` : "",
+      tip: f.n ? `${tag(w)}: ${f.accepted} of ${f.n} predictions accepted (${percent(f.accuracy)}, 95% ${percent(f.ci_low)}–${percent(f.ci_high)}; volunteered, possibly selective)` : "",
     };
   });
   const est = windows.map((w, i) => {
     const e = w.estimate || {};
     return {
-      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: !e.trusted,
-      tip: `${tag(w)}: estimated ${percent(e.accuracy || 0)} (CBPE${e.trusted ? "" : ", not trusted: " + e.reason})`,
+      i, v: e.accuracy ?? null, lo: e.ci_low, hi: e.ci_high, hollow: e.status !== "trusted",
+      tip: `${tag(w)}: estimated ${percent(e.accuracy || 0)} (CBPE, ${e.status || "untrusted"}: ${e.reason})`,
     };
   });
   return [chart.svg, lines(chart, [
-    { name: "Accept rate from feedback", points: fb, color: 0 },
+    { name: "Accuracy on the audit sample", points: audit, color: 2 },
+    { name: "Accept rate from volunteered feedback", points: fb, color: 0 },
     { name: "Estimated accuracy (CBPE)", points: est, color: 3, dash: "6 4" },
   ]), accuracyExplained(windows)];
 }
@@ -152,13 +164,36 @@ function accuracyExplained(windows) {
   const estWin = withEstimate[withEstimate.length - 1];
   const box = h("div", { className: "explain", "data-slot": "accuracy-explained" });
   const para = (term, ...rest) => box.append(h("p", {}, h("strong", {}, term), ...rest));
+  if (estWin && estWin.estimate.status === "contradicted") {
+    // The labelled figure leads: the estimate's assumption failed in this window.
+    const used = estWin.labels_used === "audit" ? estWin.audit : estWin.feedback;
+    box.append(
+      h(
+        "p",
+        { className: "disagree", "data-slot": "contradicted" },
+        h("strong", {}, `Accuracy in ${tag(estWin)}: ${pct(used.accuracy)} on ${number(used.n)} ${estWin.labels_used === "audit" ? "audited" : "volunteered"} labels. `),
+        `The estimate (${pct(estWin.estimate.accuracy)}) is contradicted: ${estWin.estimate.reason}. ` +
+          "Believe the labels: the estimate cannot see a change in P(y|x).",
+      ),
+    );
+  }
+  const auWin = windows.filter((w) => w.audit && w.audit.n > 0).pop();
+  if (auWin) {
+    const a = auWin.audit;
+    para(
+      "Accuracy on the audit sample is measured on predictions drawn at random. ",
+      `People labelled ${number(a.n)} of them in ${tag(auWin)}; ${number(a.accepted)} were right: ` +
+        `${pct(a.accuracy)} (95% interval ${pct(a.ci_low)} to ${pct(a.ci_high)}).`,
+    );
+  }
   if (fbWin) {
     const f = fbWin.feedback;
     para(
       "Accept rate from feedback is measured. ",
       `People checked ${number(f.n)} of the ${number(fbWin.n)} predictions in ${tag(fbWin)} and accepted ` +
         `${number(f.accepted)}: ${pct(f.accuracy)} (95% interval ${pct(f.ci_low)} to ${pct(f.ci_high)}). ` +
-        "It needs people's answers, so it comes late, and it covers only the predictions they checked.",
+        "It needs people's answers, so it comes late, and it covers only the predictions they checked: " +
+        "volunteered feedback comes mostly when an answer looked wrong, so it may be biased low.",
     );
   } else {
     para("Accept rate from feedback: ", "no feedback on these windows yet, so nothing is measured.");
@@ -168,14 +203,12 @@ function accuracyExplained(windows) {
     para(
       "Estimated accuracy (CBPE) needs no labels. ",
       `It averages the model's own confidence over all ${number(estWin.n)} predictions of ${tag(estWin)}: ` +
-        `${pct(e.accuracy)} (95% interval ${pct(e.ci_low)} to ${pct(e.ci_high)}). It is right only if the ` +
-        "model's confidence was calibrated on held-out data" +
-        (e.trusted ? " (it was)" : ` (not here: ${e.reason})`) +
-        " and the link between inputs and labels, P(y|x), is what it was in training. When that link " +
-        "changes, real accuracy moves and this estimate does not.",
+        `${pct(e.accuracy)} (95% interval ${pct(e.ci_low)} to ${pct(e.ci_high)}), ` +
+        (e.status === "contradicted" ? "contradicted by the labels (above)" : `${e.status || "untrusted"}: ${e.reason}`) +
+        `. It ${e.assumes || "assumes P(y|x) does not change."}`,
     );
   }
-  if (fbWin && estWin && fbWin.id === estWin.id) {
+  if (fbWin && estWin && fbWin.id === estWin.id && estWin.estimate.status !== "contradicted") {
     const f = fbWin.feedback;
     const e = estWin.estimate;
     const apart = f.ci_low > e.ci_high || e.ci_low > f.ci_high;
@@ -282,9 +315,19 @@ export async function monitorPanel(view, name, root) {
     return;
   }
   const blamed = latest.blamed.length ? `; blamed: ${latest.blamed.join(", ")}` : "";
+  const est = latest.estimate || {};
+  const labelled = latest.labels_used === "audit" ? latest.audit : latest.feedback;
+  // Labels lead when they contradict the estimate; else the estimate, with its status.
+  const accuracy =
+    est.status === "contradicted" && labelled
+      ? `accuracy ${pct(labelled.accuracy)} on ${latest.labels_used} labels (estimate ${pct(est.accuracy)} contradicted)`
+      : est.accuracy != null
+        ? `estimated accuracy ${pct(est.accuracy)} (${est.status})`
+        : "";
   summary.textContent =
     `${state.production_model || "no model"} in production · ${state.windows.length} windows, ` +
-    `${state.alarms} with a drift alarm · latest window (${latest.model_version}) ${latest.alarm ? "DRIFT" : "no drift"}${blamed}`;
+    `${state.alarms} alarms, ${state.warnings} warnings · latest window (${latest.model_version}) ` +
+    `level ${latest.level}${latest.alarm ? " ALARM" : ""}${blamed}${accuracy ? " · " + accuracy : ""}`;
   if (latest.alarm) summary.classList.add("alarm");
   const ws = state.windows;
   section.append(
