@@ -451,6 +451,15 @@ def part_a(seeds: int) -> dict[str, Any]:
                 rng = np.random.default_rng(1000 + seed)
                 noisy, truth = flip(y, 0.10, rng, None if noise == "uniform" else where)
                 runs.append(scan_run(X, y, make(seed), baseline, noisy, truth, seed))
+                print(
+                    f"  {name} {noise} seed {seed}: "
+                    + ", ".join(
+                        f"{who} P {runs[-1][who]['precision']:.3f} R {runs[-1][who]['recall']:.3f}"
+                        f" F1 {runs[-1][who]['f1']:.3f} ({runs[-1][f'{who}_seconds']:.1f} s)"
+                        for who in ("looplab", "cleanlab")
+                    ),
+                    flush=True,
+                )
             results[f"{name}_{noise}"] = {
                 who: {
                     m: float(np.mean([r[who][m] for r in runs]))
