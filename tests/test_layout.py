@@ -193,10 +193,6 @@ LONG_FUNCTIONS = {
     "looplab.api.routes.transfer.upload": 83,
     "looplab.cli.projects.import_": 87,
     "looplab.collect.labelstudio.iter_array": 89,
-    "looplab.core.projects.status": 83,
-    "looplab.learn.calibration.choose_calibration": 113,
-    "looplab.learn.gate.gate": 161,
-    "looplab.learn.promotion.run_gate": 94,
     "looplab.trust.consensus.dawid_skene": 96,
     "looplab.trust.reliability._one": 102,
 }

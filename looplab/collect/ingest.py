@@ -417,7 +417,6 @@ def import_file(
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
-    dedupe = _dedupe_of(project, spec, fmt, id_column)
     with path.open("rb") as handle:
         source = open_source(
             fmt,
@@ -429,6 +428,8 @@ def import_file(
             from_name=from_name,
             labels=list(project.labels),
         )
+        # A Label Studio export (JSON, or its CSV, found by the header) brings answers.
+        dedupe = _dedupe_of(project, spec, hasattr(source, "tasks"), id_column)
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
         if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
@@ -441,13 +442,13 @@ def import_file(
     return replace(report, seconds=time.perf_counter() - started)
 
 
-def _dedupe_of(project: Project, spec: Spec, fmt: str, id_column: str | None) -> str:
+def _dedupe_of(project: Project, spec: Spec, label_studio: bool, id_column: str | None) -> str:
     """What makes rows one record here: ``id`` with an id column, else the project's setting.
 
     Label Studio tasks are found again by their content (their answers and predictions attach
     to the record of that content), so they always dedupe by content.
     """
-    if fmt == "label-studio":
+    if label_studio:
         if id_column is not None:
             raise spec.invalid(
                 None,

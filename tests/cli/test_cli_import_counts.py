@@ -37,6 +37,8 @@ def test_import_summary_names_rows_inputs_and_conflicts(home: Path, tmp_path: Pa
     assert code == 0, err
     assert "4 rows, 2 distinct inputs, counts kept; 2 new records, 4 labeled rows;" in out
     assert "1 input carries conflicting labels" in out
+    code, out, _ = run("status", "shops")
+    assert code == 0 and "2 records standing for 4 rows, 2 labeled" in out
     code, out, err = run("import", "shops", str(path), "--label", "late", "--id", "order", "--json")
     assert code == 0, err
     report = json.loads(out)
