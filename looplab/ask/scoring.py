@@ -24,10 +24,20 @@ from looplab.learn import registry, train
 SCORE_CHUNK = 2000
 
 
+#: Open records at or above this score were put on top by monitoring (drift targets, audit
+#: samples: :mod:`looplab.watch.targeting`, :mod:`looplab.watch.auditing`); a scoring job, whose
+#: scores stay below 3, leaves them where they are.
+PINNED_SCORE = 4.0
+
+
 def _pool(session: Session, project: Project) -> tuple[list[int], list[dict[str, Any]]]:
     rows = session.execute(
         select(Record.id, Record.payload)
-        .where(Record.project_id == project.id, Record.n_human < Record.needed)
+        .where(
+            Record.project_id == project.id,
+            Record.n_human < Record.needed,
+            Record.score < PINNED_SCORE,
+        )
         .order_by(Record.id)
         .execution_options(yield_per=5000)
     ).tuples()
