@@ -186,7 +186,6 @@ MAX_FUNCTION_LINES = 80
 #: or raise a cap.
 LONG_FUNCTIONS = {
     "looplab.ask.diversity.diverse_top_k": 82,
-    "looplab.ask.scoring.score_pool": 82,
     "looplab.ask.simulate.compare": 93,
     "looplab.ask.simulate.simulate": 85,
     "looplab.cli.demo.simulate": 99,

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, select
 from sqlalchemy.orm import Session
 
 from looplab.collect import lsimport
@@ -429,7 +429,10 @@ def import_file(
             labels=list(project.labels),
         )
         # A Label Studio export (JSON, or its CSV, found by the header) brings answers.
-        dedupe = _dedupe_of(project, spec, hasattr(source, "tasks"), id_column)
+        label_studio = hasattr(source, "tasks")
+        if not label_studio:  # Label Studio answers are keyed by their ids: re-import is a no-op
+            _refuse_a_second_count(session, project, spec, sha256)
+        dedupe = _dedupe_of(project, spec, label_studio, id_column)
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
         if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
@@ -440,6 +443,29 @@ def import_file(
     report = _report(session, project, batch, spec, source, writer, rows, dedupe, actor)
     _close_batch(session, project, batch, report, writer, spec, sets_fields, actor)
     return replace(report, seconds=time.perf_counter() - started)
+
+
+def _refuse_a_second_count(session: Session, project: Project, spec: Spec, sha256: str) -> None:
+    """Refuse a file this project already imported, byte for byte.
+
+    Records keep how many rows they stand for, so the same file imported twice would count
+    every row (and every imported label) twice: a mistake far more often than a wish.
+    """
+    earlier = session.scalars(
+        select(ImportBatch)
+        .where(ImportBatch.project_id == project.id, ImportBatch.file_sha256 == sha256)
+        .order_by(ImportBatch.id)
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        when = earlier.created_at.strftime("%Y-%m-%d %H:%M") if earlier.created_at else "earlier"
+        raise spec.invalid(
+            None,
+            None,
+            f"this file was imported into {project.name!r} already (batch {earlier.id}, {when},"
+            f" {earlier.n_rows or 0} rows, sha256 {sha256[:12]}...); importing it again would"
+            " count each of its rows and labels twice",
+        )
 
 
 def _dedupe_of(project: Project, spec: Spec, label_studio: bool, id_column: str | None) -> str:

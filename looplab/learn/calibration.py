@@ -43,8 +43,11 @@ from looplab.learn.evaluate import (
 METHODS = ("none", "temperature", "isotonic")
 #: Probabilities are clipped here before taking logs, so a hard 0 stays finite.
 _EPS = 1e-12
-#: Search range for the temperature (log scale): from sharpening 20x to softening 20x.
-_T_BOUNDS = (1 / 20, 20.0)
+#: Search range for the temperature (log scale): from sharpening 3x to softening 20x. On a
+#: test half the model gets all right, the likelihood always asks for more sharpening: at 20x
+#: every confidence of the other half rounded to 1.000 (BBC News demo, 54 fitting records); at
+#: 3x an under-confident model's ECE still fell from 0.155 to 0.056 with graded confidences.
+_T_BOUNDS = (1 / 3, 20.0)
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,13 @@ def test_isotonic_needs_a_thousand_fitting_records() -> None:
     assert "needs 1000 records to fit" in choice.skipped["isotonic"]
 
 
-def test_a_map_that_collapses_confidences_is_refused() -> None:
+def test_a_map_that_collapses_confidences_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     # Graded confidences of an always-right model: sharpening to 1.0 lowers ECE and Brier, and
-    # erases the ranking margin sampling needs.
+    # erases the ranking margin sampling needs. Temperature is bounded at 3x sharpening, which
+    # keeps it graded here; with the old 20x bound it collapsed, and is refused for it.
+    from looplab.learn import calibration
+
+    monkeypatch.setattr(calibration, "_T_BOUNDS", (1 / 20, 20.0))
     rng = np.random.default_rng(6)
     y = rng.choice(["a", "b"], size=400)
     sure = rng.uniform(0.6, 0.9, size=400)
