@@ -304,6 +304,10 @@ def summarise_results(results: list[dict], reference: float, peer: Any) -> dict[
         out[f"perf_on_drop_{tag}"] = share(fell, lambda r: r["level"] == "performance")
         out[f"perf_on_same_{tag}"] = share(same, lambda r: r["level"] == "performance")
         out[f"contradicted_concept_{tag}"] = share(concept, lambda r: r["status"] == "contradicted")
+        steady = [r for r in same if r["replay"] not in ("concept", "prior")]
+        out[f"contradicted_unchanged_{tag}"] = share(
+            steady, lambda r: r["status"] == "contradicted"
+        )
         covers = [r for r in rows if r["audit_n"]]
         out[f"audit_abs_err_{tag}"] = float(np.mean([abs(r["audit"] - r["real"]) for r in covers]))
     holds = [r for r in results if r["rate"] == RATES[0] and r["replay"] in ("none", "covariate")]

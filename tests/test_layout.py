@@ -186,19 +186,12 @@ MAX_FUNCTION_LINES = 80
 #: or raise a cap.
 LONG_FUNCTIONS = {
     "looplab.ask.diversity.diverse_top_k": 82,
-    "looplab.ask.scoring.score_pool": 82,
     "looplab.ask.simulate.compare": 93,
     "looplab.ask.simulate.simulate": 85,
     "looplab.cli.demo.simulate": 99,
     "looplab.api.routes.transfer.upload": 83,
     "looplab.cli.projects.import_": 87,
     "looplab.collect.labelstudio.iter_array": 89,
-    "looplab.core.projects.status": 83,
-    "looplab.learn.calibration.choose_calibration": 113,
-    "looplab.learn.gate.gate": 161,
-    "looplab.learn.promotion.run_gate": 94,
-    "looplab.trust.consensus.dawid_skene": 96,
-    "looplab.trust.reliability._one": 102,
 }
 
 

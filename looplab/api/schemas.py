@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from looplab.core.tables import ModelVersion
+from looplab.learn.gate import headline
 from looplab.serve.serving import MAX_RECORDS
 
 #: The largest id the API takes: 2**53 - 1, the largest integer JSON carries exactly (a JavaScript
@@ -40,7 +41,7 @@ NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 #: Settings that null clears; every other setting may be left out, not sent as null.
 NULLABLE_SETTINGS = frozenset(
     {"strategy", "estimator", "triggers", "webhook_url"}
-    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy"}
+    | {"gate_max_ece", "gate_max_ece_increase", "gate_min_accuracy", "gate_min_class_recall"}
     | {"window_time_field"}
 )
 
@@ -128,7 +129,7 @@ class SettingsPatch(Request):
     audit_rate: float | None = Field(None, ge=0, le=1)
     alarm_margin: float | None = Field(None, ge=0, le=1)
     calibration: Literal["auto", "none", "temperature", "isotonic"] | None = None
-    gate_metric: Literal["accuracy", "macro_f1"] | None = None
+    gate_metric: Literal["auto", "accuracy", "macro_f1", "balanced_accuracy"] | None = None
     gate_test: Literal["bootstrap", "mcnemar"] | None = None
     gate_min_gain: float | None = Field(None, ge=0, le=1)
     gate_tolerance: float | None = Field(None, ge=0, le=1)
@@ -140,6 +141,7 @@ class SettingsPatch(Request):
     gate_min_accuracy: float | None = Field(None, ge=0, le=1)
     # Column types: cells read as missing (looplab.collect.schema).
     na_values: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
+    gate_min_class_recall: float | None = Field(None, ge=0, le=1)
 
 
 class RecordOut(Response):
@@ -262,6 +264,17 @@ class JobOut(BaseModel):
     finished_at: dt.datetime | None
 
 
+#: Held-out figures the learning curve carries per version.
+CURVE_METRICS = (
+    "accuracy",
+    "macro_f1",
+    "balanced_accuracy",
+    "accuracy_ci",
+    "macro_f1_ci",
+    "balanced_accuracy_ci",
+)
+
+
 class CurvePoint(BaseModel):
     version: str
     n_labels: int
@@ -269,19 +282,28 @@ class CurvePoint(BaseModel):
     macro_f1: float | None
     accuracy_ci: list[float] | None = None  # 95% bootstrap interval on the n_test records
     macro_f1_ci: list[float] | None = None
+    balanced_accuracy: float | None = None
+    balanced_accuracy_ci: list[float] | None = None
+    # The metric the project gates on (gate_metric, auto resolved) and what always answering the
+    # training majority scores on it.
+    metric: str = "accuracy"
+    baseline: float | None = None
+    baseline_label: str | None = None
     n_test: int
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, m: ModelVersion) -> CurvePoint:
-        """A version's point: its held-out scores against the labels it was trained on."""
+    def of(cls, m: ModelVersion, gate_metric: str = "auto") -> CurvePoint:
+        """A version's point: its held-out scores against the labels it was trained on, led by
+        the metric the project gates on (``gate_metric``) and its majority baseline."""
+        lead = headline(m.metrics, gate_metric)
         return cls(
             version=m.name,
             n_labels=m.n_train,
-            accuracy=m.metrics.get("accuracy"),
-            macro_f1=m.metrics.get("macro_f1"),
-            accuracy_ci=m.metrics.get("accuracy_ci"),
-            macro_f1_ci=m.metrics.get("macro_f1_ci"),
+            **{key: m.metrics.get(key) for key in CURVE_METRICS},
+            metric=lead["metric"],
+            baseline=lead["baseline"],
+            baseline_label=lead["baseline_label"],
             n_test=m.n_test,
             created_at=m.created_at,
         )

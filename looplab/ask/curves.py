@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-METRICS = ("accuracy", "balanced_accuracy")
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+_NAMES = {"accuracy": "acc", "balanced_accuracy": "bal.acc", "macro_f1": "macro-F1"}
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,16 @@ class LearningCurve:
     balanced_accuracy: NDArray[np.float64]
     strategy: str = ""
     seed: int = 0
+    macro_f1: NDArray[np.float64] | None = None
 
     def values(self, metric: str = "accuracy") -> NDArray[np.float64]:
-        """The curve of ``metric`` ("accuracy" or "balanced_accuracy")."""
+        """The curve of ``metric`` (one of :data:`METRICS`)."""
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+        if metric == "macro_f1":
+            if self.macro_f1 is None:
+                raise ValueError("this curve was recorded without macro-F1")
+            return self.macro_f1
         return self.accuracy if metric == "accuracy" else self.balanced_accuracy
 
     def auc(self, metric: str = "accuracy") -> float:
@@ -63,6 +69,12 @@ class StrategySummary:
     auc_balanced: list[float]
     auc_gain: list[float]
     auc_balanced_gain: list[float]
+    # The AUC of the comparison's metric and its gain over random (accuracy's are above), and the
+    # metric's value at the budget: what the verdict and the table lead with.
+    metric: str = "accuracy"
+    auc_metric: list[float] = field(default_factory=list)
+    auc_metric_gain: list[float] = field(default_factory=list)
+    final_metric: list[float] = field(default_factory=list)
 
     @property
     def mean_auc(self) -> float:
@@ -90,6 +102,23 @@ class Comparison:
     # The random runs averaged into each seed's random curve, one list per draw, when there is
     # more than one (see looplab.ask.simulate.compare).
     random_runs: list[list[LearningCurve]] = field(default_factory=list)
+    full_macro_f1: list[float] = field(default_factory=list)
+    # Per metric, per seed: the score of always answering the majority label of the seed's pool
+    # on its test split (what a constant model reaches with no labels at all).
+    baselines: dict[str, list[float]] = field(default_factory=dict)
+    baseline_label: str = ""
+
+    def full(self, metric: str | None = None) -> list[float]:
+        """The full-pool scores of ``metric`` (default: the comparison's), per seed."""
+        metric = metric or self.metric
+        if metric == "macro_f1":
+            return self.full_macro_f1
+        return self.full_accuracy if metric == "accuracy" else self.full_balanced_accuracy
+
+    def baseline(self, metric: str | None = None) -> float | None:
+        """Mean majority baseline of ``metric`` over the seeds (None when not measured)."""
+        values = self.baselines.get(metric or self.metric)
+        return float(np.mean(values)) if values else None
 
     @property
     def random_draws(self) -> int:
@@ -111,37 +140,56 @@ def _mean_labels(values: list[int | None], budget: int) -> str:
 
 
 def format_table(comparison: Comparison) -> str:
-    """Plain-text table: one row per strategy, means over seeds, gains versus random."""
-    metric = "acc" if comparison.metric == "accuracy" else "bal.acc"
-    full = (
-        comparison.full_accuracy
-        if comparison.metric == "accuracy"
-        else comparison.full_balanced_accuracy
-    )
+    """Plain-text table: one row per strategy, means over seeds, gains versus random.
+
+    AUC, dAUC and "final" are of the comparison's metric; bal.AUC is balanced accuracy's (or
+    accuracy's, when the metric is balanced accuracy). The heading gives the majority baseline,
+    and says when the reach/hold thresholds are so low that a constant model meets them.
+    """
+    metric = comparison.metric
+    name = _NAMES[metric]
+    other = "accuracy" if metric == "balanced_accuracy" else "balanced_accuracy"
+    full = float(np.mean(comparison.full()))
     header = (
         f"{'strategy':<26}{'reach ' + format(comparison.target, '.0%'):>14}"
         f"{'hold ' + format(comparison.hold, '.0%'):>14}{'AUC':>8}{'dAUC':>8}{'min dAUC':>10}"
-        f"{'bal.AUC':>9}{'d bal':>8}"
+        f"{'final':>8}{_NAMES[other] + '.AUC':>12}{'d ' + _NAMES[other]:>10}"
     )
+    base = comparison.baseline()
     lines = [
-        f"reach/hold use {metric}; full-pool {metric} {np.mean(full):.3f}; "
-        f"{len(comparison.seeds)} seeds, batch {comparison.batch_size}, "
+        f"metric {name}; full-pool {name} {full:.3f}"
+        + (
+            f"; majority baseline {name} {base:.3f} (always {comparison.baseline_label!r})"
+            if base is not None
+            else ""
+        )
+        + f"; {len(comparison.seeds)} seeds, batch {comparison.batch_size}, "
         f"budget {comparison.budget}; dAUC = AUC minus random's on the same seed, in points"
         + (
             f"; random = mean of {comparison.random_draws} runs per seed"
             if comparison.random_draws > 1
             else ""
         ),
-        header,
-        "-" * len(header),
     ]
-    for name, s in comparison.summaries.items():
+    target = comparison.target * full
+    if base is not None and target <= base:
         lines.append(
-            f"{name:<26}{_mean_labels(s.labels_to_target, comparison.budget):>14}"
+            f"note: reach {comparison.target:.0%} of full-pool {name} is {target:.3f}, at or "
+            f"below the majority baseline {base:.3f}: a constant model meets it"
+        )
+    lines += [header, "-" * len(header)]
+    for key, s in comparison.summaries.items():
+        auc = s.auc_metric or s.auc
+        gain = s.auc_metric_gain or s.auc_gain
+        final = f"{np.mean(s.final_metric):>8.3f}" if s.final_metric else f"{'-':>8}"
+        o_auc, o_gain = (
+            (s.auc, s.auc_gain) if other == "accuracy" else (s.auc_balanced, s.auc_balanced_gain)
+        )
+        lines.append(
+            f"{key:<26}{_mean_labels(s.labels_to_target, comparison.budget):>14}"
             f"{_mean_labels(s.labels_to_hold, comparison.budget):>14}"
-            f"{s.mean_auc:>8.3f}{100 * np.mean(s.auc_gain):>+8.2f}"
-            f"{100 * np.min(s.auc_gain):>+10.2f}"
-            f"{s.mean_auc_balanced:>9.3f}{100 * np.mean(s.auc_balanced_gain):>+8.2f}"
+            f"{np.mean(auc):>8.3f}{100 * np.mean(gain):>+8.2f}{100 * np.min(gain):>+10.2f}"
+            f"{final}{np.mean(o_auc):>12.3f}{100 * np.mean(o_gain):>+10.2f}"
         )
     return "\n".join(lines)
 
@@ -150,7 +198,7 @@ def plot_curves(
     results: Comparison | Mapping[str, Sequence[LearningCurve]],
     path: str | Path,
     *,
-    metric: str = "accuracy",
+    metric: str | None = None,
     title: str = "",
 ) -> Path:
     """Write a PNG: per strategy the mean curve over seeds with a band from min to max.
@@ -162,6 +210,8 @@ def plot_curves(
     from matplotlib.figure import Figure
 
     curves = results.curves if isinstance(results, Comparison) else results
+    if metric is None:  # a comparison's own metric, else accuracy
+        metric = results.metric if isinstance(results, Comparison) else "accuracy"
     fig = Figure(figsize=(7, 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -173,8 +223,17 @@ def plot_curves(
             n, values.min(axis=0), values.max(axis=0), alpha=0.15, color=line.get_color()
         )
     if isinstance(results, Comparison):
-        full = results.full_accuracy if metric == "accuracy" else results.full_balanced_accuracy
-        ax.axhline(float(np.mean(full)), color="grey", linestyle="--", label="full pool")
+        ax.axhline(
+            float(np.mean(results.full(metric))), color="grey", linestyle="--", label="full pool"
+        )
+        base = results.baseline(metric)
+        if base is not None:  # what always answering the majority scores, with no labels at all
+            ax.axhline(
+                base,
+                color="black",
+                linestyle=":",
+                label=f"majority baseline (always {results.baseline_label!r})",
+            )
     ax.set_xlabel("labels")
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(title or f"learning curves ({metric.replace('_', ' ')})")

@@ -24,10 +24,20 @@ from looplab.learn import registry, train
 SCORE_CHUNK = 2000
 
 
+#: Open records at or above this score were put on top by monitoring (drift targets, audit
+#: samples: :mod:`looplab.watch.targeting`, :mod:`looplab.watch.auditing`); a scoring job, whose
+#: scores stay below 3, leaves them where they are.
+PINNED_SCORE = 4.0
+
+
 def _pool(session: Session, project: Project) -> tuple[list[int], list[dict[str, Any]]]:
     rows = session.execute(
         select(Record.id, Record.payload)
-        .where(Record.project_id == project.id, Record.n_human < Record.needed)
+        .where(
+            Record.project_id == project.id,
+            Record.n_human < Record.needed,
+            Record.score < PINNED_SCORE,
+        )
         .order_by(Record.id)
         .execution_options(yield_per=5000)
     ).tuples()
@@ -78,37 +88,70 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         return {"scored": 0}
     rng = np.random.default_rng(job.id)
     batch_size = max(1, min(int(projects.setting(project, "retrain_every")), len(ids)))
-    rows: list[dict[str, Any]]
     if model_row is None:
-        pipeline = train.build_pipeline(project.task, project.fields)
-        features = pipeline[:-1].fit_transform(payloads)
-        batch = diversity.typical(features, batch_size, rng)
-        rows = [
-            {
-                "rid": ids[i],
-                "score": 2.0 + (batch_size - r) / batch_size,
-                "pl": None,
-                "pc": None,
-                "pm": None,
-            }
-            for r, i in enumerate(batch)
-        ]
+        rows = _cold_start_rows(project, ids, payloads, batch_size, rng)
         _write_scores(store, rows)
         return {
             "scored": len(rows),
             "cold_start": True,
             "seconds": round(time.perf_counter() - started, 3),
         }
-
     assert artifact is not None
     model = registry.load_artifact(
         artifact, model_row.sha256, project=project.name, model=model_row.name
     )
+    strategy = strategies.get_strategy(projects.setting(project, "strategy"))
+    rows, batch = _ranked_rows(
+        model, model_row.version, strategy, ids, payloads, label_counts_map, batch_size, rng
+    )
+    _write_scores(store, rows)
+    return {
+        "scored": len(rows),
+        "model": model_row.name,
+        "batch": batch,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _cold_start_rows(
+    project: Project,
+    ids: list[int],
+    payloads: list[dict[str, Any]],
+    batch_size: int,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """No model yet: the pool's most typical records on top, in the project's own features."""
+    pipeline = train.build_pipeline(project.task, project.fields)
+    features = pipeline[:-1].fit_transform(payloads)
+    batch = diversity.typical(features, batch_size, rng)
+    return [
+        {
+            "rid": ids[i],
+            "score": 2.0 + (batch_size - r) / batch_size,
+            "pl": None,
+            "pc": None,
+            "pm": None,
+        }
+        for r, i in enumerate(batch)
+    ]
+
+
+def _ranked_rows(
+    model: Any,
+    version: int,
+    strategy: strategies.Strategy,
+    ids: list[int],
+    payloads: list[dict[str, Any]],
+    label_counts: dict[str, int],
+    batch_size: int,
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every open record's priority under ``model`` (a diverse, balanced batch on top), and the
+    size of that batch."""
     proba = np.vstack(
         [model.predict_proba(payloads[s : s + 5000]) for s in range(0, len(payloads), 5000)]
     )
     classes = np.asarray(model.classes_)
-    strategy = strategies.get_strategy(projects.setting(project, "strategy"))
     scores = strategy(proba, rng)
     order = np.argsort(-scores, kind="stable")
     shortlist = order[: batch_size * 10]
@@ -118,7 +161,7 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     # records of rare classes further down.
     rest = np.setdiff1d(np.arange(len(shortlist)), picked, assume_unique=True)
     ranked = shortlist[np.concatenate([picked, rest])]
-    counts = np.array([label_counts_map.get(str(c), 0) for c in classes])
+    counts = np.array([label_counts.get(str(c), 0) for c in classes])
     batch = diversity.balance_guard(ranked, proba, counts, batch_size)
     priority = np.empty(len(ids))
     priority[order] = 1.0 - np.arange(len(ids)) / len(ids)
@@ -131,14 +174,8 @@ def score_pool(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             "score": float(priority[i]),
             "pl": str(predicted[i]),
             "pc": float(confidence[i]),
-            "pm": model_row.version,
+            "pm": version,
         }
         for i in range(len(ids))
     ]
-    _write_scores(store, rows)
-    return {
-        "scored": len(rows),
-        "model": model_row.name,
-        "batch": len(batch),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    return rows, len(batch)

@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
@@ -57,6 +57,7 @@ from looplab.ask.curves import (
 )
 from looplab.ask.diversity import balance_guard, diverse_top_k
 from looplab.ask.strategies import STRATEGIES, top_k
+from looplab.learn.evaluate import class_balance, label_counts, majority_label
 from looplab.learn.sparsefit import UsedColumnsClassifier
 
 if TYPE_CHECKING:
@@ -74,9 +75,12 @@ __all__ = [
     "format_table",
     "full_pool_score",
     "load_oracle",
+    "majority_baselines",
+    "only_the_majority",
     "parse_strategy",
     "plot_curves",
     "precompute_features",
+    "resolve_metric",
     "simulate",
     "split_indices",
     "verdict",
@@ -124,11 +128,49 @@ def _resolve_split(
     return np.setdiff1d(np.arange(y.size), test).astype(np.intp), test
 
 
-def _scores(y_true: NDArray, y_pred: NDArray) -> tuple[float, float]:
+def _scores(y_true: NDArray, y_pred: NDArray) -> tuple[float, float, float]:
+    """Accuracy, balanced accuracy and macro-F1 (over the labels in the truth or predictions)."""
     with warnings.catch_warnings():
         # A young model may predict classes absent from the test split; that is not an error.
         warnings.simplefilter("ignore", UserWarning)
-        return accuracy_score(y_true, y_pred), balanced_accuracy_score(y_true, y_pred)
+        return (
+            accuracy_score(y_true, y_pred),
+            balanced_accuracy_score(y_true, y_pred),
+            f1_score(y_true, y_pred, average="macro", zero_division=0),
+        )
+
+
+def resolve_metric(metric: str, y: ArrayLike) -> str:
+    """``auto`` is balanced accuracy when the labels are imbalanced, else accuracy.
+
+    Imbalanced as :func:`looplab.learn.evaluate.class_balance` says (the rarest class holds
+    less than half an equal share). There, a model that answers the majority reaches a high
+    accuracy at a handful of labels, so "labels to reach 95%" and accuracy AUC reward the
+    strategy that collapses to it fastest; balanced accuracy starts at chance and only a model
+    that finds the rare classes raises it.
+    """
+    if metric != "auto":
+        if metric not in METRICS:
+            valid = ", ".join(("auto", *METRICS))
+            raise ValueError(f"unknown metric {metric!r}; valid metrics: {valid}")
+        return metric
+    return "balanced_accuracy" if class_balance(label_counts(y))["imbalanced"] else "accuracy"
+
+
+def majority_baselines(
+    y: ArrayLike, seeds: Sequence[int], test_size: float = 0.25
+) -> tuple[dict[str, list[float]], str]:
+    """Per metric, per seed: the score of always answering the pool's majority on its test split."""
+    labels = np.asarray(y)
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
+    label = ""
+    for seed in seeds:
+        pool, test = split_indices(labels, seed, test_size)
+        label = majority_label(labels[pool])
+        constant = np.full(test.size, label, dtype=labels.dtype)
+        for metric, value in zip(METRICS, _scores(labels[test], constant), strict=True):
+            out[metric].append(float(value))
+    return out, label
 
 
 def simulate(
@@ -256,7 +298,7 @@ def _simulate(
     query_rng = np.random.default_rng([seed, 2] if draw == 0 else [seed, 2, draw])
     is_labeled = np.zeros(labels.size, dtype=bool)
     is_labeled[labeled] = True
-    points: list[tuple[int, float, float]] = []
+    points: list[tuple[int, float, float, float]] = []
     while True:
         lab = np.flatnonzero(is_labeled)
         model = None
@@ -292,8 +334,8 @@ def _simulate(
                 picked = top_k(scores, k, query_rng)
             chosen = candidates[picked]
         is_labeled[chosen] = True
-    n, acc, bacc = (np.array(v) for v in zip(*points, strict=True))
-    return LearningCurve(n.astype(np.int64), acc, bacc, strategy=name, seed=seed)
+    n, acc, bacc, f1 = (np.array(v) for v in zip(*points, strict=True))
+    return LearningCurve(n.astype(np.int64), acc, bacc, strategy=name, seed=seed, macro_f1=f1)
 
 
 def full_pool_score(
@@ -304,8 +346,8 @@ def full_pool_score(
     seed: int,
     test_size: float = 0.25,
     test_indices: ArrayLike | None = None,
-) -> tuple[float, float]:
-    """Accuracy and balanced accuracy of the model trained on the whole pool of a seed."""
+) -> tuple[float, float, float]:
+    """Accuracy, balanced accuracy and macro-F1 of the model trained on a seed's whole pool."""
     labels = np.asarray(y)
     pool, test = _resolve_split(labels, seed, test_size, test_indices)
     with threadpool_limits(limits=1):  # see simulate()
@@ -344,9 +386,11 @@ def _summarise(
     metric, target, hold = comparison["metric"], comparison["target"], comparison["hold"]
     auc = np.array([c.auc("accuracy") for c in curves])
     bal = np.array([c.auc("balanced_accuracy") for c in curves])
+    mine = np.array([c.auc(metric) for c in curves])
     # Same seed, same test split and seed labels: the per-seed difference is the paired gain.
     base = np.array([c.auc("accuracy") for c in baseline])
     base_bal = np.array([c.auc("balanced_accuracy") for c in baseline])
+    base_mine = np.array([c.auc(metric) for c in baseline])
     return StrategySummary(
         strategy=name,
         labels_to_target=[
@@ -359,6 +403,10 @@ def _summarise(
         auc_balanced=bal.tolist(),
         auc_gain=(auc - base).tolist(),
         auc_balanced_gain=(bal - base_bal).tolist(),
+        metric=metric,
+        auc_metric=mine.tolist(),
+        auc_metric_gain=(mine - base_mine).tolist(),
+        final_metric=[float(c.values(metric)[-1]) for c in curves],
     )
 
 
@@ -373,7 +421,15 @@ def _mean_curve(curves: list[LearningCurve]) -> LearningCurve:
         np.mean([c.balanced_accuracy for c in curves], axis=0),
         strategy=curves[0].strategy,
         seed=curves[0].seed,
+        macro_f1=np.mean([c.values("macro_f1") for c in curves], axis=0),
     )
+
+
+def _check_runs(strategies: Sequence[str], random_draws: int) -> None:
+    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 1:
+        raise ValueError(f"random_draws must be a positive integer, got {random_draws!r}")
+    for spec in strategies:
+        parse_strategy(spec)
 
 
 def compare(
@@ -388,7 +444,7 @@ def compare(
     initial: int = 20,
     test_size: float = 0.25,
     features_for_diversity: Any = None,
-    metric: str = "accuracy",
+    metric: str = "auto",
     target: float = 0.95,
     hold: float = 0.99,
     shortlist_factor: int = 10,
@@ -398,10 +454,12 @@ def compare(
     """Run every strategy on the same seeds and summarise them against random and the full pool.
 
     ``"random"`` is always run as the baseline for the per-seed gains. ``seeds`` is a count
-    (seeds ``0..n-1``) or an explicit list. ``metric`` selects what the reach/hold thresholds
-    (``target`` and ``hold`` times the full-pool score) apply to; AUC is reported for both
-    accuracy and balanced accuracy. ``shortlist_factor`` is passed to :func:`simulate`.
-    ``n_jobs`` runs (strategy, seed) pairs in parallel processes with joblib.
+    (seeds ``0..n-1``) or an explicit list. ``metric`` (``auto``: :func:`resolve_metric`)
+    selects what the reach/hold thresholds (``target`` and ``hold`` times the full-pool score),
+    the leading AUC and the verdict use; AUC is reported for accuracy and balanced accuracy
+    too, with the majority baseline of every metric per seed (:func:`majority_baselines`).
+    ``shortlist_factor`` is passed to :func:`simulate`. ``n_jobs`` runs (strategy, seed) pairs
+    in parallel processes with joblib.
 
     ``random_draws`` runs the random baseline that many times per seed (same split and seed
     labels, other random picks) and compares every strategy with their pointwise mean curve.
@@ -410,12 +468,8 @@ def compare(
     cuts that noise by more than half. Other strategies still run once per seed; the runs
     behind the mean are kept in ``Comparison.random_runs``.
     """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
-    if isinstance(random_draws, bool) or not isinstance(random_draws, int) or random_draws < 1:
-        raise ValueError(f"random_draws must be a positive integer, got {random_draws!r}")
-    for spec in strategies:
-        parse_strategy(spec)
+    metric = resolve_metric(metric, y)
+    _check_runs(strategies, random_draws)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     names = list(dict.fromkeys(["random", *strategies]))
     labels = np.asarray(y)
@@ -448,14 +502,11 @@ def compare(
     draws = [by_run[("random", d)] for d in range(random_draws)] if random_draws > 1 else []
     if draws:
         curves["random"] = [_mean_curve([run[i] for run in draws]) for i in range(len(seed_list))]
-    full_acc = [f[0] for f in fulls]
-    full_bal = [f[1] for f in fulls]
-    reference = full_acc if metric == "accuracy" else full_bal
+    full_acc, full_bal, full_f1 = ([f[i] for f in fulls] for i in range(3))
+    reference = {"accuracy": full_acc, "balanced_accuracy": full_bal, "macro_f1": full_f1}[metric]
+    baselines, majority = majority_baselines(labels, seed_list, test_size)
     settings = {"metric": metric, "target": target, "hold": hold}
-    summaries = {
-        name: _summarise(name, curves[name], curves["random"], reference, settings)
-        for name in names
-    }
+    summaries = {n: _summarise(n, curves[n], curves["random"], reference, settings) for n in names}
     return Comparison(
         seeds=seed_list,
         budget=budget,
@@ -468,6 +519,9 @@ def compare(
         curves=curves,
         summaries=summaries,
         random_runs=draws,
+        full_macro_f1=full_f1,
+        baselines=baselines,
+        baseline_label=majority,
     )
 
 
@@ -555,6 +609,40 @@ def load_oracle(session: Session, project: Project, column: str | None) -> Oracl
     )
 
 
+_METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced-accuracy",
+    "macro_f1": "macro-F1",
+}
+#: Within this many points of the majority baseline's balanced accuracy (or macro-F1), a model
+#: has learned nothing beyond answering the majority.
+MAJORITY_MARGIN = 0.02
+
+
+def only_the_majority(comparison: Comparison, strategy: str) -> str | None:
+    """A warning when ``strategy``'s model ends no better than always answering the majority.
+
+    Judged on balanced accuracy and macro-F1 at the budget (mean over seeds), which a constant
+    model cannot raise: if both stay within :data:`MAJORITY_MARGIN` of the majority baseline,
+    any gain in accuracy only means the strategy converged to the majority faster.
+    """
+    curves = comparison.curves.get(strategy) or []
+    near = []
+    for metric in ("balanced_accuracy", "macro_f1"):
+        base = comparison.baseline(metric)
+        if base is None or not curves or (curves[0].macro_f1 is None and metric == "macro_f1"):
+            return None
+        final = float(np.mean([c.values(metric)[-1] for c in curves]))
+        if final > base + MAJORITY_MARGIN:
+            return None
+        near.append(f"{_METRIC_NAMES[metric]} {final:.3f} vs {base:.3f}")
+    return (
+        f"but at {comparison.budget} labels its model is no better than always answering "
+        f"{comparison.baseline_label!r} ({'; '.join(near)} for the majority baseline): it only "
+        "converges to the majority faster"
+    )
+
+
 #: Fewest seeds for which a two-sided paired test (sign or signed-rank) can reach p < 0.05:
 #: with n seeds all on one side, p = 2 / 2**n.
 MIN_SEEDS_TO_TELL = 6
@@ -588,7 +676,8 @@ def verdict(comparison: Comparison, strategy: str, alpha: float = 0.05) -> Verdi
     """
     from scipy import stats
 
-    gains = 100 * np.asarray(comparison.summaries[strategy].auc_gain, dtype=float)
+    summary = comparison.summaries[strategy]
+    gains = 100 * np.asarray(summary.auc_metric_gain or summary.auc_gain, dtype=float)
     n = gains.size
     mean = float(gains.mean())
     ci: tuple[float, float] | None = None
@@ -602,12 +691,13 @@ def verdict(comparison: Comparison, strategy: str, alpha: float = 0.05) -> Verdi
         p_value = float(stats.wilcoxon(gains, zero_method="zsplit", method="exact").pvalue)
     significant = p_value is not None and p_value < alpha
     labels = comparison.budget
+    of = "AUC" if summary.metric == "accuracy" else f"{_METRIC_NAMES[summary.metric]} AUC"
     head = (
-        f"on this data, {strategy} beat random by {mean:.2f} points of AUC"
+        f"on this data, {strategy} beat random by {mean:.2f} points of {of}"
         if mean > 0
-        else f"on this data, {strategy} did worse than random by {-mean:.2f} points of AUC"
+        else f"on this data, {strategy} did worse than random by {-mean:.2f} points of {of}"
         if mean < 0
-        else f"on this data, {strategy} matched random's AUC"
+        else f"on this data, {strategy} matched random's {of}"
     )
     head += f" with {labels} labels (mean of {n} seed{'s' * (n != 1)}"
     if too_few:  # a t-interval on 2 to 5 points leans on normality nobody can check: show them
@@ -628,6 +718,9 @@ def verdict(comparison: Comparison, strategy: str, alpha: float = 0.05) -> Verdi
             f"; {'significant' if significant else 'not significant'} on {n} seeds"
             f" (Wilcoxon signed-rank p = {p_value:.3g})"
         )
+    majority = only_the_majority(comparison, strategy)
+    if majority:
+        tail += f"; {majority}"
     return Verdict(
         strategy=strategy,
         labels=labels,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -131,6 +131,30 @@ def demo(
         serve(host=None, port=None, workers=1)
 
 
+def _simulation_json(
+    oracle: Any, comparison: Any, verdicts: list[Any], random_draws: int, plot: Path
+) -> dict[str, Any]:
+    """What ``looplab simulate --json`` prints: settings, the baseline, summaries, verdicts."""
+    return {
+        "oracle": oracle.source,
+        "records": len(oracle.truth),
+        "budget": comparison.budget,
+        "batch": comparison.batch_size,
+        "seeds": comparison.seeds,
+        "random_draws": random_draws,
+        "metric": comparison.metric,
+        "full_pool_accuracy": comparison.full_accuracy,
+        "full_pool": comparison.full(),
+        "majority_baseline": {
+            "label": comparison.baseline_label,
+            **{m: comparison.baseline(m) for m in comparison.baselines},
+        },
+        "plot": str(plot),
+        "strategies": {name: dataclasses.asdict(s) for name, s in comparison.summaries.items()},
+        "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
+    }
+
+
 @app.command()
 def simulate(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
@@ -158,6 +182,14 @@ def simulate(
             min=1, help="Random-baseline runs per seed, averaged (a single one is noisy)."
         ),
     ] = 1,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="What reach/hold, AUC and the verdict use: auto (balanced_accuracy when the"
+            " rarest class holds less than half an equal share, else accuracy), accuracy,"
+            " balanced_accuracy or macro_f1."
+        ),
+    ] = "auto",
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
@@ -189,6 +221,7 @@ def simulate(
     try:
         for spec in strategy:
             sim.parse_strategy(spec)
+        metric = sim.resolve_metric(metric, truth)
     except ValueError as exc:
         raise_exit(str(exc))
     features, make_model = sim.precompute_features(task, fields, payloads, estimator)
@@ -204,27 +237,13 @@ def simulate(
             initial=initial,
             features_for_diversity=features,
             random_draws=random_draws,
+            metric=metric,
             n_jobs=2,
         )
     sim.plot_curves(comparison, plot, title=f"{project_name}: {', '.join(strategy)} vs random")
     verdicts = [sim.verdict(comparison, name) for name in comparison.summaries if name != "random"]
     if as_json:
-        emit_json(
-            {
-                "oracle": oracle.source,
-                "records": len(truth),
-                "budget": budget,
-                "batch": batch,
-                "seeds": comparison.seeds,
-                "random_draws": random_draws,
-                "full_pool_accuracy": comparison.full_accuracy,
-                "plot": str(plot),
-                "strategies": {
-                    name: dataclasses.asdict(s) for name, s in comparison.summaries.items()
-                },
-                "verdicts": {v.strategy: dataclasses.asdict(v) for v in verdicts},
-            }
-        )
+        emit_json(_simulation_json(oracle, comparison, verdicts, random_draws, plot))
         return
     out.print(f"oracle: {oracle.source}, {len(truth):,} records", highlight=False)
     out.print(sim.format_table(comparison), highlight=False)

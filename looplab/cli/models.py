@@ -70,18 +70,21 @@ def train(
     elif "skipped" in result:
         err.print(f"not trained: {result['skipped']}")
     else:
-        accuracy = "-" if result["accuracy"] is None else f"{result['accuracy']:.3f}"
         fitting = result["train_seconds"]
         out.print(
-            f"trained {result['model']} on {result['n_train']:,} labels; held-out accuracy "
-            f"{accuracy} on {result['n_test']:,}; calibration: "
-            f"{result.get('calibration', 'none')} ({result['seconds']:.1f} s in all"
+            f"trained {result['model']} on {result['n_train']:,} labels; held-out "
+            f"{_lead(result)} on {result['n_test']:,}; "
+            + (result.get("figures") or f"calibration: {result.get('calibration', 'none')}")
+            + f" ({result['seconds']:.1f} s in all"
             + (
                 f", of which training {fitting:.1f} s and re-scoring the pool the rest)"
                 if fitting is not None
                 else ")"
-            )
+            ),
+            highlight=False,
         )
+        for warning in result.get("warnings") or []:
+            err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
         auto = result.get("auto_promote")
         if auto is not None:
             verdict = (
@@ -92,6 +95,24 @@ def train(
             out.print(f"auto_promote: {verdict}", highlight=False)
     if done.status != "done":
         raise typer.Exit(1)
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _lead(result: dict[str, Any]) -> str:
+    """The gated metric first, against the majority baseline, then the other two metrics."""
+    from looplab.learn.evaluate import METRIC_LABELS
+
+    lead = result.get("metric") or "accuracy"
+    others = [m for m in ("accuracy", "balanced_accuracy", "macro_f1") if m != lead]
+    text = f"{METRIC_LABELS[lead]} {_f(result.get(lead))}"
+    if result.get("baseline") is not None:
+        text += (
+            f" (majority baseline {_f(result['baseline'])}: always {result['baseline_label']!r})"
+        )
+    return text + "".join(f", {METRIC_LABELS[m]} {_f(result.get(m))}" for m in others)
 
 
 @app.command()
@@ -105,17 +126,20 @@ def models(
     """
     from looplab.govern import card
     from looplab.learn import registry
+    from looplab.learn.evaluate import METRIC_LABELS
+    from looplab.learn.gate import headline
 
     with opened() as store, store.read() as session:
         project = projects.get_project(session, project_name)
+        gate_metric = str(projects.setting(project, "gate_metric"))
         rows = [
             {
                 "version": m.name,
                 "stage": m.stage,
                 "n_train": m.n_train,
                 "n_test": m.n_test,
-                "accuracy": m.metrics.get("accuracy"),
-                "macro_f1": m.metrics.get("macro_f1"),
+                **headline(m.metrics, gate_metric),
+                "untrained_labels": m.config.get("untrained_labels") or [],
                 "ece": m.metrics.get("ece"),
                 "ece_optimistic": card.optimistic_calibration(m.config.get("calibration")),
                 "calibration": (m.config.get("calibration") or {}).get("method", "none"),
@@ -128,13 +152,14 @@ def models(
     if as_json:
         emit_json(rows)
         return
-    table = Table("version", "stage", "labels", "test", "accuracy", "macro-F1", "ECE")
-    table.add_column("calibration")
-    table.add_column("created")
+    # The gated metric leads, beside what always answering the majority scores on it.
+    table = Table("version", "stage", "labels", "test", "gated on", "baseline")
+    for name in ("accuracy", "bal. acc.", "macro-F1", "ECE", "calibration", "created"):
+        table.add_column(name)
     for r in rows:
-        figures = [
-            f"{r[k]:.3f}" if r[k] is not None else "-" for k in ("accuracy", "macro_f1", "ece")
-        ]
+        lead = f"{METRIC_LABELS[r['metric']]} {_f(r['value'])}" if r["value"] is not None else "-"
+        figures = [lead, _f(r["baseline"])]
+        figures += [_f(r[k]) for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")]
         if r["ece_optimistic"] and r["ece"] is not None:
             figures[-1] += "*"
         table.add_row(
@@ -149,10 +174,26 @@ def models(
     out.print(table)
     if any(r["ece_optimistic"] and r["ece"] is not None for r in rows):
         out.print(card.OPTIMISTIC_NOTE, highlight=False)
+    for r in rows:
+        if r["untrained_labels"]:
+            missing = ", ".join(repr(label) for label in r["untrained_labels"])
+            out.print(
+                f"{r['version']} never saw {missing} in training: it cannot predict them.",
+                highlight=False,
+            )
 
 
 def _print_gate(data: dict[str, Any]) -> None:
+    from looplab.learn.evaluate import METRIC_LABELS
+
     what = f"replace {data['production']}" if data["production"] else "go to production"
+    metric, base = data.get("metric"), data.get("baseline")
+    if metric and base:  # the gated metric first, against always answering the majority
+        line = f"{METRIC_LABELS[metric]} {_f(data['candidate_metrics'].get(metric))}"
+        if data.get("production_metrics"):
+            line += f" (production {_f(data['production_metrics'].get(metric))})"
+        line += f"; majority baseline {_f(base.get(metric))} (always {base['label']!r})"
+        out.print(line, highlight=False)
     if data["passed"]:
         out.print(
             f"[green]PASS[/]: {data['candidate']} may {what} ({data['n_test']:,} test records)",

@@ -280,8 +280,9 @@ def status(
         emit_json(data)
         return
     out.print(
-        f"[bold]{data['project']}[/] ({data['task']}): {data['records']:,} records, "
-        f"{data['labeled']:,} labeled, {data['unlabeled']:,} to go, "
+        f"[bold]{data['project']}[/] ({data['task']}): {data['records']:,} records"
+        + (f" standing for {data['rows']:,} rows, " if data["rows"] > data["records"] else ", ")
+        + f"{data['labeled']:,} labeled, {data['unlabeled']:,} to go, "
         f"{data['quarantined']:,} quarantined annotations"
     )
     for title, counts in (

@@ -455,7 +455,6 @@ def import_file(
     sha256, size = _sha256(path)
     if size == 0:
         raise spec.invalid(None, None, "the file is empty" + (": no header line" * (fmt == "csv")))
-    dedupe = _dedupe_of(project, spec, fmt, id_column)
     with path.open("rb") as handle:
         source = open_source(
             fmt,
@@ -467,6 +466,11 @@ def import_file(
             from_name=from_name,
             labels=list(project.labels),
         )
+        # A Label Studio export (JSON, or its CSV, found by the header) brings answers.
+        label_studio = hasattr(source, "tasks")
+        if not label_studio:  # Label Studio answers are keyed by their ids: re-import is a no-op
+            _refuse_a_second_count(session, project, spec, sha256)
+        dedupe = _dedupe_of(project, spec, label_studio, id_column)
         batch = _open_batch(session, project, path, fmt, sha256, spec, encoding, id_column, actor)
         keys = _Keys(dedupe, batch.id, id_column)
         if hasattr(source, "hasher"):  # Label Studio: hash each task as read, drop its text
@@ -509,13 +513,36 @@ def _decide_types(
     return types.profile(session, project)
 
 
-def _dedupe_of(project: Project, spec: Spec, fmt: str, id_column: str | None) -> str:
+def _refuse_a_second_count(session: Session, project: Project, spec: Spec, sha256: str) -> None:
+    """Refuse a file this project already imported, byte for byte.
+
+    Records keep how many rows they stand for, so the same file imported twice would count
+    every row (and every imported label) twice: a mistake far more often than a wish.
+    """
+    earlier = session.scalars(
+        select(ImportBatch)
+        .where(ImportBatch.project_id == project.id, ImportBatch.file_sha256 == sha256)
+        .order_by(ImportBatch.id)
+        .limit(1)
+    ).first()
+    if earlier is not None:
+        when = earlier.created_at.strftime("%Y-%m-%d %H:%M") if earlier.created_at else "earlier"
+        raise spec.invalid(
+            None,
+            None,
+            f"this file was imported into {project.name!r} already (batch {earlier.id}, {when},"
+            f" {earlier.n_rows or 0} rows, sha256 {sha256[:12]}...); importing it again would"
+            " count each of its rows and labels twice",
+        )
+
+
+def _dedupe_of(project: Project, spec: Spec, label_studio: bool, id_column: str | None) -> str:
     """What makes rows one record here: ``id`` with an id column, else the project's setting.
 
     Label Studio tasks are found again by their content (their answers and predictions attach
     to the record of that content), so they always dedupe by content.
     """
-    if fmt == "label-studio":
+    if label_studio:
         if id_column is not None:
             raise spec.invalid(
                 None,

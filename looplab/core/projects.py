@@ -73,7 +73,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Calibration of new versions and the promotion gate: see looplab.learn.assess,
     # looplab.learn.promotion.
     "calibration": "auto",  # auto, none, temperature or isotonic (kept only if it lowers ECE)
-    "gate_metric": "accuracy",  # accuracy or macro_f1, compared with production
+    "gate_metric": "auto",  # auto (macro_f1 if imbalanced, else accuracy), accuracy, macro_f1,
+    # or balanced_accuracy: compared with production and with the majority baseline
     "gate_test": "bootstrap",  # paired test: bootstrap or mcnemar (accuracy only)
     "gate_min_gain": 0.0,  # required significant gain over production (0.01 = 1 point)
     "gate_tolerance": 0.01,  # largest accepted (significant) drop of the metric
@@ -86,6 +87,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Column types (looplab.collect.schema): cells equal to one of these (after stripping) are
     # missing, at import as at serving.
     "na_values": list(DEFAULT_NA_VALUES),
+    # h18metrics: recall floor on each class production catches (recall >= twice the floor)
+    "gate_min_class_recall": 0.1,
 }
 
 
@@ -262,78 +265,73 @@ def status(session: Session, project: Project) -> dict[str, Any]:
     """
     pid = project.id
     active = (Annotation.project_id == pid) & (Annotation.status == "active")
-    records = session.scalar(select(func.count()).where(Record.project_id == pid)) or 0
+    records, rows = session.execute(
+        select(func.count(), func.coalesce(func.sum(Record.row_count), 0)).where(
+            Record.project_id == pid
+        )
+    ).one()
     labeled = (
         session.scalar(select(func.count(func.distinct(Annotation.record_id))).where(active)) or 0
     )
-    per_label = dict(
-        session.execute(
-            select(Annotation.label, func.count()).where(active).group_by(Annotation.label)
-        )
-        .tuples()
-        .all()
-    )
+    per_label = _counts(session, Annotation.label, active)
     per_annotator, per_annotator_feedback = (
-        dict(
-            session.execute(
-                select(User.name, func.count())
-                .select_from(Annotation)
-                .join(User, User.id == Annotation.annotator_id)
-                .where(active & (Annotation.origin == origin))
-                .group_by(User.name)
-            )
-            .tuples()
-            .all()
-        )
+        _per_annotator(session, active & (Annotation.origin == origin))
         for origin in ("human", "feedback")
     )
-    verdict = aliased(Annotation)
-    conflicts = (
-        session.scalar(
-            select(func.count())
-            .select_from(Annotation)
-            .join(
-                verdict,
-                (verdict.record_id == Annotation.record_id)
-                & (verdict.annotator_id == Annotation.annotator_id)
-                & (verdict.origin == "feedback")
-                & (verdict.status == "active"),
-            )
-            .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
-        )
-        or 0
-    )
-    per_origin = dict(
-        session.execute(
-            select(Annotation.origin, func.count()).where(active).group_by(Annotation.origin)
-        )
-        .tuples()
-        .all()
-    )
-    quarantined = (
-        session.scalar(
-            select(func.count()).where(
-                (Annotation.project_id == pid) & (Annotation.status == "quarantined")
-            )
-        )
-        or 0
-    )
-    imports = session.scalar(select(func.count()).where(ImportBatch.project_id == pid)) or 0
+    quarantined = (Annotation.project_id == pid) & (Annotation.status == "quarantined")
     return {
         "project": project.name,
         "task": project.task,
         "labels": list(project.labels),
         "records": records,
+        # Imported rows the records stand for (identical rows are one record: issue 17).
+        "rows": int(rows),
         "labeled": labeled,
         "unlabeled": records - labeled,
         "per_label": {label: per_label.get(label, 0) for label in project.labels},
         "per_annotator": per_annotator,
         "per_annotator_feedback": per_annotator_feedback,
-        "feedback_conflicts": conflicts,
-        "per_origin": per_origin,
-        "quarantined": quarantined,
-        "imports": imports,
+        "feedback_conflicts": _feedback_conflicts(session, active),
+        "per_origin": _counts(session, Annotation.origin, active),
+        "quarantined": session.scalar(select(func.count()).where(quarantined)) or 0,
+        "imports": session.scalar(select(func.count()).where(ImportBatch.project_id == pid)) or 0,
     }
+
+
+def _counts(session: Session, column: Any, where: Any) -> dict[str, int]:
+    """Annotations matching ``where``, counted by the value of ``column``."""
+    query = select(column, func.count()).where(where).group_by(column)
+    return dict(session.execute(query).tuples().all())
+
+
+def _per_annotator(session: Session, where: Any) -> dict[str, int]:
+    """Annotations matching ``where``, counted by their annotator's name."""
+    query = (
+        select(User.name, func.count())
+        .select_from(Annotation)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(where)
+        .group_by(User.name)
+    )
+    return dict(session.execute(query).tuples().all())
+
+
+def _feedback_conflicts(session: Session, active: Any) -> int:
+    """(person, record) pairs whose labeling-page answer and feedback verdict disagree."""
+    verdict = aliased(Annotation)
+    query = (
+        select(func.count())
+        .select_from(Annotation)
+        .join(
+            verdict,
+            (verdict.record_id == Annotation.record_id)
+            & (verdict.annotator_id == Annotation.annotator_id)
+            & (verdict.origin == "feedback")
+            & (verdict.status == "active"),
+        )
+        .where(active & (Annotation.origin == "human") & (verdict.label != Annotation.label))
+    )
+    return session.scalar(query) or 0
 
 
 def records_after(session: Session, project: Project, after: int, limit: int) -> list[Record]:

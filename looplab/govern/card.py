@@ -161,6 +161,12 @@ def _training_data(
     if counts:
         lines += _table(["label", "training records"], [[k, f"{v:,}"] for k, v in counts.items()])
         lines.append("")
+    for label in c.get("untrained_labels") or []:
+        lines += [
+            f"**Warning:** label {label!r} has no training record: this model never "
+            "predicts it (served with probability 0).",
+            "",
+        ]
     if by_user:
         lines += _table(
             ["annotator", "annotations trained on"],
@@ -171,6 +177,15 @@ def _training_data(
         lines.append("By origin: " + ", ".join(f"{k} {v:,}" for k, v in by_origin.items()) + ".")
         lines.append("")
     return lines
+
+
+def _baseline_rows(baseline: dict[str, Any] | None) -> list[list[str]]:
+    """The majority baseline's figures: what always answering the training majority scores."""
+    if not baseline:
+        return []
+    name = f"majority baseline (always {baseline['label']!r})"
+    figures = " / ".join(_f(baseline.get(k)) for k in ("accuracy", "balanced_accuracy", "macro_f1"))
+    return [[name, figures + " (accuracy / balanced accuracy / macro-F1)"]]
 
 
 def _evaluation(m: dict[str, Any]) -> list[str]:
@@ -190,7 +205,9 @@ def _evaluation(m: dict[str, Any]) -> list[str]:
         [
             ["test records", f"{m['n']:,}"],
             ["accuracy", _ci(m, "accuracy")],
+            ["balanced accuracy", _ci(m, "balanced_accuracy")],
             ["macro-F1", _ci(m, "macro_f1")],
+            *_baseline_rows(m.get("baseline")),
             ["ECE (top-label, 10 bins)", _f(m.get("ece"))],
             ["Brier score", _f(m.get("brier"))],
         ],
@@ -202,6 +219,8 @@ def _evaluation(m: dict[str, Any]) -> list[str]:
             ["class", "precision", "recall", "F1", "support"],
             [
                 [k, _f(v["precision"]), _f(v["recall"]), _f(v["f1"]), str(v["support"])]
+                if v["support"]
+                else [k, _f(v["precision"]), "no test records", "-", "0"]
                 for k, v in per_class.items()
             ],
         )

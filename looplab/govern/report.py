@@ -27,8 +27,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from looplab.core import projects
 from looplab.core.tables import ModelVersion, Project
 from looplab.govern import card
+from looplab.learn.evaluate import METRIC_LABELS
+from looplab.learn.gate import headline
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
@@ -109,16 +112,26 @@ def confusion_svg(confusion: dict[str, Any]) -> str:
 
 
 def per_class_svg(per_class: dict[str, dict[str, float]]) -> str:
-    """Grouped bars of precision, recall and F1 per class."""
+    """Grouped bars of precision, recall and F1 per class.
+
+    A class with no test record gets no bars (0 of 0 is not a failure) and the words "no test
+    records" where its bars would be.
+    """
     labels = list(per_class)
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(labels) + 1.5), 3.4))
     for k, (key, colour) in enumerate(
         (("precision", "#1f5fbf"), ("recall", "#e69f00"), ("f1", "#2e7d32"))
     ):
-        ax.bar(
-            x + (k - 1) * 0.27, [per_class[c][key] for c in labels], 0.27, label=key, color=colour
-        )
+        values = [per_class[c][key] for c in labels]
+        heights = [
+            np.nan if v is None or not per_class[c]["support"] else v
+            for c, v in zip(labels, values, strict=True)
+        ]
+        ax.bar(x + (k - 1) * 0.27, heights, 0.27, label=key, color=colour)
+    for i, c in enumerate(labels):
+        if not per_class[c]["support"]:
+            ax.text(i, 0.03, "no test records", rotation=90, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, labels, rotation=30, ha="right")
     ax.set_ylim(0, 1.22)
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
@@ -226,13 +239,25 @@ def render_html(
     )
     if m.get("n"):
         rows = []
-        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        lead = headline(m, str(projects.setting(project, "gate_metric")))["metric"]
+        baseline = m.get("baseline") or {}
+        # The metric the project gates on first, each beside the majority baseline's value.
+        keys = [lead, *(k for k in ("accuracy", "balanced_accuracy", "macro_f1") if k != lead)]
+        for key in keys:
             ci = m.get(f"{key}_ci")
             span = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-            rows.append(f"<tr><td>{label}</td><td>{_fmt(m.get(key))}{span}</td></tr>")
-        rows.append(f"<tr><td>ECE</td><td>{_fmt(m.get('ece'))}{star}</td></tr>")
-        rows.append(f"<tr><td>Brier</td><td>{_fmt(m.get('brier'))}{star}</td></tr>")
-        body.append("<table><tr><th>metric</th><th>value [95% CI]</th></tr>" + "".join(rows))
+            name = METRIC_LABELS[key] + (" (gated)" if key == lead else "")
+            rows.append(
+                f"<tr><td>{name}</td><td>{_fmt(m.get(key))}{span}</td>"
+                f"<td>{_fmt(baseline.get(key))}</td></tr>"
+            )
+        rows.append(f"<tr><td>ECE</td><td>{_fmt(m.get('ece'))}{star}</td><td></td></tr>")
+        rows.append(f"<tr><td>Brier</td><td>{_fmt(m.get('brier'))}{star}</td><td></td></tr>")
+        always = f" (always {_e(repr(baseline['label']))})" if baseline.get("label") else ""
+        body.append(
+            "<table><tr><th>metric</th><th>value [95% CI]</th>"
+            f"<th>majority baseline{always}</th></tr>" + "".join(rows)
+        )
         body.append("</table>")
         if optimistic:
             body.append(f"<p class=note>{_e(card.OPTIMISTIC_NOTE)}</p>")

@@ -182,17 +182,28 @@ def held_out_metrics(
     proba: NDArray[np.float64],
     classes: list[str],
     *,
+    majority: str | None = None,
+    calibration: str = "none",
     min_slice_size: int = MIN_SLICE_SIZE,
 ) -> dict[str, Any]:
     """Metrics of ``proba`` (one row per record of ``test``; see the module docstring).
 
     Pass the cross-fitted probabilities :func:`calibrate` returns, never the calibrated model's
-    own probabilities on ``test``: those include the half its calibrator was fitted on.
-    ``{"n": 0}`` when ``test`` is empty.
+    own probabilities on ``test``: those include the half its calibrator was fitted on. The
+    majority baseline answers ``majority`` (the training majority, as a ``DummyClassifier``
+    trained on those labels would), or the test labels' majority without it. ``calibration``
+    is the method :func:`calibrate` kept; ``figures`` says whether the figures are before or
+    after it (an isotonic map may change predicted classes, hence accuracy). ``{"n": 0}`` when
+    ``test`` is empty.
     """
     if len(test) == 0:
         return {"n": 0}
-    metrics = classification_metrics(test.labels, proba, classes)
+    metrics = classification_metrics(test.labels, proba, classes, majority=majority)
+    metrics["figures"] = (
+        "before calibration (none kept)"
+        if calibration == "none"
+        else f"after {calibration} calibration (cross-fitted)"
+    )
     predicted = predicted_labels(proba, classes)
     metrics["slices"] = [
         row.to_dict()

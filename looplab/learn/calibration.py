@@ -10,7 +10,10 @@ Two methods, both fitted on records the model was not trained on:
   shapes temperature cannot, needs more data, and may change a few predicted classes.
 
 :func:`choose_calibration` fits both and keeps one only when it lowers ECE on records not used to
-fit it. The result is a :class:`Calibrator`, a small value with ``apply(proba)`` and
+fit it, without collapsing the confidences to a few values. Size floors: nothing below
+:data:`MIN_RECORDS` records per part, isotonic only from :data:`ISOTONIC_MIN_RECORDS` fitting
+records (scikit-learn's guidance), temperature scaling in between. The result is a
+:class:`Calibrator`, a small value with ``apply(proba)`` and
 ``to_dict()``/``from_dict()``, stored as JSON beside a model version.
 :class:`CalibratedClassifier` carries one inside a model artifact, so every consumer of the
 model's ``predict_proba`` gets the calibrated probabilities.
@@ -40,8 +43,11 @@ from looplab.learn.evaluate import (
 METHODS = ("none", "temperature", "isotonic")
 #: Probabilities are clipped here before taking logs, so a hard 0 stays finite.
 _EPS = 1e-12
-#: Search range for the temperature (log scale): from sharpening 20x to softening 20x.
-_T_BOUNDS = (1 / 20, 20.0)
+#: Search range for the temperature (log scale): from sharpening 3x to softening 20x. On a
+#: test half the model gets all right, the likelihood always asks for more sharpening: at 20x
+#: every confidence of the other half rounded to 1.000 (BBC News demo, 54 fitting records); at
+#: 3x an under-confident model's ECE still fell from 0.155 to 0.056 with graded confidences.
+_T_BOUNDS = (1 / 3, 20.0)
 
 
 @dataclass(frozen=True)
@@ -204,9 +210,28 @@ FITTERS: dict[str, Callable[[ArrayLike, ArrayLike, list[str]], Calibrator]] = {
 }
 
 
+#: Fewest records in each part (fit, judge) to calibrate at all. Temperature scaling fits one
+#: number, which a score of records pins down (an under-confident first model on 56 test
+#: records, halves of 24 and 32, needs it to pass the ECE check); below that the judging part's
+#: ECE is noise (one record moves a 10-bin ECE by several points) and no map is kept.
+MIN_RECORDS = 20
+#: Fewest fitting records for isotonic calibration. scikit-learn's user guide warns that isotonic
+#: regression overfits below about a thousand calibration samples (a step function: a few dozen
+#: records gave 29 of 30 new texts confidence 1.0); below it only temperature scaling is tried.
+ISOTONIC_MIN_RECORDS = 1000
+#: A map whose calibrated confidences take fewer distinct values (to 3 decimals) than this, or
+#: half the model's own, has collapsed them (see :func:`collapsed`); margin sampling and
+#: label-free estimates need the ranking it erased.
+MIN_DISTINCT_CONFIDENCES = 10
+
+
 @dataclass(frozen=True)
 class CalibrationChoice:
-    """The calibration kept, why, and what each candidate scored on the evaluation records."""
+    """The calibration kept, why, and what each candidate scored on the evaluation records.
+
+    ``skipped`` names each method not fitted (too few records) or refused (it collapsed the
+    confidences), with why.
+    """
 
     method: str
     calibrator: Calibrator
@@ -220,6 +245,7 @@ class CalibrationChoice:
     n_eval: int
     candidates: dict[str, dict[str, float]]
     reason: str
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; ``calibrator`` is :meth:`Calibrator.to_dict`."""
@@ -236,6 +262,7 @@ class CalibrationChoice:
             "n_eval": self.n_eval,
             "candidates": self.candidates,
             "reason": self.reason,
+            "skipped": dict(self.skipped),
         }
 
 
@@ -251,6 +278,80 @@ def _scores(
     }
 
 
+def collapsed(raw: NDArray[np.float64], calibrated: NDArray[np.float64]) -> str | None:
+    """Why ``calibrated`` collapsed the top-label confidences of ``raw`` (None if it did not).
+
+    Collapsed means: fewer distinct confidences (to 3 decimals) than
+    :data:`MIN_DISTINCT_CONFIDENCES` or half the model's own, whichever is smaller; or nine
+    records in ten on one confidence where the model had at most half there. (A sure, accurate
+    model may rightly send two thirds of its records to 0.9995 and above: 67% of 43 BBC News
+    records at 95% accuracy, with ECE down from 0.22 to 0.04; that is not a collapse.)
+
+    Examples
+    --------
+    >>> raw = np.column_stack([np.linspace(0.5, 0.9, 40), 1 - np.linspace(0.5, 0.9, 40)])
+    >>> collapsed(raw, raw) is None
+    True
+    >>> collapsed(raw, np.tile([1.0, 0.0], (40, 1)))
+    'only 1 distinct confidence on 40 records (the model has 40)'
+    """
+    before = np.round(raw.max(axis=1), 3)
+    after = np.round(calibrated.max(axis=1), 3)
+    n_before, n_after = len(np.unique(before)), len(np.unique(after))
+    if n_after < min(MIN_DISTINCT_CONFIDENCES, n_before // 2):
+        return (
+            f"only {n_after} distinct confidence{'s' * (n_after != 1)} on {len(after)} records "
+            f"(the model has {n_before})"
+        )
+    values, counts = np.unique(after, return_counts=True)
+    top = int(counts.argmax())
+    share_after = counts[top] / len(after)
+    share_before = np.unique(before, return_counts=True)[1].max() / len(before)
+    if share_after >= 0.9 and share_before <= 0.5:
+        return f"{share_after:.0%} of {len(after)} records at confidence {values[top]:.3f}"
+    return None
+
+
+def _eligible(
+    methods: Sequence[str], n_cal: int, n_eval: int, floor: int, iso_floor: int
+) -> tuple[list[str], dict[str, str]]:
+    """The methods the record counts allow, and why each other one is not fitted."""
+    if min(n_cal, n_eval) < floor:
+        why = (
+            f"needs {floor} records to fit and {floor} to measure a change of ECE, has {n_cal} "
+            f"and {n_eval}"
+        )
+        return [], {m: why for m in methods}
+    if "isotonic" in methods and n_cal < iso_floor:
+        why = f"needs {iso_floor} records to fit (scikit-learn's guidance), has {n_cal}"
+        return [m for m in methods if m != "isotonic"], {"isotonic": why}
+    return list(methods), {}
+
+
+def _reason(
+    best: str,
+    candidates: Mapping[str, Mapping[str, float]],
+    skipped: Mapping[str, str],
+    n_eval: int,
+    min_improvement: float,
+) -> str:
+    base = candidates["none"]
+    tried = ", ".join(f"{m} {c['ece']:.3f}" for m, c in candidates.items() if m != "none")
+    notes = "".join(f"; {m} not used: {why}" for m, why in skipped.items())
+    if best != "none":
+        return (
+            f"{best} lowers ECE from {base['ece']:.3f} to {candidates[best]['ece']:.3f} on "
+            f"{n_eval} records it was not fitted on ({tried}){notes}"
+        )
+    if not tried:  # every method was left out for the same reason: say it once
+        return f"not calibrated: {next(iter(skipped.values()), 'no method to try')}"
+    return (
+        f"not calibrated: no method lowered ECE {base['ece']:.3f} by {min_improvement:.3f} "
+        f"without raising the Brier score or collapsing the confidences on {n_eval} held-out "
+        f"records ({tried}){notes}"
+    )
+
+
 def choose_calibration(
     y_cal: ArrayLike,
     proba_cal: ArrayLike,
@@ -260,46 +361,24 @@ def choose_calibration(
     *,
     methods: Sequence[str] = ("temperature", "isotonic"),
     min_improvement: float = 0.005,
-    min_records: int = 20,
+    min_records: int | None = None,
+    isotonic_min_records: int | None = None,
     n_bins: int = 10,
 ) -> CalibrationChoice:
     """Fit each calibration method on one part of the held-out data, judge it on the other.
 
-    Why a split and not the same records: a calibrator judged on the records it was fitted on
-    always looks good (isotonic regression can drive its own training ECE to nearly 0), so "before"
-    and "after" are both measured on ``(y_eval, proba_eval)``, which no method saw. Give two
-    disjoint parts of data the model was not trained on, e.g. the test split cut in two by content
-    hash (stable as records arrive), or a calibration slice of the training pool set aside before
-    fitting. The calibrator returned is the one fitted on the calibration part: the one measured.
+    "Before" and "after" are both measured on ``(y_eval, proba_eval)``, which no method saw (a
+    calibrator judged on its own fitting records always looks good). A method is kept when, on
+    that part, it lowers ECE by at least ``min_improvement``, does not raise the Brier score
+    (which stops a map that flattens every prediction to the base rate) and does not collapse
+    the confidences (:func:`collapsed`). The lowest ECE wins; a tie goes to temperature.
+    Below ``min_records`` in either part nothing is fitted ("none"); isotonic is fitted only
+    from ``isotonic_min_records`` fitting records (None: :data:`MIN_RECORDS` and
+    :data:`ISOTONIC_MIN_RECORDS`, read at call time). ``methods`` are names of :data:`FITTERS`.
 
-    A method is kept when, on the evaluation part, it lowers ECE by at least ``min_improvement``
-    (smaller gains are within noise) **and** does not raise the Brier score (a proper scoring rule;
-    this stops a map that "calibrates" by flattening every prediction to the base rate). Among
-    methods that qualify, the lowest ECE wins; a tie goes to the simpler method (temperature).
-    With fewer than ``min_records`` records in either part, nothing is fitted: "none".
-
-    Parameters
-    ----------
-    y_cal, proba_cal : array-like
-        Labels and the model's probabilities (columns follow ``classes``) to fit on.
-    classes : list of str
-        The model's ``classes_``.
-    y_eval, proba_eval : array-like
-        Disjoint labels and probabilities to measure on.
-    methods : sequence of {"temperature", "isotonic"}
-        Methods to try.
-    min_improvement : float
-        Least ECE reduction that counts as help.
-    min_records : int
-        Fewest records in each part to try anything.
-    n_bins : int
-        Bins of the ECE.
-
-    Returns
-    -------
-    CalibrationChoice
-        ``method`` is "none", "temperature" or "isotonic"; ``candidates`` holds every method's
-        ECE, Brier and accuracy on the evaluation part; ``reason`` says why in one sentence.
+    Returns a :class:`CalibrationChoice`: ``method`` is "none", "temperature" or "isotonic",
+    ``candidates`` every fitted method's ECE, Brier and accuracy on the evaluation part,
+    ``skipped`` the methods not fitted or refused, ``reason`` one sentence.
 
     Examples
     --------
@@ -309,8 +388,8 @@ def choose_calibration(
     >>> top = np.where(right, y, np.where(y == "a", "b", "a"))
     >>> proba = np.where((top == "a")[:, None], [0.98, 0.02], [0.02, 0.98])
     >>> choice = choose_calibration(y[:500], proba[:500], ["a", "b"], y[500:], proba[500:])
-    >>> choice.method != "none", choice.ece_after < choice.ece_before
-    (True, True)
+    >>> choice.method, choice.ece_after < choice.ece_before, "isotonic" in choice.skipped
+    ('temperature', True, True)
     """
     for m in methods:
         if m not in FITTERS:
@@ -319,50 +398,37 @@ def choose_calibration(
     ye, pe = check_proba(y_eval, proba_eval, classes)
     fitted = {"none": Calibrator("none", list(classes))}
     candidates = {"none": _scores(ye, pe, classes, n_bins)}
-    base = candidates["none"]
-    too_few = min(len(yc), len(ye)) < min_records
-    if not too_few:
-        for m in methods:
-            fitted[m] = FITTERS[m](yc, pc, classes)
-            candidates[m] = _scores(ye, fitted[m].apply(pe), classes, n_bins)
-    qualified = [
-        m
-        for m in methods
-        if not too_few
-        and candidates[m]["ece"] <= base["ece"] - min_improvement
-        and candidates[m]["brier"] <= base["brier"]
-    ]
+    floor = MIN_RECORDS if min_records is None else min_records
+    iso_floor = ISOTONIC_MIN_RECORDS if isotonic_min_records is None else isotonic_min_records
+    tried, skipped = _eligible(methods, len(yc), len(ye), floor, iso_floor)
+    base, qualified = candidates["none"], []
+    for m in tried:
+        fitted[m] = FITTERS[m](yc, pc, classes)
+        after = fitted[m].apply(pe)
+        candidates[m] = _scores(ye, after, classes, n_bins)
+        flat = collapsed(pe, after)
+        if flat is not None:
+            skipped[m] = f"it collapses the confidences ({flat})"
+        elif (
+            candidates[m]["ece"] <= base["ece"] - min_improvement
+            and candidates[m]["brier"] <= base["brier"]
+        ):
+            qualified.append(m)
     best = min(qualified, key=lambda m: (candidates[m]["ece"], METHODS.index(m)), default="none")
-    tried = ", ".join(f"{m} {candidates[m]['ece']:.3f}" for m in methods if m in candidates)
-    if too_few:
-        reason = (
-            f"not calibrated: needs {min_records} records to fit and {min_records} to measure, "
-            f"has {len(yc)} and {len(ye)}"
-        )
-    elif best == "none":
-        reason = (
-            f"not calibrated: no method lowered ECE {base['ece']:.3f} by {min_improvement:.3f} "
-            f"without raising the Brier score on {len(ye)} held-out records ({tried})"
-        )
-    else:
-        reason = (
-            f"{best} lowers ECE from {base['ece']:.3f} to {candidates[best]['ece']:.3f} on "
-            f"{len(ye)} records it was not fitted on ({tried})"
-        )
-    after = candidates[best]
     return CalibrationChoice(
         method=best,
         calibrator=fitted[best],
         ece_before=base["ece"],
-        ece_after=after["ece"],
+        ece_after=candidates[best]["ece"],
         brier_before=base["brier"],
-        brier_after=after["brier"],
+        brier_after=candidates[best]["brier"],
         accuracy_before=base["accuracy"],
-        accuracy_after=after["accuracy"],
+        accuracy_after=candidates[best]["accuracy"],
         n_cal=len(yc),
         n_eval=len(ye),
         candidates=candidates,
-        reason=reason,
+        reason=_reason(best, candidates, skipped, len(ye), min_improvement),
+        skipped=skipped,
     )
 
 

@@ -11,7 +11,8 @@ model never saw counts as an error, which is what it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,13 +21,22 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 from sklearn.metrics import (
     accuracy_score,
+    balanced_accuracy_score,
     confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
 )
 
 #: Metrics with a bootstrap implementation, by name.
-METRICS = ("accuracy", "macro_f1")
+METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
+#: How each metric is written in messages and tables.
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "balanced_accuracy": "balanced accuracy",
+}
+#: A label set is imbalanced when its rarest class has less than this share of an equal split.
+IMBALANCE_RATIO = 0.5
 #: Bootstrap weights are built this many cells (resamples x records) at a time, to bound memory.
 _CHUNK_CELLS = 2_000_000
 
@@ -230,7 +240,8 @@ def bootstrap_metric(
     Each resample draws ``len(y_true)`` record indices with replacement, and every prediction in
     ``y_preds`` is scored on the same indices, so differences between columns are *paired*.
     Macro-F1 averages over the labels present in the resample's truth or that prediction (as
-    scikit-learn does by default).
+    scikit-learn does by default); balanced accuracy is the mean recall over the labels present
+    in the resample's truth (as :func:`sklearn.metrics.balanced_accuracy_score`).
 
     Parameters
     ----------
@@ -238,7 +249,7 @@ def bootstrap_metric(
         True labels.
     *y_preds : array-like of shape (n,)
         One or more predicted label arrays for the same records.
-    metric : {"accuracy", "macro_f1"}
+    metric : {"accuracy", "macro_f1", "balanced_accuracy"}
     n_boot : int
         Number of resamples.
     rng : numpy Generator, int seed or None
@@ -274,7 +285,7 @@ def bootstrap_metric(
     correct = [(codes[(j + 1) * n : (j + 2) * n] == truth).astype(float) for j in range(len(preds))]
     # Scoring weighted resamples with matrix products is ~100x faster than calling scikit-learn
     # once per resample; the tests check the two agree.
-    if metric == "macro_f1":
+    if metric != "accuracy":
         true_hot = _onehot(truth, k)
         pred_hot = [_onehot(codes[(j + 1) * n : (j + 2) * n], k) for j in range(len(preds))]
         hit_hot = [_onehot(truth, k).multiply(c[:, None]).tocsr() for c in correct]
@@ -285,29 +296,117 @@ def bootstrap_metric(
             if metric == "accuracy":
                 cols.append(w @ correct[j] / n)
                 continue
-            true_n = (true_hot.T @ w.T).T
-            pred_n = (pred_hot[j].T @ w.T).T
-            tp = (hit_hot[j].T @ w.T).T
-            denom = true_n + pred_n
-            present = denom > 0
-            f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=present)
-            cols.append(f1.sum(axis=1) / present.sum(axis=1))
+            true_n, tp = (true_hot.T @ w.T).T, (hit_hot[j].T @ w.T).T
+            pred_n = None if metric == "balanced_accuracy" else (pred_hot[j].T @ w.T).T
+            cols.append(_per_class_mean(true_n, tp, pred_n))
         out.append(np.column_stack(cols))
     return np.vstack(out)
 
 
+def _per_class_mean(
+    true_n: NDArray[np.float64], tp: NDArray[np.float64], pred_n: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
+    """Per resample (row): mean recall over the classes in the truth (``pred_n`` None), or
+    macro-F1 over the classes in the truth or the predictions, from weighted class counts."""
+    if pred_n is None:
+        seen = true_n > 0
+        recall = np.divide(tp, true_n, out=np.zeros_like(true_n), where=seen)
+        return np.asarray(recall.sum(axis=1) / seen.sum(axis=1))
+    denom = true_n + pred_n
+    present = denom > 0
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=present)
+    return np.asarray(f1.sum(axis=1) / present.sum(axis=1))
+
+
 def metric_value(y_true: ArrayLike, y_pred: ArrayLike, metric: str = "accuracy") -> float:
-    """Accuracy, or macro-F1 over the labels present in ``y_true`` or ``y_pred`` (scikit-learn).
+    """Accuracy, macro-F1 over the labels present in ``y_true`` or ``y_pred``, or balanced accuracy
+    (mean recall over the labels present in ``y_true``), all by scikit-learn.
 
     Examples
     --------
     >>> metric_value(["a", "b", "b"], ["a", "b", "a"], "macro_f1")
     0.6666666666666666
+    >>> metric_value(["a", "a", "a", "b"], ["a", "a", "a", "a"], "balanced_accuracy")
+    0.5
     """
     _check_metric(metric)
     if metric == "accuracy":
         return float(accuracy_score(y_true, y_pred))
+    if metric == "balanced_accuracy":
+        with warnings.catch_warnings():
+            # A predicted label absent from the truth is not an error here: it has no recall.
+            warnings.simplefilter("ignore", UserWarning)
+            return float(balanced_accuracy_score(y_true, y_pred))
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def label_counts(labels: ArrayLike) -> dict[str, int]:
+    """How many times each label occurs, as text."""
+    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def majority_label(labels: ArrayLike | Mapping[str, int]) -> str:
+    """The most frequent label (ties: the first in sorted order), from labels or label counts.
+
+    Examples
+    --------
+    >>> majority_label(["b", "a", "b"]), majority_label({"x": 3, "y": 5})
+    ('b', 'y')
+    """
+    counts = (
+        {str(k): int(v) for k, v in labels.items()}
+        if isinstance(labels, Mapping)
+        else label_counts(labels)
+    )
+    if not counts:
+        raise ValueError("no labels to take the majority of")
+    return min(counts, key=lambda label: (-counts[label], label))
+
+
+def majority_baseline(y_true: ArrayLike, label: str) -> dict[str, Any]:
+    """Every metric of the constant model that always answers ``label``.
+
+    This is the cheapest honest baseline (scikit-learn's ``DummyClassifier(strategy=
+    "most_frequent")`` fitted on the training labels): on a table with 3% positives it scores 0.97
+    accuracy, which is why accuracy alone flatters imbalance. Its balanced accuracy is 1 / the
+    number of classes in ``y_true`` (or 0 when ``label`` is not among them).
+
+    Examples
+    --------
+    >>> b = majority_baseline(["a"] * 9 + ["b"], "a")
+    >>> b["accuracy"], b["balanced_accuracy"], round(b["macro_f1"], 3)
+    (0.9, 0.5, 0.474)
+    """
+    y = np.asarray(y_true).astype(str)
+    constant = np.full(len(y), str(label))
+    return {"label": str(label)} | {m: metric_value(y, constant, m) for m in METRICS}
+
+
+def class_balance(counts: Mapping[str, int]) -> dict[str, Any]:
+    """The share of the rarest class, and whether it is small enough that accuracy flatters.
+
+    A label set is *imbalanced* when its rarest class holds less than half the share it would
+    have if all classes were equal (under 25% of two classes, under 5% of ten):
+    then always answering the majority already scores a high accuracy.
+
+    Examples
+    --------
+    >>> class_balance({"no": 95, "yes": 5})["imbalanced"]
+    True
+    >>> class_balance({"a": 40, "b": 60})["imbalanced"]
+    False
+    """
+    total = sum(int(v) for v in counts.values())
+    if total == 0 or len(counts) < 2:
+        return {"minority": None, "minority_share": None, "imbalanced": False}
+    rarest = min(counts, key=lambda label: (int(counts[label]), label))
+    share = int(counts[rarest]) / total
+    return {
+        "minority": str(rarest),
+        "minority_share": share,
+        "imbalanced": share * len(counts) < IMBALANCE_RATIO,
+    }
 
 
 def metric_ci(
@@ -318,13 +417,13 @@ def metric_ci(
     rng: RngLike = 0,
     level: float = 0.95,
 ) -> Interval:
-    """Point estimate and percentile bootstrap confidence interval of accuracy or macro-F1.
+    """Point estimate and percentile bootstrap confidence interval of one of :data:`METRICS`.
 
     Parameters
     ----------
     y_true, y_pred : array-like of shape (n,)
         True and predicted labels.
-    metric : {"accuracy", "macro_f1"}
+    metric : {"accuracy", "macro_f1", "balanced_accuracy"}
     n_boot : int
         Number of bootstrap resamples of the records.
     rng : numpy Generator, int seed or None
@@ -355,34 +454,64 @@ def metric_ci(
     return Interval(metric_value(y, pred, metric), float(low), float(high))
 
 
+def per_class_table(
+    y: NDArray[Any], predicted: NDArray[Any], labels: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of each label; ``None`` where there is nothing to count.
+
+    A label with no test record has no recall or F1 (0 of 0 is not a failure): its row says
+    ``"no_test_records": True``, and its precision is ``None`` too unless the model predicted it
+    (then every such prediction is wrong and precision 0 is the truth).
+    """
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=labels, zero_division=0
+    )
+    predicted_n = label_counts(predicted)
+    out: dict[str, dict[str, Any]] = {}
+    for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True):
+        if s > 0:
+            row: dict[str, Any] = {"precision": float(p), "recall": float(r), "f1": float(f)}
+        else:
+            guessed = predicted_n.get(str(label), 0) > 0
+            row = {"precision": 0.0 if guessed else None, "recall": None, "f1": None}
+            row["no_test_records"] = True
+        out[label] = {**row, "support": int(s)}
+    return out
+
+
 def classification_metrics(
     y_true: ArrayLike,
     proba: ArrayLike,
     classes: list[str],
     *,
+    majority: str | None = None,
     n_boot: int = 1000,
     rng: RngLike = 0,
     n_bins: int = 10,
 ) -> dict[str, Any]:
-    """Accuracy and macro-F1 with 95% bootstrap CIs, per-class table, confusion, ECE, Brier.
+    """Accuracy, balanced accuracy and macro-F1 with 95% bootstrap CIs, the majority baseline,
+    a per-class table, confusion, ECE, Brier.
 
     The result is JSON-ready and is what :func:`looplab.govern.report.render_html` draws. Macro-F1
     averages over labels present in the truth or the predictions (scikit-learn's default), so a
     class the model knows but the test set lacks and the model never predicts does not drag it
-    down. ``n_boot=0`` skips the intervals. ``rng`` defaults to a fixed seed, so re-evaluating a
-    model gives the same numbers.
+    down. ``majority`` is the training majority label (``None``: the test split's); ``baseline``
+    holds every metric of always answering it (:func:`majority_baseline`). ``n_boot=0`` skips
+    the intervals. ``rng`` defaults to a fixed seed, so re-evaluating a model gives the same
+    numbers.
 
-    Keys: ``n``, ``accuracy``, ``accuracy_ci`` ([low, high]), ``macro_f1``, ``macro_f1_ci``,
-    ``per_class`` (label -> precision, recall, f1, support), ``confusion`` (``labels`` and
-    ``matrix``, rows true, columns predicted), ``ece``, ``brier`` and ``reliability``
+    Keys: ``n``, ``accuracy``, ``accuracy_ci`` ([low, high]), ``balanced_accuracy`` (+ ``_ci``),
+    ``macro_f1`` (+ ``_ci``), ``baseline``, ``class_balance`` (:func:`class_balance` of the test
+    labels), ``per_class`` (:func:`per_class_table`), ``confusion`` (``labels`` and ``matrix``,
+    rows true, columns predicted), ``ece``, ``brier`` and ``reliability``
     (:meth:`ReliabilityCurve.to_dict`). With no records: ``{"n": 0}``.
 
     Examples
     --------
     >>> m = classification_metrics(["a", "b", "b"], [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]],
     ...                            ["a", "b"], n_boot=0)
-    >>> round(m["accuracy"], 3), m["confusion"]["matrix"]
-    (0.667, [[1, 0], [1, 1]])
+    >>> round(m["accuracy"], 3), m["confusion"]["matrix"], m["baseline"]["label"]
+    (0.667, [[1, 0], [1, 1]], 'b')
     """
     y, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
     if len(y) == 0:
@@ -390,18 +519,13 @@ def classification_metrics(
     y, proba = check_proba(y, proba, classes)
     predicted = predicted_labels(proba, classes)
     labels = sorted(set(classes) | set(y.tolist()))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, predicted, labels=labels, zero_division=0
-    )
     curve = reliability_curve(y, proba, classes, n_bins)
-    out: dict[str, Any] = {
-        "n": len(y),
-        "accuracy": metric_value(y, predicted, "accuracy"),
-        "macro_f1": metric_value(y, predicted, "macro_f1"),
-        "per_class": {
-            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
-        },
+    out: dict[str, Any] = {"n": len(y)}
+    out |= {metric: metric_value(y, predicted, metric) for metric in METRICS}
+    out |= {
+        "baseline": majority_baseline(y, majority if majority is not None else majority_label(y)),
+        "class_balance": class_balance(label_counts(y)),
+        "per_class": per_class_table(y, predicted, labels),
         "confusion": {
             "labels": labels,
             "matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
@@ -410,6 +534,7 @@ def classification_metrics(
         "brier": brier_score(y, proba, classes),
         "reliability": curve.to_dict(),
     }
+    out["baseline"]["source"] = "training" if majority is not None else "test"
     if n_boot > 0:
         generator = np.random.default_rng(rng)
         for metric in METRICS:

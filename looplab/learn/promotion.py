@@ -42,13 +42,14 @@ from looplab.core.store import Store
 from looplab.core.tables import ModelVersion, Project
 from looplab.learn import assess, dataset, registry
 from looplab.learn.dataset import LabeledSet
-from looplab.learn.gate import TESTS, GateResult, gate
+from looplab.learn.evaluate import majority_label
+from looplab.learn.gate import GATE_METRICS, TESTS, GateResult, gate
 
 log = logging.getLogger("looplab.learn.promotion")
 
 #: The gate's settings and their kinds: "metric" and "test" are names, the rest numbers (or None).
 GATE_SETTINGS: dict[str, tuple[str, ...] | str] = {
-    "gate_metric": ("accuracy", "macro_f1"),
+    "gate_metric": GATE_METRICS,
     "gate_test": TESTS,
     "gate_min_gain": "fraction",
     "gate_tolerance": "fraction",
@@ -58,6 +59,7 @@ GATE_SETTINGS: dict[str, tuple[str, ...] | str] = {
     "gate_max_ece": "fraction_or_none",
     "gate_max_ece_increase": "fraction_or_none",
     "gate_min_accuracy": "fraction_or_none",
+    "gate_min_class_recall": "fraction_or_none",
 }
 
 
@@ -68,8 +70,12 @@ class GateFailed(Conflict):
 
 
 def _mismatch(metric: Any, test: Any) -> bool:
-    """McNemar's test compares which records each model gets right: accuracy, and nothing else."""
-    return test == "mcnemar" and metric != "accuracy"
+    """McNemar's test compares which records each model gets right: accuracy, and nothing else.
+
+    ``auto`` is not a mismatch: when it resolves to another metric the gate uses the paired
+    bootstrap and says so in a note (:func:`looplab.learn.gate.resolve_metric`).
+    """
+    return test == "mcnemar" and metric not in ("accuracy", "auto")
 
 
 def check_settings(changes: dict[str, Any], current: dict[str, Any] | None = None) -> None:
@@ -108,7 +114,7 @@ def check_settings(changes: dict[str, Any], current: dict[str, Any] | None = Non
     if "gate_metric" not in changes and "gate_test" not in changes:
         return
     pair = {**(current or {}), **changes}
-    metric, test = pair.get("gate_metric", "accuracy"), pair.get("gate_test", "bootstrap")
+    metric, test = pair.get("gate_metric", "auto"), pair.get("gate_test", "bootstrap")
     if _mismatch(metric, test):
         field = "gate_test" if "gate_test" in changes else "gate_metric"
         other = "gate_metric" if field == "gate_test" else "gate_test"
@@ -176,6 +182,8 @@ class GateReport:
             "n_test": self.n_test,
             "excluded_trained_on": self.excluded,
             "settings": dict(self.options),
+            "metric": self.result.metric,
+            "baseline": None if self.result.baseline is None else dict(self.result.baseline),
             "checks": [dict(c) for c in self.result.checks],
             "notes": list(self.result.notes),
             "candidate_metrics": dict(self.result.candidate),
@@ -213,6 +221,65 @@ def _scored(
     return proba, [str(c) for c in model.classes_], note
 
 
+@dataclass(frozen=True)
+class _GateRecords:
+    """The test records the gate scores: those neither model was trained on."""
+
+    keep: list[int]
+    payloads: list[dict[str, Any]]
+    labels: NDArray[Any]
+    meta: list[dict[str, Any]]
+    record_ids: list[int]
+
+
+def _gate_records(
+    session: Any,
+    project: Project,
+    candidate: ModelVersion,
+    current: ModelVersion | None,
+    test: LabeledSet,
+) -> _GateRecords:
+    """Leave out the test records either model was trained on; :class:`Conflict` if none is left."""
+    trained_on = set(registry.training_annotations(session, candidate))
+    if current is not None:
+        trained_on |= set(registry.training_annotations(session, current))
+    keep = [i for i, ids in enumerate(test.annotation_ids) if not trained_on.intersection(ids)]
+    if not keep:
+        raise Conflict(
+            f"project {project.name!r} has no labeled test records the models were not trained "
+            "on; label more records before gating",
+            details={"project": project.name},
+        )
+    return _GateRecords(
+        keep=keep,
+        payloads=[test.payloads[i] for i in keep],
+        labels=np.asarray([test.labels[i] for i in keep]),
+        meta=[test.meta[i] for i in keep],
+        record_ids=[test.record_ids[i] for i in keep],
+    )
+
+
+def _refused_for_broken_production(result: GateResult, broken: str) -> GateResult:
+    """``result`` failed, first reason: production's artifact cannot be loaded."""
+    message = (
+        f"production cannot be loaded, so the candidate was not compared with it ({broken}); "
+        "promote with --force and a reason to replace it"
+    )
+    check = {"name": "production", "value": 0.0, "threshold": 0.0, "passed": False}
+    return replace(
+        result,
+        passed=False,
+        reasons=[message, *result.reasons],
+        checks=[{**check, "message": message}, *result.checks],
+    )
+
+
+def _majority(candidate: ModelVersion) -> str | None:
+    """The label the candidate saw most in training (the majority baseline answers it)."""
+    counts = (candidate.config or {}).get("train_label_counts") or {}
+    return majority_label(counts) if counts else None
+
+
 def run_gate(
     session: Any,
     project: Project,
@@ -240,28 +307,17 @@ def run_gate(
         raise ValueError("candidate_proba needs the test split it was computed on, a row a record")
     if test is None:
         test = dataset.labeled_set(session, project).subset("test").expanded()
-    trained_on = set(registry.training_annotations(session, candidate))
-    if current is not None:
-        trained_on |= set(registry.training_annotations(session, current))
-    keep = [i for i, ids in enumerate(test.annotation_ids) if not trained_on.intersection(ids)]
-    if not keep:
-        raise Conflict(
-            f"project {project.name!r} has no labeled test records the models were not trained "
-            "on; label more records before gating",
-            details={"project": project.name},
-        )
-    payloads = [test.payloads[i] for i in keep]
-    labels = np.asarray([test.labels[i] for i in keep])
-    meta = [test.meta[i] for i in keep]
-    record_ids = [test.record_ids[i] for i in keep]
+    rec = _gate_records(session, project, candidate, current, test)
     notes: list[str | None] = []
     if candidate_proba is None:
-        proba_c, classes_c, note = _scored(
-            candidate, load_version(session, candidate), payloads, record_ids
-        )
+        model_c = load_version(session, candidate)
+        proba_c, classes_c, note = _scored(candidate, model_c, rec.payloads, rec.record_ids)
         notes.append(note)
     else:
-        proba_c, classes_c = candidate_proba[keep], [str(c) for c in candidate.config["classes"]]
+        proba_c, classes_c = (
+            candidate_proba[rec.keep],
+            [str(c) for c in candidate.config["classes"]],
+        )
     proba_p, classes_p, broken = None, None, None
     if current is not None:
         try:
@@ -269,41 +325,25 @@ def run_gate(
         except Conflict as exc:  # production is unusable: say so, and let --force replace it
             broken = exc.message
         else:
-            proba_p, classes_p, note = _scored(current, model_p, payloads, record_ids)
+            proba_p, classes_p, note = _scored(current, model_p, rec.payloads, rec.record_ids)
             notes.append(note)
     options, setting_notes = gate_options(project)
     result = gate(
-        labels,
-        proba_c,
-        proba_p,
-        classes_c,
-        classes_p,
-        slice_keys=meta,
-        rng=rng,
-        **options,
-    )
+        rec.labels, proba_c, proba_p, classes_c, classes_p,
+        slice_keys=rec.meta, majority=_majority(candidate), rng=rng, **options,
+    )  # fmt: skip
     extra = [*setting_notes, *(n for n in notes if n)]
     if extra:
         result = replace(result, notes=[*result.notes, *extra])
     if broken is not None:
-        message = (
-            f"production cannot be loaded, so the candidate was not compared with it ({broken}); "
-            "promote with --force and a reason to replace it"
-        )
-        check = {"name": "production", "value": 0.0, "threshold": 0.0, "passed": False}
-        result = replace(
-            result,
-            passed=False,
-            reasons=[message, *result.reasons],
-            checks=[{**check, "message": message}, *result.checks],
-        )
+        result = _refused_for_broken_production(result, broken)
     return GateReport(
         project=project.name,
         candidate=candidate.name,
         production=None if current is None else current.name,
         production_id=None if current is None else current.id,
-        n_test=len(keep),
-        excluded=len(test) - len(keep),
+        n_test=len(rec.keep),
+        excluded=len(test) - len(rec.keep),
         options=options,
         result=result,
     )

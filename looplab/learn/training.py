@@ -21,8 +21,9 @@ from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Job, Project
-from looplab.learn import assess, dataset, promotion, registry, train
+from looplab.learn import assess, dataset, gate, promotion, registry, train
 from looplab.learn.dataset import LabeledSet
+from looplab.learn.evaluate import majority_label
 from looplab.learn.fingerprints import identical_version, training_fingerprint
 
 #: Fewest labeled training records (and classes) before a model is worth training.
@@ -71,8 +72,12 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "n_test": len(test),
         "train_rows": fit.n_rows,
         "test_rows": test.n_rows,
-        "accuracy": fitted.metrics.get("accuracy"),
+        **gate.headline(fitted.metrics, str(projects.setting(project, "gate_metric"))),
         "calibration": fitted.calibration["method"],
+        "figures": fitted.metrics.get("figures"),
+        "warnings": [
+            untrained_warning(label) for label in untrained_labels(project.labels, fitted.classes)
+        ],
     }
     if fitted.note:
         result["note"] = fitted.note
@@ -127,7 +132,13 @@ def _fit_and_assess(project: Project, fit: LabeledSet, test: LabeledSet) -> _Fit
         model, rows, raw, projects.setting(project, "calibration")
     )
     metrics = assess.held_out_metrics(
-        rows, proba, classes, min_slice_size=int(projects.setting(project, "gate_min_slice_size"))
+        rows,
+        proba,
+        classes,
+        # The baseline answers the majority of the training rows, as a DummyClassifier would.
+        majority=majority_label(assess.label_counts(fit.labels, fit.weights)),
+        calibration=calibration["method"],
+        min_slice_size=int(projects.setting(project, "gate_min_slice_size")),
     )
     return _Fitted(model, classes, calibration, metrics, rows, proba, note, columns)
 
@@ -161,6 +172,7 @@ def _register(
                 "fingerprint": fingerprint,
                 "calibration": fitted.calibration,
                 "train_label_counts": assess.label_counts(fit.labels, fit.weights),
+                "untrained_labels": untrained_labels(project.labels, fitted.classes),
                 "train_rows": fit.n_rows,
                 "test_rows": test.n_rows,
                 "versions": {
@@ -215,6 +227,20 @@ def trained_schema(task: str, fields: list[str], model: Any) -> types.Schema:
     if task == "text" or step is None:
         return types.text_schema(fields)
     return types.Schema.from_dict(step.schema_)
+
+
+def untrained_labels(project_labels: list[str], classes: list[str]) -> list[str]:
+    """The project's labels the model never saw in training: it can never predict them."""
+    known = set(classes)
+    return [str(label) for label in project_labels if str(label) not in known]
+
+
+def untrained_warning(label: str) -> str:
+    """What to tell a person about a label that reached no training record."""
+    return (
+        f"label {label!r} has no training record, so this model can never predict it (its "
+        f"probability is served as 0); label records as {label!r} and train again"
+    )
 
 
 def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:

@@ -66,6 +66,15 @@ class Served:
     #: ``None`` for versions trained before column types, checked by ``schema`` alone.
     columns: dict[str, Any] | None = None
     task: str = "tabular"
+    #: The project's labels; those the model never saw are served with probability 0.
+    labels: list[str] = dataclasses.field(default_factory=list)
+
+    @functools.cached_property
+    def untrained(self) -> dict[str, float]:
+        """Probability 0 for each project label absent from training, so that ``probabilities``
+        always covers the project's labels (computed once, not per request)."""
+        known = set(self.classes)
+        return {label: 0.0 for label in self.labels if label not in known}
 
     @functools.cached_property
     def numeric(self) -> list[bool]:
@@ -219,8 +228,10 @@ class ModelCache:
                     "it with `looplab promote`",
                     details={"project": project_name},
                 )
+            labels = [str(label) for label in project.labels]
             if current is not None and current.version == row.version:
-                return dataclasses.replace(current, checked_at=time.monotonic())
+                # A label added since the model was loaded is served with probability 0 too.
+                return dataclasses.replace(current, checked_at=time.monotonic(), labels=labels)
             version, artifact, sha256 = (
                 row.version,
                 registry.artifact_file(session, row),
@@ -244,6 +255,7 @@ class ModelCache:
             checked_at=time.monotonic(),
             columns=dict(columns) if columns else None,
             task=task,
+            labels=labels,
         )
 
 
@@ -369,7 +381,7 @@ async def predict(
     out, rows = [], []
     for i, record in enumerate(records):
         pid = uuid.uuid4().hex
-        probabilities = dict(zip(served.classes, rounded[i], strict=True))
+        probabilities = dict(zip(served.classes, rounded[i], strict=True)) | served.untrained
         label = served.classes[int(best[i])]
         confidence = float(proba[i, best[i]])
         out.append(

@@ -11,11 +11,14 @@ Plain functions over numpy arrays, one idea per module:
 * :mod:`looplab.trust.gold` -- per-annotator accuracy on known-answer records with a Wilson
   interval;
 * :mod:`looplab.trust.reliability` -- the evidence about each annotator and the rule that flags
-  one whose labels are systematically wrong.
+  one whose labels are systematically wrong;
+* :mod:`looplab.trust.label_errors` -- out-of-fold probabilities from a small ensemble and
+  cleanlab's confident learning: the labeled records whose given label is probably wrong.
 
-Every function reads an items x annotators matrix of class indices, ``-1`` where an annotator
-did not label an item (:data:`MISSING`). The stage sits between ``collect`` and ``learn``: the
-training set will ask it for each record's label and weight; nothing here touches the store yet.
+Every function but the label-error scan reads an items x annotators matrix of class indices,
+``-1`` where an annotator did not label an item (:data:`MISSING`). The stage sits between
+``collect`` and ``learn``: the training set will ask it for each record's label and weight;
+nothing here touches the store yet.
 """
 
 from __future__ import annotations

@@ -178,6 +178,62 @@ def _e_step(
     return np.exp(log_joint - log_evidence[:, None]), float(log_evidence.sum())
 
 
+def _check_fit_options(smoothing: float, max_iter: int, tol: float) -> None:
+    if smoothing < 0 or not np.isfinite(smoothing):
+        raise ValueError(f"smoothing must be a finite number >= 0; got {smoothing}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1; got {max_iter}")
+    if tol <= 0:
+        raise ValueError(f"tol must be positive; got {tol}")
+
+
+def _gold_clamp(
+    known: np.ndarray | None, n_items: int, k: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, one-hot posteriors) of the items whose class is known, or None when none is."""
+    if known is None:
+        return None
+    gold = np.asarray(known, dtype=np.int64)
+    if gold.shape != (n_items,) or np.any(gold < MISSING) or np.any(gold >= k):
+        raise ValueError(
+            f"known must hold one class index below {k} (or {MISSING}) per item "
+            f"({n_items} items); got shape {gold.shape}"
+        )
+    if not np.any(gold != MISSING):
+        return None
+    return np.flatnonzero(gold != MISSING), np.eye(k)[gold[gold != MISSING]]
+
+
+def _em(
+    posterior: np.ndarray,
+    answers: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_annotators: int,
+    smoothing: float,
+    max_iter: int,
+    tol: float,
+    clamp: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, int, bool, float]:
+    """EM from ``posterior``: (final posterior, iterations, converged, log-likelihood)."""
+    rows, cols, given = answers
+    n = posterior.shape[0]
+    if clamp is not None:
+        posterior[clamp[0]] = clamp[1]
+    converged = False
+    log_likelihood = float("nan")
+    iteration = 0
+    for iteration in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
+        priors, confusion = _m_step(posterior, rows, cols, given, n_annotators, smoothing)
+        updated, log_likelihood = _e_step(priors, confusion, rows, cols, given, n)
+        if clamp is not None:
+            updated[clamp[0]] = clamp[1]
+        change = float(np.abs(updated - posterior).max())
+        posterior = updated
+        if change < tol:
+            converged = True
+            break
+    return posterior, iteration, converged, log_likelihood
+
+
 def dawid_skene(
     labels: np.ndarray,
     *,
@@ -224,45 +280,18 @@ def dawid_skene(
     [[0.0, 1.0], [0.0, 1.0]]
     """
     array, k = _checked(labels, n_classes)
-    if smoothing < 0 or not np.isfinite(smoothing):
-        raise ValueError(f"smoothing must be a finite number >= 0; got {smoothing}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be at least 1; got {max_iter}")
-    if tol <= 0:
-        raise ValueError(f"tol must be positive; got {tol}")
+    _check_fit_options(smoothing, max_iter, tol)
     n, m = array.shape
     rows, cols = np.nonzero(array != MISSING)
     given = array[rows, cols]
-
-    clamp = None
-    if known is not None:
-        gold = np.asarray(known, dtype=np.int64)
-        if gold.shape != (n,) or np.any(gold < MISSING) or np.any(gold >= k):
-            raise ValueError(
-                f"known must hold one class index below {k} (or {MISSING}) per item "
-                f"({n} items); got shape {gold.shape}"
-            )
-        if np.any(gold != MISSING):
-            clamp = (np.flatnonzero(gold != MISSING), np.eye(k)[gold[gold != MISSING]])
+    clamp = _gold_clamp(known, n, k)
 
     # Start from the soft majority vote, as Dawid and Skene did.
     posterior = counts_per_item(array, k)
     posterior /= posterior.sum(axis=1, keepdims=True)
-    if clamp is not None:
-        posterior[clamp[0]] = clamp[1]
-    converged = False
-    log_likelihood = float("nan")
-    iteration = 0
-    for iteration in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-        priors, confusion = _m_step(posterior, rows, cols, given, m, smoothing)
-        updated, log_likelihood = _e_step(priors, confusion, rows, cols, given, n)
-        if clamp is not None:
-            updated[clamp[0]] = clamp[1]
-        change = float(np.abs(updated - posterior).max())
-        posterior = updated
-        if change < tol:
-            converged = True
-            break
+    posterior, iteration, converged, log_likelihood = _em(
+        posterior, (rows, cols, given), m, smoothing, max_iter, tol, clamp
+    )
     # The parameters that go with the final posterior.
     priors, confusion = _m_step(posterior, rows, cols, given, m, smoothing)
     return DawidSkeneResult(

@@ -210,6 +210,97 @@ def annotator_evidence(
     return evidence
 
 
+def _agreement_with_others(
+    labels: np.ndarray, k: int, j: int, consensus: DawidSkeneResult, level: float
+) -> tuple[int, Proportion, float, float]:
+    """(items compared, agreement with the others' consensus, kappa, kappa's upper bound)."""
+    items, posterior = others_consensus(labels, consensus, j)
+    theirs = posterior.argmax(axis=1)
+    mine = labels[items, j]
+    agreement = wilson_interval(int((mine == theirs).sum()), len(items), level)
+    kappa = kappa_high = float("nan")
+    if len(items):
+        chance = float(np.bincount(mine, minlength=k) @ np.bincount(theirs, minlength=k))
+        chance /= len(items) ** 2
+        if chance < 1.0:
+            kappa = (agreement.rate - chance) / (1.0 - chance)
+            kappa_high = (agreement.high - chance) / (1.0 - chance)
+    return len(items), agreement, float(kappa), float(kappa_high)
+
+
+def _flip_flags(
+    support: np.ndarray,
+    answer: np.ndarray,
+    rate: np.ndarray,
+    eligible: np.ndarray,
+    rule: FlagRule,
+    names: list[str],
+) -> list[Flag]:
+    """One ``flipped_class`` flag per eligible class whose top wrong answer is a flip."""
+    flags = []
+    for t in np.flatnonzero(eligible):
+        bound = wilson_interval(rate[t] * support[t], support[t], rule.level).low
+        if bound > rule.flip_rate:
+            flags.append(
+                Flag(
+                    "flipped_class",
+                    float(bound),
+                    rule.flip_rate,
+                    f"answers {names[answer[t]]} for {rate[t]:.0%} of about "
+                    f"{support[t]:.0f} items of {names[t]} (lower bound {bound:.0%})",
+                )
+            )
+    return flags
+
+
+def _chance_flag(
+    n_items: int, agreement: Proportion, kappa: float, kappa_high: float, rule: FlagRule
+) -> list[Flag]:
+    if not (np.isfinite(kappa_high) and kappa_high < rule.min_kappa):
+        return []
+    return [
+        Flag(
+            "near_chance",
+            float(kappa_high),
+            rule.min_kappa,
+            f"agrees with the others on {agreement.rate:.0%} of {n_items} items: "
+            f"kappa {kappa:.2f}, at most {kappa_high:.2f}",
+        )
+    ]
+
+
+def _speed_flag(
+    median_seconds: float | None, others_median: float | None, rule: FlagRule
+) -> list[Flag]:
+    if (
+        median_seconds is None
+        or others_median is None
+        or median_seconds >= rule.fast_ratio * others_median
+    ):
+        return []
+    return [
+        Flag(
+            "too_fast",
+            median_seconds / others_median,
+            rule.fast_ratio,
+            f"median {median_seconds:.1f} s per label against {others_median:.1f} s for the others",
+        )
+    ]
+
+
+def _gold_flag(gold: Proportion | None, rule: FlagRule) -> list[Flag]:
+    if gold is None or gold.n < rule.min_gold or gold.high >= rule.min_gold_accuracy:
+        return []
+    return [
+        Flag(
+            "gold_below",
+            gold.high,
+            rule.min_gold_accuracy,
+            f"{gold.successes:.0f} of {gold.n:.0f} gold answers right (at most {gold.high:.0%})",
+        )
+    ]
+
+
 def _one(
     labels: np.ndarray,
     k: int,
@@ -225,18 +316,9 @@ def _one(
     n_labels = int(answered.sum())
     confusion = consensus.confusion[j]
     estimated_accuracy = float(consensus.priors @ np.diag(confusion))
-
-    items, posterior = others_consensus(labels, consensus, j)
-    theirs = posterior.argmax(axis=1)
-    mine = labels[items, j]
-    agreement = wilson_interval(int((mine == theirs).sum()), len(items), rule.level)
-    kappa = kappa_high = float("nan")
-    if len(items):
-        chance = float(np.bincount(mine, minlength=k) @ np.bincount(theirs, minlength=k))
-        chance /= len(items) ** 2
-        if chance < 1.0:
-            kappa = (agreement.rate - chance) / (1.0 - chance)
-            kappa_high = (agreement.high - chance) / (1.0 - chance)
+    n_items, agreement, kappa, kappa_high = _agreement_with_others(
+        labels, k, j, consensus, rule.level
+    )
 
     # Expected items of each true class (the person's whole posterior mass, own answer kept:
     # the confusion rows were estimated the same way).
@@ -249,60 +331,18 @@ def _one(
 
     flags: list[Flag] = []
     if n_labels >= rule.min_labels:
-        for t in np.flatnonzero(eligible):
-            bound = wilson_interval(rate[t] * support[t], support[t], rule.level).low
-            if bound > rule.flip_rate:
-                flags.append(
-                    Flag(
-                        "flipped_class",
-                        float(bound),
-                        rule.flip_rate,
-                        f"answers {names[answer[t]]} for {rate[t]:.0%} of about "
-                        f"{support[t]:.0f} items of {names[t]} (lower bound {bound:.0%})",
-                    )
-                )
-        if np.isfinite(kappa_high) and kappa_high < rule.min_kappa:
-            flags.append(
-                Flag(
-                    "near_chance",
-                    float(kappa_high),
-                    rule.min_kappa,
-                    f"agrees with the others on {agreement.rate:.0%} of {len(items)} items: "
-                    f"kappa {kappa:.2f}, at most {kappa_high:.2f}",
-                )
-            )
-        if (
-            median_seconds is not None
-            and others_median is not None
-            and median_seconds < rule.fast_ratio * others_median
-        ):
-            flags.append(
-                Flag(
-                    "too_fast",
-                    median_seconds / others_median,
-                    rule.fast_ratio,
-                    f"median {median_seconds:.1f} s per label against {others_median:.1f} s "
-                    f"for the others",
-                )
-            )
-    if gold is not None and gold.n >= rule.min_gold and gold.high < rule.min_gold_accuracy:
-        flags.append(
-            Flag(
-                "gold_below",
-                gold.high,
-                rule.min_gold_accuracy,
-                f"{gold.successes:.0f} of {gold.n:.0f} gold answers right "
-                f"(at most {gold.high:.0%})",
-            )
-        )
+        flags += _flip_flags(support, answer, rate, eligible, rule, names)
+        flags += _chance_flag(n_items, agreement, kappa, kappa_high, rule)
+        flags += _speed_flag(median_seconds, others_median, rule)
+    flags += _gold_flag(gold, rule)
     return AnnotatorEvidence(
         annotator=j,
         n_labels=n_labels,
         confusion=confusion,
         estimated_accuracy=estimated_accuracy,
         agreement=agreement,
-        kappa=float(kappa),
-        kappa_high=float(kappa_high),
+        kappa=kappa,
+        kappa_high=kappa_high,
         worst_class=worst_class,
         worst_answer=int(answer[worst_class]) if worst_class >= 0 else -1,
         worst_rate=float(rate[worst_class]) if worst_class >= 0 else float("nan"),

@@ -2,16 +2,22 @@
 
 A ``monitor`` job reads only the production version's predictions logged since that version's
 last window (by ``seq``, the log's commit order, so a replica's late rows are never skipped; see
-:func:`window_predictions`), never re-reading history, and closes a window once it holds
-``monitor_min_predictions``. A window holds one version's predictions, so after a promotion no
-figure blends two models; the triggers, too, read the windows of the version that just closed
-one. For each window it stores: input drift against the production model's reference profile
-(computed once per model version from the exact records it was trained on), prediction drift,
-the label-free accuracy estimate, and latency percentiles. Accuracy from feedback is not
-stored: feedback belongs to the window of the prediction it judges and often arrives after that
-window closed, so it is counted whenever a window is read
-(:func:`looplab.watch.windows.window_feedback`), by the triggers too. Then, in the same transaction,
-every trigger rule decides on the window and acts (:func:`looplab.watch.triggers.run_triggers`).
+:func:`window_predictions`), never re-reading history, and closes the windows that are due
+(:func:`segments`): with ``window`` = ``count``, each run of ``monitor_min_predictions``
+predictions; with a period (``1h``, ``1d``, ``7d``, ``1M``), each period that has ended, by the
+request's time or an input's event time (:mod:`looplab.watch.periods`). ``force``
+(``looplab monitor --run``) also closes the open one. A window holds one version's predictions,
+so after a promotion no figure blends two models; the triggers, too, read the windows of the
+version that just closed one. For each window it stores: input drift against the production
+model's reference profile (computed once per model version from the exact records it was
+trained on), prediction drift, the label-free accuracy estimate, the mean predicted
+probabilities, each feature's effect on accuracy, and latency percentiles; and it draws the
+window's audit sample (:mod:`looplab.watch.auditing`). Accuracy from labels is not stored:
+labels belong to the window of the prediction they judge and often arrive after that window
+closed, so they are counted whenever a window is read (:mod:`looplab.watch.windows`), and the
+window's level with them (:func:`looplab.watch.levels.assess_window`), by the triggers too. Then,
+in the same transaction, every trigger rule decides on the window and acts
+(:func:`looplab.watch.triggers.run_triggers`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from looplab.ask import scoring
 from looplab.collect import ingest
 from looplab.core import audit, projects
 from looplab.core.settings import Settings
@@ -38,7 +39,7 @@ WINDOW_SAMPLE = 1000
 #: Open records scored for targeted labeling at most (a random sample beyond that).
 POOL_SAMPLE = 1000
 #: Score a targeted record gets, plus its drift weight: above any score a scoring job writes (<= 3).
-TARGETED_SCORE = 4.0
+TARGETED_SCORE = scoring.PINNED_SCORE
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def test_a_gate_pair_that_cannot_work_is_422(news: Api) -> None:
         "details": {"field": "gate_metric", "gate_metric": "macro_f1", "gate_test": "mcnemar"},
     }
     settings = news.client.get("/api/v1/projects/news", headers=admin).json()["settings"]
-    assert (settings["gate_metric"], settings["gate_test"]) == ("accuracy", "mcnemar")
+    assert (settings["gate_metric"], settings["gate_test"]) == ("auto", "mcnemar")
     both = {"gate_metric": "macro_f1", "gate_test": "bootstrap"}
     assert news.client.patch(url, json=both, headers=admin).status_code == 200
 

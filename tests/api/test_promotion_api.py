@@ -39,7 +39,9 @@ def test_gate_promote_rollback_and_card_over_http(api: Api, tmp_path) -> None:
     response = api.client.post(f"{BASE}/v2/promote", json={}, headers=admin)
     assert response.status_code == 409
     error = response.json()["error"]
-    assert error["code"] == "gate_failed" and "worse by" in error["details"]["reasons"][0]
+    assert error["code"] == "gate_failed"
+    assert "does not beat a constant model" in error["details"]["reasons"][0]
+    assert any("worse by" in r for r in error["details"]["reasons"])
     response = api.client.post(f"{BASE}/v2/promote", json={"force": True}, headers=admin)
     assert response.status_code == 422 and "needs a reason" in response.json()["error"]["message"]
     response = api.client.post(

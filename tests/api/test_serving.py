@@ -21,7 +21,7 @@ from looplab.api import create_app
 from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.core.tables import Annotation, Feedback, Prediction, Record
+from looplab.core.tables import Annotation, Feedback, Job, Prediction, Record
 from looplab.govern import access
 from looplab.learn import registry
 from tests.api.conftest import Api
@@ -38,14 +38,19 @@ def row(i: int) -> dict[str, float]:
     return dict(zip(FIELDS, X[i].tolist(), strict=True))
 
 
-def trained(store: Store, tmp_path, n: int = 400, promote: bool = True) -> None:
-    """A digits project with n imported labels, a trained v1, optionally in production."""
+def trained(
+    store: Store, tmp_path, n: int = 400, promote: bool = True, extra: tuple[str, ...] = ()
+) -> None:
+    """A digits project with n imported labels, a trained v1, optionally in production.
+
+    ``extra`` labels are project labels no record carries.
+    """
     with store.write() as session:
         project = projects.create_project(
             session,
             "digits",
             task="tabular",
-            labels=[str(d) for d in range(10)],
+            labels=[str(d) for d in range(10)] + list(extra),
             fields=FIELDS,
             actor="test",
         )
@@ -63,6 +68,20 @@ def trained(store: Store, tmp_path, n: int = 400, promote: bool = True) -> None:
                 actor="test",
                 reason="first model",
             )
+
+
+def test_a_label_missing_from_training_is_warned_and_served_at_zero(api: Api, tmp_path) -> None:
+    trained(api.store, tmp_path, extra=("smudge",))
+    with api.store.read() as session:
+        job = session.scalars(select(Job).where(Job.kind == "train")).one()
+        version = registry.get_version(session, projects.get_project(session, "digits"), "v1")
+        assert version.config["untrained_labels"] == ["smudge"]
+    assert any("'smudge' has no training record" in w for w in job.result["warnings"])
+    response = api.client.post(PREDICT, json={"records": [row(1000)]}, headers=api.as_("annotator"))
+    assert response.status_code == 200, response.text
+    probabilities = response.json()["predictions"][0]["probabilities"]
+    assert set(probabilities) == {*map(str, range(10)), "smudge"}
+    assert probabilities["smudge"] == 0.0
 
 
 def flush(api: Api) -> None:

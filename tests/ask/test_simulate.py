@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -202,3 +203,25 @@ def test_verdict_runs_a_paired_test_once_seeds_suffice() -> None:
     mixed = verdict(_comparison([2, -1, 1, 0.5, 3, -1.5, 0.2]), "margin")
     assert not mixed.significant and "not significant on 7 seeds" in mixed.text
     assert mixed.ci_points is not None and mixed.ci_points[0] < 0 < mixed.ci_points[1]
+
+
+def test_verdict_says_when_a_strategy_only_converges_to_the_majority() -> None:
+    grid = np.array([20, 40, 60])
+
+    def curve(bal: float, f1: float) -> LearningCurve:
+        return LearningCurve(grid, np.array([0.90, 0.94, 0.95]), np.array([0.5, 0.5, bal]),
+                             macro_f1=np.array([0.49, 0.49, f1]))  # fmt: skip
+
+    comparison = _comparison([2, 3, 1, 2.5, 4, 1.5])
+    stuck = replace(
+        comparison,
+        curves={"margin": [curve(0.5, 0.487)] * 6},
+        baselines={"balanced_accuracy": [0.5] * 6, "macro_f1": [0.487] * 6},
+        baseline_label="no",
+    )
+    v = verdict(stuck, "margin")
+    assert v.text.startswith("on this data, margin beat random by")
+    assert "no better than always answering 'no'" in v.text
+    assert v.text.endswith("it only converges to the majority faster")
+    learned = replace(stuck, curves={"margin": [curve(0.71, 0.66)] * 6})
+    assert "majority" not in verdict(learned, "margin").text

@@ -37,7 +37,24 @@ def test_import_summary_names_rows_inputs_and_conflicts(home: Path, tmp_path: Pa
     assert code == 0, err
     assert "4 rows, 2 distinct inputs, counts kept; 2 new records, 4 labeled rows;" in out
     assert "1 input carries conflicting labels" in out
-    code, out, err = run("import", "shops", str(path), "--label", "late", "--id", "order", "--json")
+    code, out, _ = run("status", "shops")
+    assert code == 0 and "2 records standing for 4 rows, 2 labeled" in out
+    # The same file again is refused: it would count every row twice.
+    code, _, err = run("import", "shops", str(path), "--label", "late")
+    assert code == 2 and "count each of its rows and labels twice" in err
+    assert run("init", "orders", "--task", "tabular", "--labels", "yes,no")[0] == 0
+    code, out, err = run(
+        "import",
+        "orders",
+        str(path),
+        "--fields",
+        "shop,hour",
+        "--label",
+        "late",
+        "--id",
+        "order",
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     # Different ids stay apart even where the inputs are the same: 4 new records.

@@ -712,3 +712,17 @@ def test_a_zero_width_only_text_is_blank(store: Store, tmp_path: Path, text: str
         tmp_path, "t.jsonl", json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": text})
     )
     rejects(store, path, line=2, field="text", says="the text is empty")
+
+
+def test_the_same_file_twice_is_refused_not_counted_twice(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    path = write(tmp_path, "news.csv", "text,label\nRates rose.,politics\nRates rose.,politics\n")
+    assert run(store, path, label="label").rows == 2
+    rejects(store, path, line=None, field=None, says="count each of its rows", label="label")
+    with store.read() as session:
+        assert session.scalar(select(func.sum(Record.row_count))) == 2
+    # The same rows in another file are new observations, and are counted.
+    other = write(tmp_path, "more.csv", "text,label\nRates rose.,politics\n")
+    assert run(store, other, label="label").rows == 1
+    with store.read() as session:
+        assert session.scalar(select(func.sum(Record.row_count))) == 3

@@ -484,3 +484,18 @@ def test_an_unanswered_first_csv_row_keeps_no_label_column_in_its_meta(
         metas = session.scalars(select(Record.meta).order_by(Record.id)).all()
     assert all("topic" not in meta for meta in metas)
     assert metas[0]["source"] == "afp"
+
+
+@pytest.mark.parametrize("name", ["topic.json", "topic.csv"])
+def test_label_studio_files_dedupe_by_content_whatever_the_project_setting(
+    store: Store, name: str
+) -> None:
+    from looplab import configure
+
+    make_project(store)
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        configure.update_settings(session, project, {"dedupe": "none"}, actor="t")
+    report = run(store, DATA / name)
+    assert report.dedupe == "content"
+    assert report.labelstudio is not None and report.labelstudio["answers"] == 17

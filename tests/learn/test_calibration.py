@@ -61,8 +61,95 @@ def test_choose_keeps_calibration_only_when_it_helps() -> None:
     y, proba = overconfident(2000, rng, sure=0.75)
     choice = choose_calibration(y[:1000], proba[:1000], ["a", "b", "c"], y[1000:], proba[1000:])
     assert choice.method == "none" and "not calibrated" in choice.reason
-    few = choose_calibration(y[:5], proba[:5], ["a", "b", "c"], y[5:10], proba[5:10])
+    few = choose_calibration(y[:15], proba[:15], ["a", "b", "c"], y[15:30], proba[15:30])
     assert few.method == "none" and "needs 20 records" in few.reason
+
+
+def test_isotonic_needs_a_thousand_fitting_records() -> None:
+    y, proba = overconfident(1800, np.random.default_rng(5))
+    choice = choose_calibration(y[:900], proba[:900], ["a", "b", "c"], y[900:], proba[900:])
+    assert "isotonic" not in choice.candidates and choice.method == "temperature"
+    assert "needs 1000 records to fit" in choice.skipped["isotonic"]
+
+
+def test_a_map_that_collapses_confidences_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Graded confidences of an always-right model: sharpening to 1.0 lowers ECE and Brier, and
+    # erases the ranking margin sampling needs. Temperature is bounded at 3x sharpening, which
+    # keeps it graded here; with the old 20x bound it collapsed, and is refused for it.
+    from looplab.learn import calibration
+
+    monkeypatch.setattr(calibration, "_T_BOUNDS", (1 / 20, 20.0))
+    rng = np.random.default_rng(6)
+    y = rng.choice(["a", "b"], size=400)
+    sure = rng.uniform(0.6, 0.9, size=400)
+    proba = np.where(
+        (y == "a")[:, None], np.column_stack([sure, 1 - sure]), np.column_stack([1 - sure, sure])
+    )
+    choice = choose_calibration(y[:200], proba[:200], ["a", "b"], y[200:], proba[200:])
+    assert choice.method == "none"
+    assert "collapses the confidences" in choice.skipped["temperature"]
+
+
+def short_reviews(n: int, seed: int) -> list[tuple[dict[str, str], str]]:
+    """Short positive/negative reviews (a word or two of sentiment in a few filler words)."""
+    good = [
+        "great",
+        "love",
+        "excellent",
+        "wonderful",
+        "best",
+        "amazing",
+        "happy",
+        "perfect",
+        "nice",
+        "fine",
+    ]
+    bad = ["bad", "awful", "terrible", "worst", "hate", "boring", "poor", "broken", "sad", "waste"]
+    filler = [
+        "the",
+        "film",
+        "was",
+        "it",
+        "this",
+        "and",
+        "a",
+        "movie",
+        "really",
+        "very",
+        "plot",
+        "acting",
+        "so",
+        "but",
+    ]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        label = "pos" if rng.random() < 0.6 else "neg"
+        own, other = (good, bad) if label == "pos" else (bad, good)
+        words = [*rng.choice(own, rng.integers(1, 3)), *rng.choice(filler, rng.integers(2, 6))]
+        if rng.random() < 0.03:
+            words += list(rng.choice(other, 1))
+        rng.shuffle(words)
+        out.append(({"text": " ".join(words)}, label))
+    return out
+
+
+def test_calibration_on_241_short_texts_keeps_graded_confidences() -> None:
+    # 241 reviews: 181 to train, 60 held out and cut in two halves of 30, as the training job
+    # does. A map fitted on 30 records once sent every new text to confidence 1.0.
+    from looplab.learn import train
+
+    data = short_reviews(241, 0)
+    fit, test = data[:181], data[181:]
+    model = train.build_pipeline("text", ["text"]).fit([p for p, _ in fit], [y for _, y in fit])
+    classes = [str(c) for c in model.classes_]
+    proba = model.predict_proba([p for p, _ in test])
+    y = np.array([label for _, label in test])
+    choice = choose_calibration(y[:30], proba[:30], classes, y[30:], proba[30:])
+    new = [p for p, _ in short_reviews(30, 99)]
+    confidence = choice.calibrator.apply(model.predict_proba(new)).max(axis=1)
+    assert len(np.unique(confidence.round(3))) >= 20
+    assert np.sum(confidence >= 0.999) < 5
 
 
 @parametrize_with_checks([CalibratedClassifier()])

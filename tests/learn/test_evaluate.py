@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from looplab.learn.evaluate import (
     bootstrap_metric,
@@ -27,6 +27,46 @@ def test_fast_bootstrap_agrees_with_scikit_learn() -> None:
     assert np.all(dist[:, 1] == 1.0)
     acc = bootstrap_metric(y, pred, n_boot=50, rng=3)[:, 0]
     np.testing.assert_allclose(acc, [accuracy_score(y[i], pred[i]) for i in draws])
+    bal = bootstrap_metric(y, pred, metric="balanced_accuracy", n_boot=50, rng=3)[:, 0]
+    expected_bal = [balanced_accuracy_score(y[i], pred[i]) for i in draws]
+    np.testing.assert_allclose(bal, expected_bal)
+
+
+def test_every_evaluation_carries_the_majority_baseline_and_balanced_accuracy() -> None:
+    # 5% positives; the model catches 3 of 5 and raises 2 false alarms.
+    y = np.array(["no"] * 95 + ["yes"] * 5)
+    pred = np.array(["no"] * 93 + ["yes"] * 2 + ["yes"] * 3 + ["no"] * 2)
+    proba = np.where((pred == "yes")[:, None], [0.2, 0.8], [0.9, 0.1])
+    m = classification_metrics(y, proba, ["no", "yes"], majority="no", n_boot=200)
+    assert m["baseline"] == {
+        "label": "no",
+        "accuracy": 0.95,
+        "balanced_accuracy": 0.5,
+        "macro_f1": pytest.approx(f1_score(y, ["no"] * 100, average="macro")),
+        "source": "training",
+    }
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert m["balanced_accuracy_ci"][0] < m["balanced_accuracy"] < m["balanced_accuracy_ci"][1]
+    assert m["class_balance"] == {"minority": "yes", "minority_share": 0.05, "imbalanced": True}
+    assert m["per_class"]["yes"]["recall"] == pytest.approx(0.6)
+
+
+def test_a_class_absent_from_the_test_set_has_no_test_records_not_zeros() -> None:
+    classes = ["a", "b", "c"]
+    y = np.array(["a", "b", "a", "b"])
+    never = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.2, 0.7, 0.1]])
+    m = classification_metrics(y, never, classes, n_boot=0)
+    assert m["per_class"]["c"] == {
+        "precision": None,
+        "recall": None,
+        "f1": None,
+        "support": 0,
+        "no_test_records": True,
+    }
+    guessed = never.copy()
+    guessed[0] = [0.1, 0.1, 0.8]  # one record of 'a' predicted as 'c': a real false alarm
+    m = classification_metrics(y, guessed, classes, n_boot=0)
+    assert m["per_class"]["c"]["precision"] == 0.0 and m["per_class"]["c"]["recall"] is None
 
 
 def test_ci_covers_the_estimate_and_narrows_with_more_data() -> None:
@@ -72,3 +112,13 @@ def test_shape_errors_say_what_to_pass() -> None:
         classification_metrics(["a"], [[1.0, 0.0, 0.0]], ["a", "b"])
     with pytest.raises(ValueError, match="valid metrics"):
         metric_ci(["a"], ["a"], metric="auc")
+
+
+def test_the_report_draws_absent_classes_as_no_test_records() -> None:
+    from looplab.govern.report import per_class_svg
+
+    y = np.array(["a", "b", "a", "b"])
+    proba = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.2, 0.7, 0.1]])
+    per_class = classification_metrics(y, proba, ["a", "b", "c"], n_boot=0)["per_class"]
+    svg = per_class_svg(per_class)
+    assert svg.count("no test records") == 1

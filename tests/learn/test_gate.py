@@ -127,7 +127,7 @@ def test_every_failed_check_is_listed(data) -> None:
 def test_bad_arguments() -> None:
     y = np.array(["a", "b", "c"])
     p = confident(y)
-    with pytest.raises(ValueError, match="valid metrics: accuracy, macro_f1"):
+    with pytest.raises(ValueError, match="valid metrics: auto, accuracy, macro_f1"):
         gate(y, p, p, CLASSES, CLASSES, metric="auc")
     with pytest.raises(ValueError, match="McNemar"):
         gate(y, p, p, CLASSES, CLASSES, metric="macro_f1", test="mcnemar")
@@ -148,3 +148,43 @@ def test_ece_must_exceed_the_bound_significantly(n: int, passes: bool) -> None:
     assert ece["value"] == pytest.approx(0.8 - 2 / 3)
     assert result.passed is passes and ece["passed"] is passes
     assert ("not significantly" in ece["message"]) is passes
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "auto"])
+def test_a_constant_model_is_refused_against_one_that_catches_a_rare_class(metric: str) -> None:
+    # 5% positives. Production catches 60% of them at the cost of 2% false alarms; the candidate
+    # is scikit-learn's DummyClassifier(most_frequent): 0.95 accuracy, 2.9 points below production,
+    # inside a 3-point tolerance. It must fail all the same.
+    from sklearn.dummy import DummyClassifier
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    y = np.where(rng.random(n) < 0.05, "yes", "no")
+    caught = (y == "yes") & (rng.random(n) < 0.6)
+    false_alarm = (y == "no") & (rng.random(n) < 0.02)
+    pred_p = np.where(caught | false_alarm, "yes", "no")
+    proba_p = np.where((pred_p == "yes")[:, None], [0.3, 0.7], [0.95, 0.05])
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((n, 1)), y)
+    proba_c = dummy.predict_proba(np.zeros((n, 1)))
+    classes = [str(c) for c in dummy.classes_]
+    result = gate(
+        y, proba_c, proba_p, classes, ["no", "yes"], metric=metric, tolerance=0.03, max_ece=None
+    )
+    assert not result.passed
+    failed = {c["name"] for c in result.checks if not c["passed"]}
+    assert {"baseline", "recall:yes"} <= failed
+    assert any("does not beat a constant model" in r for r in result.reasons)
+    assert any("recall on 'yes'" in r and "whatever the tolerance" in r for r in result.reasons)
+    # The same production model is no constant: it passes the baseline on its own.
+    alone = gate(y, proba_p, None, ["no", "yes"], metric=metric, max_ece=None)
+    assert alone.passed, alone.reasons
+
+
+def test_auto_gates_an_imbalanced_test_set_on_macro_f1_and_supports_balanced_accuracy() -> None:
+    y = np.array(["no"] * 190 + ["yes"] * 10)
+    p = np.where((y == "yes")[:, None], [0.2, 0.8], [0.9, 0.1])
+    auto = gate(y, p, p, ["no", "yes"], ["no", "yes"], max_ece=None)
+    assert auto.metric == "macro_f1" and "macro-F1" in auto.notes[-1]
+    balanced = gate(y, p, p, ["no", "yes"], ["no", "yes"], metric="balanced_accuracy", max_ece=None)
+    assert balanced.metric == "balanced_accuracy" and balanced.passed
+    assert balanced.baseline is not None and balanced.baseline["balanced_accuracy"] == 0.5

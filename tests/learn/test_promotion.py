@@ -90,7 +90,9 @@ def test_gate_uses_the_same_current_test_records(news: Store, tmp_path) -> None:
     # Both models scored on the same records, all of the current test split.
     assert report.result.candidate["n"] == len(test) == report.result.production["n"]  # type: ignore[index]
     data = report.to_dict()
-    assert data["settings"]["metric"] == "accuracy" and data["settings"]["tolerance"] == 0.01
+    assert data["settings"]["metric"] == "auto" and data["settings"]["tolerance"] == 0.01
+    assert data["metric"] == "accuracy"  # auto on balanced topics
+    assert data["baseline"]["accuracy"] < report.result.candidate["accuracy"]
     with news.read() as session:
         project = projects.get_project(session, "news")
         with pytest.raises(Conflict, match="already in production"):
@@ -101,7 +103,10 @@ def test_gate_settings_are_validated_and_applied(news: Store) -> None:
     with news.write() as session:
         project = projects.get_project(session, "news")
         for bad, match in (
-            ({"gate_metric": "auc"}, "gate_metric must be one of accuracy, macro_f1"),
+            (
+                {"gate_metric": "auc"},
+                "gate_metric must be one of auto, accuracy, macro_f1, balanced_accuracy",
+            ),
             ({"gate_tolerance": 2}, "gate_tolerance must be a number from 0 to 1"),
             ({"gate_alpha": 0}, "between 0 and 1"),
             ({"gate_min_slice_size": 0}, "integer >= 1"),
@@ -117,7 +122,7 @@ def test_gate_settings_are_validated_and_applied(news: Store) -> None:
         project = projects.get_project(session, "news")
         report = promotion.run_gate(session, project, registry.get_version(session, project, "v1"))
     assert not report.passed
-    assert [c["name"] for c in report.result.checks] == ["min_accuracy"]
+    assert [c["name"] for c in report.result.checks] == ["baseline", "min_accuracy"]
     assert "below the 0.990 floor" in report.result.reasons[0]
 
 
@@ -126,7 +131,9 @@ def test_auto_promote_promotes_only_when_the_gate_passes(news: Store, tmp_path) 
     assert result["auto_promote"] == {"promoted": True, "against": None}
     result = train(news, tmp_path, estimator=DUMMY)
     assert result["auto_promote"]["promoted"] is False
-    assert "worse by" in result["auto_promote"]["reasons"][0]
+    reasons = result["auto_promote"]["reasons"]
+    assert "does not beat a constant model" in reasons[0]
+    assert any("worse by" in r for r in reasons)
     with news.read() as session:
         project = projects.get_project(session, "news")
         assert registry.production(session, project).name == "v2"  # type: ignore[union-attr]

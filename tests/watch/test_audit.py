@@ -8,6 +8,9 @@ import uuid
 import numpy as np
 from sqlalchemy import func, select
 
+from looplab import worker
+from looplab.core import jobs
+from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import AuditSample, Record
 from looplab.learn.intervals import wilson_interval
@@ -53,6 +56,14 @@ def test_the_monitor_reports_the_audit_apart_and_judges_with_it(store: Store, tm
         assert session.scalar(select(func.count()).select_from(AuditSample)) == closed["audited"]
         tasks = session.scalars(select(Record).where(Record.score >= auditing.AUDIT_SCORE)).all()
         assert tasks and all(r.n_human < r.needed for r in tasks)  # on top of the queue
+    # A scoring job ranks the rest of the pool and leaves the audit tasks on top.
+    with store.write() as session:
+        jobs.enqueue(session, "score", project_id=tasks[0].project_id)
+    worker.drain(store, Settings(home=tmp_path))
+    with store.read() as session:
+        ids = [r.id for r in tasks]
+        scores = session.scalars(select(Record.score).where(Record.id.in_(ids))).all()
+        assert min(scores) >= auditing.AUDIT_SCORE
     before = replay.state(store)["latest"]
     assert before["audit"]["n"] == 0 and before["labels_used"] == "feedback"
     assert replay.answer_audit(store) > 50

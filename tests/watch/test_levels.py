@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from looplab.core.store import Store
+from looplab.watch import levels
 from tests.watch import replay
 
 
@@ -19,8 +20,11 @@ def test_a_replay_of_the_training_rows_is_quiet(store: Store, tmp_path) -> None:
     latest = replay.state(store)["latest"]
     assert result["n"] == 500 and latest["feedback"]["n"] > 50
     assert latest["level"] == "none" and latest["alarm"] is False, latest["level_reasons"]
-    assert latest["estimate"]["status"] in ("trusted", "untrusted")
     assert latest["input_drift"] is False
+    # In-sample, a calibrated model is right more often than its confidence says: labels may
+    # contradict the estimate, upwards only, which is no risk.
+    if latest["estimate"]["status"] == "contradicted":
+        assert latest["feedback"]["accuracy"] > latest["estimate"]["accuracy"]
 
 
 def test_a_concept_shift_with_feedback_is_contradicted_and_alarms(store: Store, tmp_path) -> None:
@@ -57,3 +61,46 @@ def test_a_covariate_shift_that_does_not_hurt_accuracy_stays_at_inputs(
     assert latest["input_drift"] is True and "x2" in latest["blamed"]
     assert latest["level"] == "inputs" and latest["alarm"] is False, latest["level_reasons"]
     assert latest["estimate"]["status"] != "contradicted"
+
+
+def _report(estimate: float, trusted: bool = True, **extra: object) -> dict:
+    se = 0.004
+    return {
+        "estimate": {"accuracy": estimate, "ci_low": estimate - 1.96 * se,
+                     "ci_high": estimate + 1.96 * se, "se": se, "n": 10_000,
+                     "trusted": trusted, "reason": "calibrated on the reference"},
+        "reference": {"accuracy": 0.80, "mean_confidence": 0.80, "n": 2000},
+        "mean_proba": {"yes": 0.2, "no": 0.8},
+        "drift": {"alarm": False},
+        **extra,
+    }  # fmt: skip
+
+
+def test_a_base_rate_change_shows_in_label_rates_before_accuracy() -> None:
+    """Accuracy on the audit sample matches the estimate; the label rates do not."""
+    audit = {"n": 400, "accepted": 320, "labels": {"yes": 140, "no": 260}}
+    judged = levels.assess_window(_report(0.80), None, audit)
+    status = judged["estimate"]
+    assert status["status"] == "contradicted" and "label_rates" in status["checks"]
+    assert "label 'no' observed 65.0%, predicted 80.0%" in status["reason"]
+    assert "audit sample" in status["reason"] and judged["labels_used"] == "audit"
+    assert judged["level"] == "none"  # accuracy itself did not fall
+    agreeing = {"n": 400, "accepted": 320, "labels": {"yes": 82, "no": 318}}
+    assert levels.assess_window(_report(0.80), None, agreeing)["estimate"]["status"] == "trusted"
+
+
+def test_a_trusted_estimate_that_falls_alarms_one_that_rises_does_not_warn() -> None:
+    fell = levels.assess_window(_report(0.75), None, None)
+    assert fell["level"] == "performance" and fell["alarm_source"] == "estimate"
+    untrusted = levels.assess_window(_report(0.75, trusted=False), None, None)
+    assert untrusted["level"] == "predictions" and untrusted["alarm"] is False
+    assert levels.assess_window(_report(0.86), None, None)["level"] == "none"
+
+
+def test_too_few_labels_are_not_tested_and_volunteered_ones_are_named_selective() -> None:
+    few = {"n": 20, "accepted": 5, "labels": {"yes": 15, "no": 5}}
+    assert levels.assess_window(_report(0.80), few, None)["labels_used"] is None
+    wrong = {"n": 200, "accepted": 110, "labels": {"yes": 40, "no": 160}}
+    judged = levels.assess_window(_report(0.80), wrong, None)
+    assert judged["alarm"] and judged["alarm_source"] == "feedback"
+    assert "volunteered feedback (possibly selective)" in judged["estimate"]["reason"]

@@ -26,6 +26,8 @@ CURVE_CI = [
     {**p, "accuracy_ci": ci, "macro_f1_ci": None}
     for p, ci in zip(CURVE, [[0.4, 0.8], [0.52, 0.9], [0.6, 0.95]], strict=True)
 ]
+# The newest version is gated on macro-F1 (an imbalanced test split) against its baseline.
+CURVE_CI[-1] |= {"metric": "macro_f1", "baseline": 0.47, "baseline_label": "ham"}
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +139,17 @@ def test_y_axis_ticks_are_round(page: Any, site: Site, watched: str) -> None:
 
 def test_scores_come_with_their_n_and_interval(page: Any, site: Site, watched: str) -> None:
     open_dashboard(page, site, watched)
+    # The gated metric leads, then what always answering the majority scores on it.
+    expect(page.locator(".stat").nth(-2)).to_have_text("79%v3's macro F1 on 20 test records")
     expect(page.locator(".stat").last).to_have_text(
-        "81%v3's accuracy on 20 test records, 95% interval 60% to 95%"
+        "47%majority baseline: always “ham” scores this macro F1"
     )
     expect(page.locator("[data-slot=curve] line.whisker")).to_have_count(3)
     page.get_by_text("Show as a table").click()
     row = page.locator("[data-slot=curve] table tbody tr").last
-    expect(row.locator("td")).to_have_text(["150", "20", "81% (60%–95%)", "79%"])  # noqa: RUF001
+    expect(row.locator("td")).to_have_text(
+        ["150", "20", "macro F1 79%", "47%", "81% (60%–95%)", "–", "79%"]  # noqa: RUF001
+    )
 
 
 def test_measured_and_estimated_accuracy_are_explained(

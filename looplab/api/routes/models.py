@@ -22,7 +22,8 @@ def learning_curve(name: str, user: CurrentUser, store: StoreDep) -> list[CurveP
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "project.read")
-        return [CurvePoint.of(m) for m in registry.list_versions(session, project)]
+        gate_metric = str(projects.setting(project, "gate_metric"))
+        return [CurvePoint.of(m, gate_metric) for m in registry.list_versions(session, project)]
 
 
 @router.get("/models", response_model=list[ModelOut])

@@ -30,7 +30,16 @@ export async function dashboardPage(view, name) {
   const newest = curve.filter((p) => typeof p.accuracy === "number").pop();
   if (newest) {
     // A score travels with its n and its interval: 90% of 10 test records is not 90% of 1,000.
-    slots.stats.append(stat(`${newest.version}'s accuracy ${scoreNote(newest, "accuracy")}`, percent(newest.accuracy)));
+    // The metric the project gates on leads, beside what always answering the majority scores.
+    const lead = newest.metric || "accuracy";
+    slots.stats.append(
+      stat(`${newest.version}'s ${METRIC_NAMES[lead]} ${scoreNote(newest, lead)}`, percent(newest[lead])),
+    );
+    if (typeof newest.baseline === "number") {
+      slots.stats.append(
+        stat(`majority baseline: always “${newest.baseline_label}” scores this ${METRIC_NAMES[lead]}`, percent(newest.baseline)),
+      );
+    }
   }
   slots["per-label"].append(countTable("Label", status.per_label));
   slots["per-annotator"].append(
@@ -90,8 +99,10 @@ function countTable(heading, counts, sort = false) {
 
 const SERIES = [
   { key: "accuracy", name: "Accuracy", className: "line-accuracy" },
+  { key: "balanced_accuracy", name: "Balanced accuracy", className: "line-balanced" },
   { key: "macro_f1", name: "Macro F1", className: "line-f1" },
 ];
+const METRIC_NAMES = { accuracy: "accuracy", balanced_accuracy: "balanced accuracy", macro_f1: "macro F1" };
 
 function learningCurve(points) {
   const W = 640;
@@ -153,7 +164,17 @@ function learningCurve(points) {
   const table = h(
     "table",
     { className: "counts" },
-    h("thead", {}, h("tr", {}, ...["Model", "Labels", "Test records", "Accuracy (95% interval)", "Macro F1 (95% interval)"].map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ...["Model", "Labels", "Test records", "Gated on", "Majority baseline", "Accuracy (95% interval)", "Balanced accuracy (95% interval)", "Macro F1 (95% interval)"].map((c) =>
+          h("th", { scope: "col" }, c),
+        ),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -164,7 +185,10 @@ function learningCurve(points) {
           h("th", { scope: "row" }, p.version),
           h("td", { className: "num" }, number(p.n_labels)),
           h("td", { className: "num" }, number(p.n_test)),
+          h("td", {}, `${METRIC_NAMES[p.metric || "accuracy"]} ${withInterval(p, p.metric || "accuracy")}`),
+          h("td", { className: "num" }, typeof p.baseline === "number" ? percent(p.baseline) : "–"),
           h("td", { className: "num" }, withInterval(p, "accuracy")),
+          h("td", { className: "num" }, withInterval(p, "balanced_accuracy")),
           h("td", { className: "num" }, withInterval(p, "macro_f1")),
         ),
       ),
