@@ -236,6 +236,29 @@ def content_hash(project: Project, payload: dict[str, Any]) -> bytes:
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 
+def record_of_input(
+    session: Session, project: Project, raw: dict[str, Any], *, meta: dict[str, Any], score: float
+) -> tuple[Record, bool]:
+    """The record holding a served input (feedback, audit samples): the one with the same
+    content, as an import would find it, or a new one with ``meta`` and ``score``.
+
+    Returns ``(record, created)``; raises :class:`Invalid` for an input no record can hold.
+    """
+    payload = normalise_payload(project, dict(raw))
+    digest = content_hash(project, payload)
+    record = session.scalar(
+        select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
+    )
+    if record is not None:
+        return record, False
+    record = Record(
+        project_id=project.id, content_hash=digest, payload=payload, meta=meta, score=score
+    )
+    session.add(record)
+    session.flush()
+    return record, True
+
+
 def _canonical(fields: dict[str, Any]) -> str:
     """What a tabular record is hashed on: sorted keys, no spaces, whole floats as ints."""
     return json.dumps(_hash_form(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -36,7 +36,7 @@ from looplab.collect import ingest
 from looplab.collect.schema import Schema, Uncoercible, coerce
 from looplab.core.errors import Conflict, Invalid, LooplabError, NotFound
 from looplab.core.store import Store, lock_rows
-from looplab.core.tables import Feedback, Prediction, Project, Record, User, utcnow, version_name
+from looplab.core.tables import Feedback, Prediction, Project, User, utcnow, version_name
 from looplab.learn import registry
 from looplab.learn.intervals import wilson_interval
 from looplab.serve.batching import Batcher
@@ -489,7 +489,13 @@ def give_feedback(
             f"prediction {prediction_id!r} already has feedback",
             details={"prediction_id": prediction_id},
         )
-    record = _record_for(session, project, prediction)
+    record, _ = ingest.record_of_input(
+        session,
+        project,
+        prediction.input,
+        meta={"source": "feedback", "prediction_id": prediction.id},
+        score=0.0,
+    )
     annotation = queue.annotate(
         session, project, user, record.id, final, origin="feedback", prediction_id=prediction_id
     )
@@ -508,26 +514,6 @@ def give_feedback(
     session.add(entry)
     session.flush()
     return entry
-
-
-def _record_for(session: Session, project: Project, prediction: Prediction) -> Record:
-    """The record holding the prediction's input: an existing one with the same content, or new."""
-    payload = ingest.normalise_payload(project, dict(prediction.input))
-    digest = ingest.content_hash(project, payload)
-    record = session.scalar(
-        select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
-    )
-    if record is None:
-        record = Record(
-            project_id=project.id,
-            content_hash=digest,
-            payload=payload,
-            meta={"source": "feedback", "prediction_id": prediction.id},
-            score=0.0,
-        )
-        session.add(record)
-        session.flush()
-    return record
 
 
 def online_metrics(session: Session, project: Project) -> list[dict[str, Any]]:

@@ -18,11 +18,10 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from looplab.collect import ingest
-from looplab.core.tables import AuditSample, Project, Record
+from looplab.core.tables import AuditSample, Project
 from looplab.watch.targeting import TARGETED_SCORE
 
 #: Queue score of an audit task: above drift targets (``TARGETED_SCORE`` plus a weight <= 1).
@@ -53,23 +52,16 @@ def queue_audit(
     added = audited = 0
     for p in picked:
         try:
-            payload = ingest.normalise_payload(project, dict(p.input))
-        except Exception:  # an input the store cannot hold as a record: no audit for it
-            continue
-        digest = ingest.content_hash(project, payload)
-        record = session.scalar(
-            select(Record).where(Record.project_id == project.id, Record.content_hash == digest)
-        )
-        if record is None:
-            record = Record(
-                project_id=project.id,
-                content_hash=digest,
-                payload=payload,
+            record, created = ingest.record_of_input(
+                session,
+                project,
+                p.input,
                 meta={"source": "audit", "prediction_id": p.id},
                 score=AUDIT_SCORE,
             )
-            session.add(record)
-            session.flush()
+        except Exception:  # an input the store cannot hold as a record: no audit for it
+            continue
+        if created:
             added += 1
         else:
             record.needed = max(record.needed, record.n_human + 1)
