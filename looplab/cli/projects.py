@@ -165,8 +165,9 @@ def print_schema(project_name: str, schema: dict[str, Any], warnings: list[str])
                 for cell in (
                     f["name"],
                     kind,
-                    f"{f['missing']:,}",
-                    f"{f['distinct']:,}",
+                    # A field nobody profiled (a text project's) has no counts to show.
+                    f"{f['missing']:,}" if f.get("rows") else "-",
+                    f"{f['distinct']:,}" if f.get("rows") else "-",
                     tokens,
                     f.get("note", ""),
                 )

@@ -625,7 +625,8 @@ def _value_counts(values: list[Any]) -> Iterable[tuple[Any, int]]:
 
 def text_schema(fields: Sequence[str]) -> Schema:
     """A text project's schema: every field is text."""
-    return Schema({f: FieldType(f, "text", inferred="text") for f in fields})
+    note = "text project: read as text, not profiled"
+    return Schema({f: FieldType(f, "text", inferred="text", note=note) for f in fields})
 
 
 def _with_type(ftype: FieldType, kind: str) -> FieldType:
