@@ -183,6 +183,8 @@ def test_settings_and_users(browser: Any, admin_site: tuple[str, Store, str]) ->
     with open_page(browser, "light") as page:
         sign_in_as_admin(page, url, token)
         page.locator("#admin-project").select_option("articles")
+        # The first project's form shows until the chosen one's settings arrive: wait for them.
+        expect(page.locator("#settings-form")).to_have_attribute("data-project", "articles")
 
         # Settings: a good value is saved; a bad one is refused with the server's message.
         retrain = page.locator("#setting-retrain_every")

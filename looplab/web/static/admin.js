@@ -431,6 +431,7 @@ function settingsSection(picker, view) {
   async function load(project) {
     const ticket = ++loading;
     status.say("");
+    delete form.dataset.project; // whose settings the fields hold: none while a load is pending
     if (!project) {
       body.replaceChildren();
       return;
@@ -455,6 +456,7 @@ function settingsSection(picker, view) {
       }
       inputs[key] = control;
     }
+    form.dataset.project = project.name;
   }
 
   form.addEventListener("submit", async (event) => {
