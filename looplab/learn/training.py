@@ -241,10 +241,3 @@ def untrained_warning(label: str) -> str:
         f"label {label!r} has no training record, so this model can never predict it (its "
         f"probability is served as 0); label records as {label!r} and train again"
     )
-
-
-def input_schema(task: str, fields: list[str], payloads: list[dict[str, Any]]) -> dict[str, str]:
-    """Each field's type inferred from ``payloads`` (:func:`looplab.collect.schema.infer`)."""
-    if task == "text":
-        return dict.fromkeys(fields, "text")
-    return types.infer(payloads, fields).types
