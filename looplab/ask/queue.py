@@ -245,7 +245,7 @@ def annotate(
     from the labeling page replaces the person's first one (or their skip), a second verdict
     through feedback replaces their first feedback. An answer of the other origin is kept beside
     it: a labeling answer and a feedback verdict are two observations, and where they disagree
-    :func:`looplab.learn.dataset.consensus` decides the training label. The replaced answer is kept
+    :func:`looplab.trust.labels.consensus` decides the training label. The replaced answer is kept
     as ``superseded`` for the record. A person counts once towards the record's ``needed`` whatever
     the number of their answers.
     """

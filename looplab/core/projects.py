@@ -289,7 +289,7 @@ def status(session: Session, project: Project) -> dict[str, Any]:
     their feedback verdicts on served predictions (both are kept:
     :func:`looplab.ask.queue.annotate`);
     ``feedback_conflicts`` counts the (person, record) pairs whose two disagree, where
-    :func:`looplab.learn.dataset.consensus` decides the training label.
+    :func:`looplab.trust.labels.consensus` decides the training label.
     """
     pid = project.id
     active = (Annotation.project_id == pid) & (Annotation.status == "active")
