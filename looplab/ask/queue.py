@@ -39,12 +39,16 @@ from looplab.core.tables import (
     User,
     utcnow,
 )
+from looplab.trust import standing
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
 #: Origins of answers given through looplab, which fill a record's ``needed`` one per person.
 #: A record's first imported label counts as one answer too (see ``ingest``).
 PEOPLE = ("human", "feedback")
+#: Statuses of a person's answer that keep the record from being handed to them again (a
+#: quarantined person's answers are still theirs).
+ANSWERED = ("active", "skipped", "quarantined")
 
 
 def _serialise(session: Session, project_id: int) -> None:
@@ -96,7 +100,7 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
     answered = exists().where(
         Annotation.record_id == Record.id,
         Annotation.annotator_id == bindparam("user_id"),
-        Annotation.status.in_(("active", "skipped")),
+        Annotation.status.in_(ANSWERED),
     )
     query = (
         select(Record)
@@ -192,7 +196,7 @@ _RECORD_PROJECT = select(_records.c.project_id).where(_records.c.id == bindparam
 _PREVIOUS = select(_annotations.c.id, _annotations.c.status, _annotations.c.origin).where(
     _annotations.c.record_id == bindparam("record_id"),
     _annotations.c.annotator_id == bindparam("user_id"),
-    _annotations.c.status.in_(("active", "skipped")),
+    _annotations.c.status.in_(ANSWERED),
 )
 _SUPERSEDE = (
     update(_annotations)
@@ -262,6 +266,8 @@ def annotate(
     previous = session.execute(_PREVIOUS, {"record_id": record_id, "user_id": user.id}).all()
     # Feedback on a served prediction is a person's answer too: it counts like a queue answer.
     counted_before = any(status == "active" and kind in PEOPLE for _, status, kind in previous)
+    # A quarantined person's answer is kept, never trained on, and fills no record's `needed`.
+    held_out = standing.is_excluded(session, project.id, user.id)
     replaced = [row_id for row_id, _, kind in previous if kind == origin]
     if replaced:
         session.execute(_SUPERSEDE, {"ids": replaced})
@@ -275,14 +281,15 @@ def annotate(
         label=label,
         seconds=seconds,
         origin=origin,
-        status="active",
+        status="quarantined" if held_out else "active",
         prediction_id=prediction_id,
     )
     session.add(annotation)
-    if origin in PEOPLE and not counted_before:
+    if origin in PEOPLE and not counted_before and not held_out:
         n_human = session.scalar(_COUNT_ANSWER, {"record_id": record_id})
         _sync(session, Record, record_id, "n_human", n_human)
-    _count_towards_retraining(session, project)
+    if not held_out:
+        _count_towards_retraining(session, project)
     release(session, project, user, record_id)
     session.flush()
     audit.record(
@@ -387,7 +394,7 @@ def last_answered(session: Session, project: Project, user: User) -> Annotation 
                 Annotation.project_id == project.id,
                 Annotation.annotator_id == user.id,
                 Annotation.origin == "human",
-                Annotation.status.in_(("active", "skipped")),
+                Annotation.status.in_(ANSWERED),
             )
         )
         .order_by(Annotation.id.desc())
