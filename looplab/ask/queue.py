@@ -25,6 +25,7 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, se
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from looplab.ask import gold
 from looplab.core import audit, jobs
 from looplab.core.errors import Invalid, NotFound
 from looplab.core.projects import setting
@@ -32,6 +33,7 @@ from looplab.core.store import advisory_lock, lock_key
 from looplab.core.tables import (
     Annotation,
     Base,
+    GoldAnswer,
     Lease,
     ModelVersion,
     Project,
@@ -102,6 +104,8 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
         Annotation.annotator_id == bindparam("user_id"),
         Annotation.status.in_(ANSWERED),
     )
+    # Gold records come only through the gold draw (looplab.ask.gold), at gold_rate.
+    known = exists().where(GoldAnswer.record_id == Record.id)
     query = (
         select(Record)
         .where(
@@ -110,6 +114,7 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
             Record.n_human < Record.needed,
             Record.n_human + others_leases < Record.needed,
             ~answered,
+            ~known,
         )
         .order_by(Record.score.desc(), Record.id)
         .limit(1)
@@ -150,9 +155,11 @@ def next_record(
             return session.get(Record, record_id)
 
     skip = excluded | {record_id for _, record_id in held}
-    if skip:
+    # At gold_rate, a known-answer record instead (looplab.ask.gold); else the best open one.
+    record = gold.next_gold(session, project, user, skip=skip)
+    if record is None and skip:
         record = session.scalars(_NEXT_EXCLUDING, {**who, "skip": sorted(skip)}).first()
-    else:
+    elif record is None:
         record = session.scalars(_NEXT, who).first()
     if record is None:
         return None
