@@ -77,6 +77,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# The venv installs looplab in editable mode from one checkout; the soak measures this one's code
+# (a worktree's), here and in the server it starts.
+sys.path.insert(0, str(ROOT))
+CODE_ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 PROJECT = "soak"
 ANNOTATORS = 8
 PREDICTORS = 4
@@ -376,7 +380,7 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 150) -> float:
 def server(home: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``looplab serve`` on the workspace with its embedded worker; stopped by its pid after."""
     port = free_port()
-    env = {**os.environ, "LOOPLAB_HOME": str(home), "LOOPLAB_HOST": "127.0.0.1"}
+    env = {**os.environ, **CODE_ENV, "LOOPLAB_HOME": str(home), "LOOPLAB_HOST": "127.0.0.1"}
     env["LOOPLAB_PORT"] = str(port)
     env.pop("LOOPLAB_RUN_WORKER", None)
     base = f"http://127.0.0.1:{port}"
@@ -695,7 +699,7 @@ def artifacts(home: Path) -> dict[str, Any]:
 
 def gc_dry_run(home: Path) -> dict[str, Any] | None:
     """What ``looplab gc --dry-run`` would still remove, or None where there is no ``gc``."""
-    env = {**os.environ, "LOOPLAB_HOME": str(home)}
+    env = {**os.environ, **CODE_ENV, "LOOPLAB_HOME": str(home)}
     done = subprocess.run(
         [str(VENV_BIN / "looplab"), "gc", PROJECT, "--dry-run", "--json"],
         env=env,
@@ -1028,13 +1032,16 @@ def result_line(
 
 
 def code_version() -> str:
+    """The commit measured, and where its code was imported from."""
+    import looplab
+
     done = subprocess.run(
         ["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI"],
         capture_output=True,
         text=True,
         check=False,
     )
-    return done.stdout.strip() or "unknown"
+    return f"{done.stdout.strip() or 'unknown'} ({Path(looplab.__file__).parent})"
 
 
 def main() -> int:
