@@ -96,6 +96,8 @@ GOAL_LABELING_RATIO = 2.0
 GOAL_TRAIN_PEAK_MB = 1024.0
 GOAL_TRAIN_AT = 20_000
 GOAL_GROWTH_EXPONENT = 1.0
+PEAK_FLOOR_MB = 50.0  # smaller training peaks are the noise of a high-water mark, not growth
+ROWS_SPAN = 4.0  # the fewest times the largest training set of a fit holds the smallest
 GOAL_MONITOR_LATE_S = 10.0
 GOAL_STORE_MB_PER_1K = 0.5
 PREDICTION_LOG = ("predictions", "feedback")
@@ -786,17 +788,31 @@ def labeling_goal(phases: dict[str, Any]) -> tuple[str, bool | None]:
 
 
 def training_goal(trainings: list[dict[str, Any]]) -> tuple[str, bool | None, dict[str, Any]]:
+    """Peak memory at GOAL_TRAIN_AT training rows, and how it grows with the rows.
+
+    Measured when a version reached that many rows; otherwise extrapolated along a line, but only
+    from peaks of at least PEAK_FLOOR_MB over rows spanning ROWS_SPAN times (below that, the
+    figure is the noise of a high-water mark, not growth): else no verdict.
+    """
     have = [t for t in trainings if t["peak_mb"] is not None and t["n_train"]]
     if len(have) < 2:
         why = "not recorded by this code" if trainings and not have else "fewer than 2 versions"
         return why, None, {}
     rows = [float(t["n_train"]) for t in have]
     peaks = [float(t["peak_mb"]) for t in have]
-    at, extrapolated = at_rows(rows, peaks, GOAL_TRAIN_AT)
-    exponent = growth_exponent(rows, peaks)
+    fit = [(r, p) for r, p in zip(rows, peaks, strict=True) if p >= PEAK_FLOOR_MB]
+    usable = len(fit) >= 2 and max(r for r, _ in fit) >= ROWS_SPAN * min(r for r, _ in fit)
+    exponent = growth_exponent(*zip(*fit, strict=True)) if usable else float("nan")
+    largest = f"largest peak {max(peaks):.0f} MB, at most {max(rows):,.0f} rows"
+    if max(rows) >= GOAL_TRAIN_AT:
+        at, extrapolated = at_rows(rows, peaks, GOAL_TRAIN_AT)
+    elif usable:
+        at, extrapolated = at_rows([r for r, _ in fit], [p for _, p in fit], GOAL_TRAIN_AT)
+    else:
+        return f"n/a: {largest}, too little to extrapolate", None, {}
     ok = at < GOAL_TRAIN_PEAK_MB and not exponent > GOAL_GROWTH_EXPONENT
-    span = f" (extrapolated from {min(rows):,.0f}-{max(rows):,.0f} rows)" if extrapolated else ""
-    figure = f"{at:.0f} MB at {GOAL_TRAIN_AT:,} rows{span}, log-log slope {exponent:.2f}"
+    span = " (extrapolated)" if extrapolated else ""
+    figure = f"{at:.0f} MB at {GOAL_TRAIN_AT:,} rows{span}, log-log slope {exponent:.2f}; {largest}"
     return figure, ok, {"peak_at_goal_mb": at, "extrapolated": extrapolated, "exponent": exponent}
 
 

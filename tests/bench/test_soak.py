@@ -136,3 +136,24 @@ def test_growth_exponent_and_the_figure_at_a_number_of_rows() -> None:
     value, extrapolated = soak.at_rows(rows, peaks, 31000)
     assert extrapolated and value == pytest.approx(410.0)
     assert math.isnan(soak.at_rows([5.0], [1.0], 10)[0])
+
+
+def _trained(rows_and_peaks: list[tuple[int, float | None]]) -> list[dict[str, object]]:
+    return [{"n_train": r, "peak_mb": p} for r, p in rows_and_peaks]
+
+
+def test_training_goal_measures_extrapolates_or_abstains() -> None:
+    # Reached 20k rows: the version there is judged, and the growth.
+    figure, ok, got = soak.training_goal(_trained([(5000, 200.0), (20000, 700.0)]))
+    assert ok is True and not got["extrapolated"] and got["peak_at_goal_mb"] == 700.0
+    assert got["exponent"] == pytest.approx(math.log(3.5) / math.log(4))
+    # Peaks growing faster than the rows fail even under 1 GB.
+    _, ok, got = soak.training_goal(_trained([(1000, 50.0), (4000, 400.0)]))
+    assert ok is False and got["extrapolated"] and got["exponent"] > 1
+    # Small peaks over a narrow range: no verdict, and why.
+    figure, ok, _ = soak.training_goal(_trained([(240, 20.0), (1269, 0.0), (900, 33.0)]))
+    assert ok is None and "too little to extrapolate" in figure
+    assert soak.training_goal(_trained([(300, None), (600, None)]))[:2] == (
+        "not recorded by this code",
+        None,
+    )
