@@ -378,22 +378,30 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 150) -> float:
     return time.perf_counter() - started
 
 
-@contextlib.contextmanager
-def server(home: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``looplab serve`` on the workspace with its embedded worker; stopped by its pid after."""
-    port = free_port()
-    env = {**os.environ, **CODE_ENV, "LOOPLAB_HOME": str(home), "LOOPLAB_HOST": "127.0.0.1"}
-    env["LOOPLAB_PORT"] = str(port)
-    env.pop("LOOPLAB_RUN_WORKER", None)
-    base = f"http://127.0.0.1:{port}"
+def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "looplab"), "serve"],
+        return subprocess.Popen(
+            [str(VENV_BIN / "looplab"), command],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+@contextlib.contextmanager
+def server(
+    home: Path, log: Path, separate: bool
+) -> Iterator[tuple[subprocess.Popen[bytes], str, subprocess.Popen[bytes] | None]]:
+    """``looplab serve`` on the workspace, with its embedded worker or (``separate``) a
+    ``looplab worker`` process beside it; each stopped by its pid after."""
+    port = free_port()
+    env = {**os.environ, **CODE_ENV, "LOOPLAB_HOME": str(home), "LOOPLAB_HOST": "127.0.0.1"}
+    env["LOOPLAB_PORT"] = str(port)
+    env.pop("LOOPLAB_RUN_WORKER", None)
+    base = f"http://127.0.0.1:{port}"
+    worker = spawn("worker", env, log.with_suffix(".worker.log")) if separate else None
+    proc = spawn("serve", {**env, "LOOPLAB_RUN_WORKER": "false"} if separate else env, log)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -406,9 +414,11 @@ def server(home: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str
             if time.monotonic() > deadline:
                 raise RuntimeError(f"looplab serve did not answer within 120 s; log {log}")
             time.sleep(0.3)
-        yield proc, base
+        yield proc, base, worker
     finally:
         stop(proc)
+        if worker is not None:
+            stop(worker)
 
 
 # -- the workspace --------------------------------------------------------------------------------
@@ -571,12 +581,16 @@ def predictor(
             load.stop.wait(think)
 
 
-def sampler(load: Load, pid: int, home: Path, out: list[dict[str, float]]) -> None:
+def sampler(
+    load: Load, pids: tuple[int, int | None], home: Path, out: list[dict[str, float]]
+) -> None:
+    pid, worker = pids
     while True:
         out.append(
             {
                 "t": time.time(),
                 "rss_mb": rss_mb(pid),
+                "worker_rss_mb": rss_mb(worker) if worker else float("nan"),
                 "requests": load.answered(),
                 "store_mb": store_mb(home),
             }
@@ -585,7 +599,9 @@ def sampler(load: Load, pid: int, home: Path, out: list[dict[str, float]]) -> No
             return
 
 
-def drive(ws: Workspace, base: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+def drive(
+    ws: Workspace, base: str, pid: int, args: argparse.Namespace, worker: int | None
+) -> dict[str, Any]:
     """Run the clients for ``args.minutes``; return their calls and the samples."""
     load, samples = Load(), list[dict[str, float]]()
     # The first prediction loads the model: not part of the soak.
@@ -596,7 +612,7 @@ def drive(ws: Workspace, base: str, pid: int, args: argparse.Namespace) -> dict[
         headers=headers,
         timeout=300,
     ).raise_for_status()
-    threads = [threading.Thread(target=sampler, args=(load, pid, ws.home, samples))]
+    threads = [threading.Thread(target=sampler, args=(load, (pid, worker), ws.home, samples))]
     threads += [
         threading.Thread(target=annotator, args=(load, base, token, ws.truth, args.think))
         for token in ws.annotators
@@ -610,6 +626,7 @@ def drive(ws: Workspace, base: str, pid: int, args: argparse.Namespace) -> dict[
         for k, token in enumerate(ws.predictors)
     ]
     cpu0, client0, t0 = cpu_seconds(pid), time.process_time(), time.time()
+    worker_cpu0 = cpu_seconds(worker) if worker else 0.0
     for thread in threads:
         thread.start()
     print(f"  soak: {args.minutes:g} min ...", file=sys.stderr, flush=True)
@@ -627,6 +644,7 @@ def drive(ws: Workspace, base: str, pid: int, args: argparse.Namespace) -> dict[
         "failures": load.failures,
         "acked": load.acked,
         "server_cores": (cpu_seconds(pid) - cpu0) / (t1 - t0),
+        "worker_cores": (cpu_seconds(worker) - worker_cpu0) / (t1 - t0) if worker else None,
         "client_cores": (time.process_time() - client0) / (t1 - t0),
     }
 
@@ -752,6 +770,7 @@ def summarise(
         "phases": by_phase(calls, spans, LABELING),
         "rss": rss_slopes(samples, spans, t0 + args.warmup),
         "rss_max_mb": max((s["rss_mb"] for s in samples), default=float("nan")),
+        "worker_rss_max_mb": max((s["worker_rss_mb"] for s in samples), default=float("nan")),
         "busy": busy,
         "monitor": monitor_lateness(starts, monitor_every(), t0, t1),
         "trainings": store["trainings"],
@@ -927,6 +946,11 @@ def print_store(s: dict[str, Any], store: dict[str, Any], run: dict[str, Any]) -
         f"{rss['mb_per_1k_requests']:+.2f} MB per 1,000 requests, {rss['mb_per_minute']:+.2f} "
         f"MB/min ({rss['samples']} of {rss['of']} samples after the warm-up: {rss['how']}); peak "
         f"{s['rss_max_mb']:.0f} MB"
+        + (
+            f"; the worker process's peak {s['worker_rss_max_mb']:.0f} MB"
+            if not math.isnan(s["worker_rss_max_mb"])
+            else ""
+        )
     )
     late = ", ".join(f"{x:.0f}" for x in mon["late_s"])
     print(f"monitor: {mon['runs']} runs ({mon['expected']} due); late by s: {late or 'none'}")
@@ -974,13 +998,17 @@ def report(
     print(
         f"\nsoak: {args.minutes:g} min, {args.records:,} BBC sentences in the pool, "
         f"{ANNOTATORS} annotators (think {args.think:g} s), {PREDICTORS} prediction clients "
-        f"(think {args.predict_think:g} s, feedback on 1 in {FEEDBACK_EVERY}); SQLite, embedded "
-        f"worker; settings changed: {ws.changed or 'none'}; code {args.code}"
+        f"(think {args.predict_think:g} s, feedback on 1 in {FEEDBACK_EVERY}); SQLite, "
+        f"{'embedded worker' if args.worker == 'embedded' else 'a looplab worker process'}; "
+        f"settings changed: {ws.changed or 'none'}; code {args.code}"
     )
+    worker = run["worker_cores"]
     print(
         f"machine: {os.cpu_count()} cores shared by client and server; load average (1 min) "
         f"{args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after; server "
-        f"{run['server_cores']:.2f} cores, client {run['client_cores']:.2f} cores"
+        f"{run['server_cores']:.2f} cores"
+        + (f", worker process {worker:.2f} cores" if worker is not None else "")
+        + f", client {run['client_cores']:.2f} cores"
     )
     print_minutes(s)
     print_phases(s, span_s)
@@ -1011,6 +1039,7 @@ def result_line(
     fields: dict[str, Any] = {
         "minutes": args.minutes,
         "records": args.records,
+        "worker": args.worker,
         "answers": run["acked"]["submit"],
         "predictions": run["acked"]["predict"],
         "feedback": run["acked"]["feedback"],
@@ -1067,6 +1096,12 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.5, help="annotator pause, seconds")
     parser.add_argument("--predict-think", type=float, default=0.1, help="predict pause, s")
     parser.add_argument("--retrain-every", type=int, default=None, help="project setting")
+    parser.add_argument(
+        "--worker",
+        choices=("embedded", "process"),
+        default="embedded",
+        help="run jobs in the server (default) or in a `looplab worker` process beside it",
+    )
     parser.add_argument("--quick", action="store_true", help="2 minutes, a pool of 8,000")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
@@ -1089,11 +1124,13 @@ def main() -> int:
             file=sys.stderr,
             flush=True,
         )
-        with server(ws.home, tmp / "server.log") as (proc, base):
-            run = drive(ws, base, proc.pid, args)
-            stop_s = stop(proc)
+        separate = args.worker == "process"
+        with server(ws.home, tmp / "server.log", separate) as (proc, base, worker):
+            run = drive(ws, base, proc.pid, args, worker.pid if worker else None)
+            # The process that runs the jobs is the one whose stop matters for them.
+            stop_s = stop(worker if worker is not None else proc)
         store = read_store(ws.home, run["t1"])
-        store.update(stop_s=stop_s, exit_code=proc.returncode)
+        store.update(stop_s=stop_s, exit_code=(worker or proc).returncode)
         store.update(artifacts=artifacts(ws.home), gc=gc_dry_run(ws.home))
         return report(args, ws, run, store)
     finally:
