@@ -1070,10 +1070,20 @@ def result_line(
         }
     )
     if args.json:
-        s_out = {k: v for k, v in s.items()}
-        print(json.dumps({"result": fields, "summary": s_out}, default=str))
+        print(json.dumps(finite({"result": fields, "summary": s}), default=str))
     print("RESULT " + " ".join(f"{k}={v}" for k, v in fields.items()))
     return 0 if fields["lost"] == 0 and fields["failed"] == 0 else 1
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN turned into None, so ``--json`` prints strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def code_version() -> str:
