@@ -364,6 +364,12 @@ def store_mb(home: Path) -> float:
     return total / 2**20
 
 
+def wal_mb(home: Path) -> float:
+    with contextlib.suppress(OSError):
+        return (home / "looplab.db-wal").stat().st_size / 2**20
+    return 0.0
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float = 150) -> float:
     """SIGTERM the server we started, wait for it (SIGKILL its group after ``timeout``)."""
     started = time.perf_counter()
@@ -593,6 +599,7 @@ def sampler(
                 "worker_rss_mb": rss_mb(worker) if worker else float("nan"),
                 "requests": load.answered(),
                 "store_mb": store_mb(home),
+                "wal_mb": wal_mb(home),
             }
         )
         if load.stop.wait(SAMPLE_SECONDS):
@@ -779,6 +786,8 @@ def summarise(
         "store_mb_per_1k": store_growth / (predictions / 1000) if predictions else float("nan"),
         "store_mb": samples[-1]["store_mb"] if samples else float("nan"),
         "store_growth_mb": store_growth,
+        "wal_max_mb": max((s["wal_mb"] for s in samples), default=float("nan")),
+        "wal_end_mb": samples[-1]["wal_mb"] if samples else float("nan"),
         "table_growth_mb": {
             t: (b - args.tables0.get(t, 0)) / 2**20
             for t, b in sorted(store["tables"].items(), key=lambda kv: -kv[1])
@@ -960,7 +969,10 @@ def print_store(s: dict[str, Any], store: dict[str, Any], run: dict[str, Any]) -
         f"for {s['predictions']:,} predictions: {s['store_mb_per_1k']:.2f} MB per 1,000; "
         f"prediction log (predictions + feedback tables) {s['log_mb_per_1k']:.3f} MB per 1,000"
     )
-    print(f"  growth by table, MB: {growth}")
+    print(
+        f"  WAL: largest {s['wal_max_mb']:.1f} MB, {s['wal_end_mb']:.1f} MB at the end; growth by "
+        f"table, MB: {growth}"
+    )
     a = s["artifacts"]
     gc = s.get("gc")
     gc_text = (
