@@ -133,3 +133,15 @@ def test_the_training_set_follows_the_projects_consensus_setting(store: Store) -
         configure.update_settings(session, project, {"consensus_min_posterior": 0.99}, actor="t")
         data = dataset.labeled_set(session, project)
     assert data.held_for_review and len(data.held_for_review) + data.n_records == 300
+
+
+def test_a_known_answers_own_annotation_does_not_teach_dawid_skene() -> None:
+    from looplab.trust.labels import _fit_votes
+
+    answers = {
+        1: [(1, 7, "dog", "human", 1), (2, None, "cat", "import", 1)],  # gold: cat
+        2: [(3, 7, "dog", "human", 1), (4, 8, "cat", "review", 1), (5, 9, "cat", "human", 1)],
+        3: [(6, None, "cat", "import", 1), (7, 7, "dog", "human", 1)],
+    }
+    votes = _fit_votes(answers, {}, settled={1, 2})
+    assert {rid: [a[0] for a in v] for rid, v in votes.items()} == {1: [1], 2: [3, 5], 3: [6, 7]}
