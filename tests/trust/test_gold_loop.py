@@ -23,7 +23,7 @@ from looplab.core.tables import (
     TrainingLabel,
 )
 from looplab.govern import access
-from looplab.trust import goldfile
+from looplab.trust import annotators, goldfile
 from tests import textdata
 
 
@@ -135,6 +135,14 @@ def test_gold_is_handed_at_its_rate_never_twice_and_looks_ordinary(
             queue.annotate(session, project, ann, record.id, "sport")
     assert len(seen) == len(set(seen))  # never the same record twice
     assert 10 <= golden <= 30  # 20% of 100, within the binomial's spread
+    # Her gold answers grade her: "sport" is right on the gold records that are sport.
+    with store.read() as session:
+        project = projects.get_project(session, "news")
+        known = dict(session.execute(select(GoldAnswer.record_id, GoldAnswer.label)).tuples().all())
+        (person,) = annotators.report(session, project)["annotators"]
+    right = sum(known[rid] == "sport" for rid in seen if rid in known)
+    assert person["gold"]["n"] == golden and person["gold"]["right"] == right
+    assert person["gold"]["low"] < person["gold"]["rate"] < person["gold"]["high"]
 
 
 def test_a_gold_record_trains_once_with_its_known_answer(store: Store, tmp_path: Path) -> None:
