@@ -193,12 +193,30 @@ def simulate(
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
+    annotators: Annotated[
+        int,
+        typer.Option(
+            help="Simulate this many annotators instead of the queue: what overlap, consensus"
+            " and quarantine buy (0: off)."
+        ),
+    ] = 0,
+    annotator_accuracy: Annotated[
+        str,
+        typer.Option(help="The honest annotators' accuracy: one, or one each (0.9,0.85,0.8)."),
+    ] = "0.85",
+    adversary: Annotated[
+        str | None,
+        typer.Option(help="One adversary among them: flip:A>B (labels) or random."),
+    ] = None,
+    overlap: Annotated[int, typer.Option(help="Simulated answers per record.")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the labeling loop with the true labels: does the strategy beat random here?
 
     The true labels are the metadata column ``--oracle-column`` or, without it, the labels the
     project's imports brought. Ends with one verdict per strategy and a paired test over seeds.
+    With ``--annotators``, simulated people answer instead, and each consensus method's
+    training labels and model are scored against the truth.
     """
     from looplab.ask import simulate as sim
 
@@ -208,6 +226,12 @@ def simulate(
         fields, task = list(project.fields), project.task
         estimator = projects.setting(project, "estimator")
     payloads, truth = oracle.payloads, oracle.truth
+    if annotators:
+        _simulate_crowd(
+            project_name, oracle, (task, fields, estimator), annotators,
+            (annotator_accuracy, adversary, overlap), seeds, as_json,
+        )  # fmt: skip
+        return
     if len(truth) < initial + 2 * batch:
         raise_exit(
             f"only {len(truth)} records have a true label ({oracle.source}); the simulation"
@@ -250,3 +274,47 @@ def simulate(
     for v in verdicts:
         out.print(v.text, highlight=False)
     err.print(f"learning curve: {plot}")
+
+
+def _simulate_crowd(
+    project_name: str,
+    oracle: Any,
+    pipeline: tuple[str, list[str], str | None],
+    n: int,
+    crowd_spec: tuple[str, str | None, int],
+    seeds: int,
+    as_json: bool,
+) -> None:
+    """``looplab simulate --annotators``: consensus methods on simulated people's answers."""
+    import numpy as np
+
+    from looplab.ask import crowds
+    from looplab.ask import simulate as sim
+    from looplab.core.errors import Invalid
+    from looplab.trust.crowd import parse_crowd
+
+    accuracy, adversary, overlap = crowd_spec
+    classes = sorted({str(v) for v in oracle.truth})
+    if len(classes) < 2:
+        raise_exit(f"the true labels of {project_name!r} hold one class: nothing to simulate")
+    try:
+        crowd = parse_crowd(n, accuracy, adversary, classes)
+    except Invalid as exc:
+        raise_exit(exc.message)
+    if not 1 <= overlap <= n:
+        raise_exit(f"--overlap {overlap}: each record needs 1 to {n} of the {n} annotators")
+    y = np.array([classes.index(str(v)) for v in oracle.truth])
+    features, make_model = sim.precompute_features(*pipeline[:2], oracle.payloads, pipeline[2])
+    with err.status(f"simulating {n} annotators x {seeds} seeds..."):
+        result = crowds.compare_crowds(
+            features, y, classes, make_model, crowd, overlap=overlap, seeds=seeds
+        )
+    if as_json:
+        emit_json({"oracle": oracle.source, "records": len(y), **result})
+        return
+    out.print(
+        f"oracle: {oracle.source}, {len(y):,} records; {n} simulated annotators, "
+        f"{overlap} answers per record",
+        highlight=False,
+    )
+    out.print(crowds.format_crowd_table(result), highlight=False)
