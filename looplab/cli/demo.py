@@ -155,6 +155,23 @@ def _simulation_json(
     }
 
 
+#: ``looplab simulate --annotators``: simulated people instead of the queue (looplab.ask.crowds).
+AnnotatorsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Simulate this many annotators instead of the queue: what overlap, consensus"
+        " and quarantine buy (0: off)."
+    ),
+]
+AccuracyOpt = Annotated[
+    str, typer.Option(help="The honest annotators' accuracy: one, or one each (0.9,0.85,0.8).")
+]
+AdversaryOpt = Annotated[
+    str | None, typer.Option(help="One adversary among them: flip:A>B (labels) or random.")
+]
+OverlapOpt = Annotated[int, typer.Option(help="Simulated answers per record.")]
+
+
 @app.command()
 def simulate(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
@@ -193,22 +210,10 @@ def simulate(
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
-    annotators: Annotated[
-        int,
-        typer.Option(
-            help="Simulate this many annotators instead of the queue: what overlap, consensus"
-            " and quarantine buy (0: off)."
-        ),
-    ] = 0,
-    annotator_accuracy: Annotated[
-        str,
-        typer.Option(help="The honest annotators' accuracy: one, or one each (0.9,0.85,0.8)."),
-    ] = "0.85",
-    adversary: Annotated[
-        str | None,
-        typer.Option(help="One adversary among them: flip:A>B (labels) or random."),
-    ] = None,
-    overlap: Annotated[int, typer.Option(help="Simulated answers per record.")] = 3,
+    annotators: AnnotatorsOpt = 0,
+    annotator_accuracy: AccuracyOpt = "0.85",
+    adversary: AdversaryOpt = None,
+    overlap: OverlapOpt = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the labeling loop with the true labels: does the strategy beat random here?
@@ -227,21 +232,10 @@ def simulate(
         estimator = projects.setting(project, "estimator")
     payloads, truth = oracle.payloads, oracle.truth
     if annotators:
-        _simulate_crowd(
-            project_name, oracle, (task, fields, estimator), annotators,
-            (annotator_accuracy, adversary, overlap), seeds, as_json,
-        )  # fmt: skip
-        return
-    if len(truth) < initial + 2 * batch:
-        raise_exit(
-            f"only {len(truth)} records have a true label ({oracle.source}); the simulation"
-            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
-        )
-    if budget > 0.75 * len(truth):
-        raise_exit(
-            f"budget {budget} exceeds the pool: at most {int(0.75 * len(truth))} "
-            "(a quarter of the records is held out to measure accuracy)"
-        )
+        crowd = (annotator_accuracy, adversary, overlap)
+        pipeline = (task, fields, estimator)
+        return _simulate_crowd(project_name, oracle, pipeline, annotators, crowd, seeds, as_json)
+    _check_pool(len(truth), oracle.source, initial, batch, budget)
     try:
         for spec in strategy:
             sim.parse_strategy(spec)
@@ -274,6 +268,20 @@ def simulate(
     for v in verdicts:
         out.print(v.text, highlight=False)
     err.print(f"learning curve: {plot}")
+
+
+def _check_pool(n: int, source: str, initial: int, batch: int, budget: int) -> None:
+    """Exit 2 unless the records with a true label can hold the simulated run."""
+    if n < initial + 2 * batch:
+        raise_exit(
+            f"only {n} records have a true label ({source}); the simulation"
+            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
+        )
+    if budget > 0.75 * n:
+        raise_exit(
+            f"budget {budget} exceeds the pool: at most {int(0.75 * n)} "
+            "(a quarter of the records is held out to measure accuracy)"
+        )
 
 
 def _simulate_crowd(
