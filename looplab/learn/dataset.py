@@ -31,8 +31,9 @@ from looplab.core.tables import Annotation, Project, Record
 
 #: Share of records, by content hash, held out for evaluation.
 TEST_SHARE = 0.2
-#: Origins that teach the model. Quarantined or superseded answers never do.
-TRAINING_ORIGINS = ("human", "import", "feedback")
+#: Origins that teach the model. Quarantined or superseded answers never do. A reviewer's
+#: answer (``review``) overrides all others on its record (see :func:`record_examples`).
+TRAINING_ORIGINS = ("human", "import", "feedback", "review")
 #: Jaccard index of word sets from which two texts count as near duplicates (same split).
 NEAR_DUP_THRESHOLD = 0.8
 
@@ -177,6 +178,9 @@ def record_examples(answers: list[Answer], row_count: int) -> list[tuple[str, in
       not votes), plus the people's consensus, which stands for the record's rows no imported
       label covers (at least one).
 
+    * A record a reviewer decided (an answer of origin ``review``): the reviewer's label, for
+      all the record's rows; the other answers stand for 0 rows (kept as lineage).
+
     The weight of a voted label goes to its latest answer; the others stand for 0 rows.
 
     Examples
@@ -185,7 +189,15 @@ def record_examples(answers: list[Answer], row_count: int) -> list[tuple[str, in
     [('late', 30, {1: 30}), ('ontime', 70, {2: 70})]
     >>> record_examples([(1, None, "late", "import", 1), (2, 8, "ontime", "human", 1)], 1)
     [('ontime', 1, {1: 0, 2: 1})]
+    >>> record_examples([(1, 7, "cat", "human", 1), (2, 8, "cat", "human", 1),
+    ...                  (3, 9, "dog", "review", 1)], 1)
+    [('dog', 1, {1: 0, 2: 0, 3: 1})]
     """
+    reviews = [a for a in answers if a[3] == "review"]
+    if reviews:
+        decided = max(reviews)
+        weight = max(1, row_count)
+        return [(decided[2], weight, {a[0]: weight if a is decided else 0 for a in answers})]
     imported = [a for a in answers if a[3] == "import"]
     observed = sum(a[4] for a in imported)
     if row_count <= 1 and observed <= 1:
@@ -211,7 +223,10 @@ def _voted(
 
 
 def labeled_set(session: Session, project: Project) -> LabeledSet:
-    """Every record with at least one active, trainable answer, in record-id order."""
+    """Every record with at least one active, trainable answer, in record-id order.
+
+    A record a reviewer marked ambiguous (an active review answer without a label) is left out.
+    """
     rows = session.execute(
         select(
             Annotation.record_id,
@@ -232,6 +247,8 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
     answers: dict[int, list[Answer]] = defaultdict(list)
     for record_id, annotation_id, person, label, origin, rows_of in rows:
         answers[record_id].append((annotation_id, person, str(label), origin, int(rows_of or 1)))
+    for record_id in ambiguous_records(session, project):
+        answers.pop(record_id, None)
     out = LabeledSet()
     hashes: list[bytes] = []
     payloads: list[dict[str, Any]] = []
@@ -268,3 +285,17 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
         split for split, a, b in zip(per_record, first, ends, strict=True) for _ in range(b - a)
     ]
     return out
+
+
+def ambiguous_records(session: Session, project: Project) -> set[int]:
+    """Records a reviewer marked ambiguous: no label of theirs is trusted for training."""
+    return set(
+        session.scalars(
+            select(Annotation.record_id).where(
+                Annotation.project_id == project.id,
+                Annotation.origin == "review",
+                Annotation.status == "active",
+                Annotation.label.is_(None),
+            )
+        )
+    )

@@ -1,0 +1,240 @@
+"""The review queue on a real store: the scan finds planted flips, decisions supersede labels,
+are audited, and the next training set (and model) uses them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from looplab import worker
+from looplab.core import audit, jobs, projects
+from looplab.core.errors import Conflict, Invalid, NotFound
+from looplab.core.settings import Settings
+from looplab.core.store import Store
+from looplab.core.tables import Annotation, AuditEvent, Job, Project, Record, ReviewItem, User
+from looplab.govern import access
+from looplab.learn import dataset
+from looplab.trust import review
+
+LABELS = ["business", "sport", "tech"]
+VOCAB = {
+    "business": "market shares profit bank investors sales economy growth deal firm",
+    "sport": "match goal team season coach players league win cup injury",
+    "tech": "software phone chip users internet data mobile network apps device",
+}
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "on",
+    "and",
+    "said",
+    "was",
+    "new",
+    "year",
+    "after",
+    "its",
+    "for",
+    "with",
+]
+
+
+def seeded_rows(n: int, flips: int, seed: int = 0) -> tuple[list[tuple[str, str]], set[int]]:
+    """``(text, given label)`` rows whose words say the true topic; ``flips`` rows mislabeled."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, str]] = []
+    for i in range(n):
+        topic = LABELS[i % 3]
+        words = [*rng.choice(VOCAB[topic].split(), 6), *rng.choice(FILLER, 4), f"doc{i}"]
+        rng.shuffle(words)
+        rows.append((" ".join(words), topic))
+    flipped = {int(i) for i in rng.choice(n, flips, replace=False)}
+    for i in flipped:
+        text, topic = rows[i]
+        rows[i] = (text, LABELS[(LABELS.index(topic) + 1) % 3])
+    return rows, flipped
+
+
+def make_project(store: Store, n: int = 150, flips: int = 12) -> tuple[list[int], set[int]]:
+    """Project ``news`` whose records carry one human answer each (by ``ann``)."""
+    rows, flipped = seeded_rows(n, flips)
+    with store.write() as session:
+        project = projects.create_project(session, "news", task="text", labels=LABELS, actor="t")
+        ann, _ = access.create_user(session, "ann", "annotator", actor="t")
+        access.create_user(session, "rita", "reviewer", actor="t")
+        ids = []
+        for text, label in rows:
+            record = Record(
+                project_id=project.id,
+                content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),
+                payload={"text": text},
+                meta={},
+                n_human=1,
+            )
+            session.add(record)
+            session.flush()
+            session.add(
+                Annotation(
+                    project_id=project.id,
+                    record_id=record.id,
+                    annotator_id=ann.id,
+                    value={"label": label},
+                    label=label,
+                    origin="human",
+                )
+            )
+            ids.append(record.id)
+    return ids, {ids[i] for i in flipped}
+
+
+def scan(store: Store, tmp_path: Path) -> dict:
+    """Queue a scan and let the worker run it (the path `looplab quality --run` takes)."""
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        job_id = jobs.enqueue(session, review.SCAN_KIND, project_id=project.id).id
+    worker.drain(store, Settings(home=tmp_path))
+    with store.read() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "done", job and job.error
+        return dict(job.result)
+
+
+def items(store: Store) -> list[ReviewItem]:
+    with store.read() as session:
+        rows = list(session.scalars(select(ReviewItem).order_by(ReviewItem.score)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def test_scan_finds_planted_flips(store: Store, tmp_path: Path) -> None:
+    _, flipped = make_project(store)
+    result = scan(store, tmp_path)
+    queued = items(store)
+    found = {item.record_id for item in queued}
+    assert result["n_scanned"] == 150
+    assert result["n_queued"] == len(queued) > 0
+    hits = found & flipped
+    # Words name the topic, so a flip is plain to an out-of-fold model: most are found, and
+    # most suspects are flips.
+    assert len(hits) / len(flipped) >= 0.8, (found, flipped)
+    assert len(hits) / len(found) >= 0.7, (found, flipped)
+    for item in queued:
+        if item.record_id in flipped:
+            assert item.suggested_label != item.given_label
+        assert item.status == "open" and len(item.annotation_ids) == 1
+
+
+def test_too_few_labels_is_a_clear_skip(store: Store, tmp_path: Path) -> None:
+    make_project(store, n=12, flips=0)
+    result = scan(store, tmp_path)
+    assert result["skipped"].startswith("need 30 labeled records of 2+ labels to scan; have 12")
+    assert items(store) == []
+
+
+def _reviewer(session: Session) -> User:
+    return access.get_user(session, "rita")
+
+
+def _decide(store: Store, item_id: int, decision: str, label: str | None = None) -> None:
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        item = review.get_item(session, project, item_id)
+        review.decide(session, project, _reviewer(session), item, decision, label)
+
+
+def _labels(store: Store) -> dict[int, str]:
+    with store.read() as session:
+        data = dataset.labeled_set(session, projects.get_project(session, "news"))
+    return dict(zip(data.record_ids, data.labels, strict=True))
+
+
+def test_relabel_supersedes_is_audited_and_trains(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    scan(store, tmp_path)
+    first, second, third = items(store)[:3]
+    assert first.suggested_label is not None
+    _decide(store, first.id, "relabel", first.suggested_label)
+    _decide(store, second.id, "keep")
+    _decide(store, third.id, "ambiguous")
+    with store.read() as session:
+        old = session.get(Annotation, first.annotation_ids[0])
+        assert old is not None and old.status == "superseded"
+        kept = session.get(Annotation, second.annotation_ids[0])
+        assert kept is not None and kept.status == "active"
+        decided = {i.id: i for i in session.scalars(select(ReviewItem))}
+        assert decided[first.id].status == "relabeled" and decided[first.id].decided_by == "rita"
+        note = session.get(Annotation, decided[first.id].decision_id)
+        assert note is not None and (note.origin, note.label) == ("review", first.suggested_label)
+        events = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.action == "review.decide"))
+        )
+        assert [e.details["decision"] for e in events] == ["relabel", "keep", "ambiguous"]
+        assert events[0].details["superseded"] == first.annotation_ids
+        assert audit.verify(session).ok
+    labels = _labels(store)
+    assert labels[first.record_id] == first.suggested_label
+    assert labels[second.record_id] == second.given_label
+    assert third.record_id not in labels  # ambiguous: out of training
+    # A second scan leaves decided records alone and drops the first scan's open items.
+    scan(store, tmp_path)
+    reopened = {i.record_id for i in items(store) if i.status == "open"}
+    assert not reopened & {first.record_id, second.record_id, third.record_id}
+
+
+def test_bad_decisions_write_nothing(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    scan(store, tmp_path)
+    item = items(store)[0]
+    with store.read() as session:
+        before = session.scalar(select(Annotation.id).order_by(Annotation.id.desc()).limit(1))
+    with pytest.raises(Invalid, match="unknown label 'weather'"):
+        _decide(store, item.id, "relabel", "weather")
+    with pytest.raises(Invalid, match="is the given label"):
+        _decide(store, item.id, "relabel", item.given_label)
+    with pytest.raises(Invalid, match="unknown decision 'burn'"):
+        _decide(store, item.id, "burn")
+    with pytest.raises(Invalid, match="'keep' takes no label"):
+        _decide(store, item.id, "keep", "sport")
+    with pytest.raises(NotFound, match="no review item 999999"):
+        _decide(store, 999999, "keep")
+    _decide(store, item.id, "keep")
+    with pytest.raises(Conflict, match="already decided \\(kept by rita\\)"):
+        _decide(store, item.id, "ambiguous")
+    with store.read() as session:
+        after = session.scalar(select(Annotation.id).order_by(Annotation.id.desc()).limit(1))
+        assert after == (before or 0) + 1  # only the one good decision wrote
+
+
+def test_stale_item_is_refused(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    scan(store, tmp_path)
+    item = items(store)[0]
+    with store.write() as session:  # someone changed the record's label meanwhile
+        for aid in item.annotation_ids:
+            row = session.get(Annotation, aid)
+            assert row is not None
+            row.status = "superseded"
+    with pytest.raises(Conflict, match="is stale"):
+        _decide(store, item.id, "relabel", item.suggested_label)
+
+
+def test_summary_measures_the_confirm_rate(store: Store, tmp_path: Path) -> None:
+    make_project(store)
+    scan(store, tmp_path)
+    rows = items(store)
+    for item in rows[:4]:
+        _decide(store, item.id, "relabel", item.suggested_label)
+    _decide(store, rows[4].id, "keep")
+    with store.read() as session:
+        project: Project = projects.get_project(session, "news")
+        state = review.summary(session, project)
+    counts, p = state["scan"]["counts"], state["scan"]["precision"]
+    assert counts == {"open": len(rows) - 5, "kept": 1, "relabeled": 4, "ambiguous": 0}
+    assert (p["confirmed"], p["decided"], p["rate"]) == (4, 5, 0.8)
+    assert 0.37 < p["low"] < 0.38 and 0.96 < p["high"] < 0.97
