@@ -3,105 +3,29 @@ are audited, and the next training set (and model) uses them."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab import worker
-from looplab.core import audit, jobs, projects
+from looplab.core import audit, projects
 from looplab.core.errors import Conflict, Invalid, NotFound
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.core.tables import Annotation, AuditEvent, Job, Project, Record, ReviewItem, User
+from looplab.core.tables import (
+    Annotation,
+    AuditEvent,
+    Job,
+    Project,
+    ReviewItem,
+    TrainingLabel,
+    User,
+)
 from looplab.govern import access
-from looplab.learn import dataset
+from looplab.learn import dataset, training
 from looplab.trust import review
-
-LABELS = ["business", "sport", "tech"]
-VOCAB = {
-    "business": "market shares profit bank investors sales economy growth deal firm",
-    "sport": "match goal team season coach players league win cup injury",
-    "tech": "software phone chip users internet data mobile network apps device",
-}
-FILLER = [
-    "the",
-    "a",
-    "of",
-    "on",
-    "and",
-    "said",
-    "was",
-    "new",
-    "year",
-    "after",
-    "its",
-    "for",
-    "with",
-]
-
-
-def seeded_rows(n: int, flips: int, seed: int = 0) -> tuple[list[tuple[str, str]], set[int]]:
-    """``(text, given label)`` rows whose words say the true topic; ``flips`` rows mislabeled."""
-    rng = np.random.default_rng(seed)
-    rows: list[tuple[str, str]] = []
-    for i in range(n):
-        topic = LABELS[i % 3]
-        words = [*rng.choice(VOCAB[topic].split(), 6), *rng.choice(FILLER, 4), f"doc{i}"]
-        rng.shuffle(words)
-        rows.append((" ".join(words), topic))
-    flipped = {int(i) for i in rng.choice(n, flips, replace=False)}
-    for i in flipped:
-        text, topic = rows[i]
-        rows[i] = (text, LABELS[(LABELS.index(topic) + 1) % 3])
-    return rows, flipped
-
-
-def make_project(store: Store, n: int = 150, flips: int = 12) -> tuple[list[int], set[int]]:
-    """Project ``news`` whose records carry one human answer each (by ``ann``)."""
-    rows, flipped = seeded_rows(n, flips)
-    with store.write() as session:
-        project = projects.create_project(session, "news", task="text", labels=LABELS, actor="t")
-        ann, _ = access.create_user(session, "ann", "annotator", actor="t")
-        access.create_user(session, "rita", "reviewer", actor="t")
-        ids = []
-        for text, label in rows:
-            record = Record(
-                project_id=project.id,
-                content_hash=hashlib.blake2b(text.encode(), digest_size=16).digest(),
-                payload={"text": text},
-                meta={},
-                n_human=1,
-            )
-            session.add(record)
-            session.flush()
-            session.add(
-                Annotation(
-                    project_id=project.id,
-                    record_id=record.id,
-                    annotator_id=ann.id,
-                    value={"label": label},
-                    label=label,
-                    origin="human",
-                )
-            )
-            ids.append(record.id)
-    return ids, {ids[i] for i in flipped}
-
-
-def scan(store: Store, tmp_path: Path) -> dict:
-    """Queue a scan and let the worker run it (the path `looplab quality --run` takes)."""
-    with store.write() as session:
-        project = projects.get_project(session, "news")
-        job_id = jobs.enqueue(session, review.SCAN_KIND, project_id=project.id).id
-    worker.drain(store, Settings(home=tmp_path))
-    with store.read() as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.status == "done", job and job.error
-        return dict(job.result)
+from tests.reviewdata import make_project, scan
 
 
 def items(store: Store) -> list[ReviewItem]:
@@ -110,6 +34,12 @@ def items(store: Store) -> list[ReviewItem]:
         for row in rows:
             session.expunge(row)
         return rows
+
+
+@pytest.fixture(autouse=True)
+def reviewer(store: Store) -> None:
+    with store.write() as session:
+        access.create_user(session, "rita", "reviewer", actor="t")
 
 
 def test_scan_finds_planted_flips(store: Store, tmp_path: Path) -> None:
@@ -181,10 +111,32 @@ def test_relabel_supersedes_is_audited_and_trains(store: Store, tmp_path: Path) 
     assert labels[first.record_id] == first.suggested_label
     assert labels[second.record_id] == second.given_label
     assert third.record_id not in labels  # ambiguous: out of training
+    _trains_on_the_review(store, tmp_path, first)
     # A second scan leaves decided records alone and drops the first scan's open items.
     scan(store, tmp_path)
     reopened = {i.record_id for i in items(store) if i.status == "open"}
     assert not reopened & {first.record_id, second.record_id, third.record_id}
+
+
+def _trains_on_the_review(store: Store, tmp_path: Path, item: ReviewItem) -> None:
+    """The next model's lineage holds the review's answer, and not the superseded one."""
+    with store.read() as session:
+        project_id = projects.get_project(session, "news").id
+        note = session.get(ReviewItem, item.id)
+        assert note is not None and note.decision_id is not None
+        decision_id = note.decision_id
+    result = training.train_project(
+        store, Settings(home=tmp_path), Job(kind="train", project_id=project_id, params={})
+    )
+    assert result["model"] == "v1"
+    with store.read() as session:
+        taught = dict(
+            session.execute(select(TrainingLabel.annotation_id, TrainingLabel.weight))
+            .tuples()
+            .all()
+        )
+    assert taught[decision_id] == 1
+    assert item.annotation_ids[0] not in taught
 
 
 def test_bad_decisions_write_nothing(store: Store, tmp_path: Path) -> None:
