@@ -115,11 +115,19 @@ class ReviewBrief(BaseModel):
     created_at: dt.datetime
 
 
+class GoldOut(BaseModel):
+    label: str
+    source: str = Field(description="import (a gold file) or review (a reviewer's mark).")
+    created_by: str
+    created_at: dt.datetime
+
+
 class RecordHistory(BaseModel):
     record: HistoryRecord
     answers: list[AnswerOut]
     consensus: ConsensusOut | None
     training_label: TrainingLabelOut
+    gold: GoldOut | None = Field(description="The record's known answer, if it is a gold record.")
     suggestion: SuggestionOut | None
     reviews: list[ReviewBrief]
 
@@ -164,7 +172,13 @@ class ScanOut(BaseModel):
     skipped: str | None
     n_scanned: int | None
     n_suspects: int | None
-    n_queued: int | None
+    n_queued: int | None = Field(description="Label-error suspects queued for review.")
+    n_low_consensus: int | None = Field(
+        None, description="Records held back by a low consensus, queued."
+    )
+    n_flagged_annotator: int | None = Field(
+        None, description="Records labeled by a flagged annotator, queued."
+    )
     estimated_error_share: float | None
     estimators: list[str] | None
     folds: int | None

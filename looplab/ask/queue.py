@@ -25,6 +25,7 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, se
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from looplab.ask import gold
 from looplab.core import audit, jobs
 from looplab.core.errors import Invalid, NotFound
 from looplab.core.projects import setting
@@ -32,6 +33,7 @@ from looplab.core.store import advisory_lock, lock_key
 from looplab.core.tables import (
     Annotation,
     Base,
+    GoldAnswer,
     Lease,
     ModelVersion,
     Project,
@@ -39,12 +41,16 @@ from looplab.core.tables import (
     User,
     utcnow,
 )
+from looplab.trust import standing
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
 #: Origins of answers given through looplab, which fill a record's ``needed`` one per person.
 #: A record's first imported label counts as one answer too (see ``ingest``).
 PEOPLE = ("human", "feedback")
+#: Statuses of a person's answer that keep the record from being handed to them again (a
+#: quarantined person's answers are still theirs).
+ANSWERED = ("active", "skipped", "quarantined")
 
 
 def _serialise(session: Session, project_id: int) -> None:
@@ -96,8 +102,10 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
     answered = exists().where(
         Annotation.record_id == Record.id,
         Annotation.annotator_id == bindparam("user_id"),
-        Annotation.status.in_(("active", "skipped")),
+        Annotation.status.in_(ANSWERED),
     )
+    # Gold records come only through the gold draw (looplab.ask.gold), at gold_rate.
+    known = exists().where(GoldAnswer.record_id == Record.id)
     query = (
         select(Record)
         .where(
@@ -106,6 +114,7 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
             Record.n_human < Record.needed,
             Record.n_human + others_leases < Record.needed,
             ~answered,
+            ~known,
         )
         .order_by(Record.score.desc(), Record.id)
         .limit(1)
@@ -146,9 +155,11 @@ def next_record(
             return session.get(Record, record_id)
 
     skip = excluded | {record_id for _, record_id in held}
-    if skip:
+    # At gold_rate, a known-answer record instead (looplab.ask.gold); else the best open one.
+    record = gold.next_gold(session, project, user, skip=skip)
+    if record is None and skip:
         record = session.scalars(_NEXT_EXCLUDING, {**who, "skip": sorted(skip)}).first()
-    else:
+    elif record is None:
         record = session.scalars(_NEXT, who).first()
     if record is None:
         return None
@@ -192,7 +203,7 @@ _RECORD_PROJECT = select(_records.c.project_id).where(_records.c.id == bindparam
 _PREVIOUS = select(_annotations.c.id, _annotations.c.status, _annotations.c.origin).where(
     _annotations.c.record_id == bindparam("record_id"),
     _annotations.c.annotator_id == bindparam("user_id"),
-    _annotations.c.status.in_(("active", "skipped")),
+    _annotations.c.status.in_(ANSWERED),
 )
 _SUPERSEDE = (
     update(_annotations)
@@ -245,7 +256,7 @@ def annotate(
     from the labeling page replaces the person's first one (or their skip), a second verdict
     through feedback replaces their first feedback. An answer of the other origin is kept beside
     it: a labeling answer and a feedback verdict are two observations, and where they disagree
-    :func:`looplab.learn.dataset.consensus` decides the training label. The replaced answer is kept
+    :func:`looplab.trust.labels.consensus` decides the training label. The replaced answer is kept
     as ``superseded`` for the record. A person counts once towards the record's ``needed`` whatever
     the number of their answers.
     """
@@ -262,6 +273,8 @@ def annotate(
     previous = session.execute(_PREVIOUS, {"record_id": record_id, "user_id": user.id}).all()
     # Feedback on a served prediction is a person's answer too: it counts like a queue answer.
     counted_before = any(status == "active" and kind in PEOPLE for _, status, kind in previous)
+    # A quarantined person's answer is kept, never trained on, and fills no record's `needed`.
+    held_out = standing.is_excluded(session, project.id, user.id)
     replaced = [row_id for row_id, _, kind in previous if kind == origin]
     if replaced:
         session.execute(_SUPERSEDE, {"ids": replaced})
@@ -275,14 +288,15 @@ def annotate(
         label=label,
         seconds=seconds,
         origin=origin,
-        status="active",
+        status="quarantined" if held_out else "active",
         prediction_id=prediction_id,
     )
     session.add(annotation)
-    if origin in PEOPLE and not counted_before:
+    if origin in PEOPLE and not counted_before and not held_out:
         n_human = session.scalar(_COUNT_ANSWER, {"record_id": record_id})
         _sync(session, Record, record_id, "n_human", n_human)
-    _count_towards_retraining(session, project)
+    if not held_out:
+        _count_towards_retraining(session, project)
     release(session, project, user, record_id)
     session.flush()
     audit.record(
@@ -387,7 +401,7 @@ def last_answered(session: Session, project: Project, user: User) -> Annotation 
                 Annotation.project_id == project.id,
                 Annotation.annotator_id == user.id,
                 Annotation.origin == "human",
-                Annotation.status.in_(("active", "skipped")),
+                Annotation.status.in_(ANSWERED),
             )
         )
         .order_by(Annotation.id.desc())

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from looplab.core import projects
 from looplab.core.tables import (
     Annotation,
+    GoldAnswer,
     ModelVersion,
     Project,
     Record,
@@ -26,13 +27,16 @@ from looplab.core.tables import (
     User,
     version_name,
 )
-from looplab.learn import dataset
+from looplab.trust import answers as teaching
+from looplab.trust import labels
 
 
 def history(session: Session, project: Project, record_id: int) -> dict[str, Any]:
     """Everything stored about ``project``'s record ``record_id`` (:class:`NotFound` if none)."""
     record = projects.get_record(session, project, record_id)
     answers = _answers(session, record)
+    gold = session.scalar(select(GoldAnswer).where(GoldAnswer.record_id == record.id))
+    known = None if gold is None else gold.label
     return {
         "record": {
             "id": record.id,
@@ -43,7 +47,15 @@ def history(session: Session, project: Project, record_id: int) -> dict[str, Any
         },
         "answers": answers,
         "consensus": consensus_of(answers),
-        "training_label": _training_label(answers, record.row_count),
+        "training_label": _training_label(answers, record.row_count, known),
+        "gold": None
+        if gold is None
+        else {
+            "label": gold.label,
+            "source": gold.source,
+            "created_by": gold.created_by,
+            "created_at": gold.created_at,
+        },
         "suggestion": _suggestion(session, record),
         "reviews": [_item(i) for i in _items(session, record.id)],
     }
@@ -98,7 +110,7 @@ def _lineage(session: Session, annotation_ids: list[int]) -> dict[int, list[dict
 def consensus_of(answers: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The vote of the active answers other than reviews: label, its share, and every count.
 
-    Each person counts once per label (as :func:`looplab.learn.dataset.consensus` counts), so
+    Each person counts once per label (as :func:`looplab.trust.labels.consensus` counts), so
     ``confidence`` is the winning label's share of the votes: 1.0 for unanimity.
     """
     votes = [
@@ -108,7 +120,7 @@ def consensus_of(answers: list[dict[str, Any]]) -> dict[str, Any] | None:
     ]
     if not votes:
         return None
-    label = dataset.consensus(votes)
+    label = labels.consensus(votes)
     voters = {(("import", aid) if who is None else who, lab) for aid, who, lab in votes}
     counts = Counter(lab for _, lab in voters)
     return {
@@ -119,26 +131,37 @@ def consensus_of(answers: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def _training_label(answers: list[dict[str, Any]], row_count: int) -> dict[str, Any]:
-    """The label the next training set gives the record, and why (or why none)."""
+def _training_label(
+    answers: list[dict[str, Any]], row_count: int, gold: str | None
+) -> dict[str, Any]:
+    """The label the next training set gives the record, and why (or why none).
+
+    Gold answers and reviews settle a record; otherwise the majority of its answers (a
+    Dawid-Skene project weighs them over the whole project at training time, which one
+    record's history cannot repeat, so ``why`` says which rule was read).
+    """
     active = [a for a in answers if a["status"] == "active"]
     if any(a["origin"] == "review" and a["ambiguous"] for a in active):
         return {"label": None, "why": "a reviewer marked it ambiguous: left out of training"}
-    trainable: list[dataset.Answer] = [
+    trainable: list[labels.Answer] = [
         (a["id"], a["annotator_id"], a["label"], a["origin"], int(a["row_count"] or 1))
         for a in active
-        if a["origin"] in dataset.TRAINING_ORIGINS and a["label"] is not None
+        if a["origin"] in teaching.TEACHING_ORIGINS and a["label"] is not None
     ]
     if not trainable:
         return {"label": None, "why": "no active answer to train on"}
-    examples = dataset.record_examples(trainable, row_count)
-    label = max(examples, key=lambda e: e[1])[0]
-    why = (
-        "a reviewer's decision"
-        if any(a[3] == "review" for a in trainable)
-        else "the consensus of its answers"
+    decided = labels.training_labels(
+        {0: trainable}, {0: row_count}, gold={0: gold} if gold is not None else {}
     )
-    return {"label": label, "why": why, "examples": [[lab, w] for lab, w, _ in examples]}
+    examples = decided.examples.get(0) or [decided.held[0]]
+    label = max(examples, key=lambda e: e.weight).label
+    if gold is not None:
+        why = "its gold answer"
+    elif any(a[3] == "review" for a in trainable):
+        why = "a reviewer's decision"
+    else:
+        why = "the majority of its answers"
+    return {"label": label, "why": why, "examples": [[e.label, e.weight] for e in examples]}
 
 
 def _suggestion(session: Session, record: Record) -> dict[str, Any] | None:

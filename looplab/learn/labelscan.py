@@ -18,6 +18,7 @@ records are then all suspects), and any error on records no one labeled.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,10 @@ from looplab.collect import schema as types
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.core.tables import Annotation, Job, Project
-from looplab.learn import dataset, train
-from looplab.learn.dataset import LabeledSet
-from looplab.trust import label_errors, review
+from looplab.core.tables import Annotation, Job, Project, Record
+from looplab.learn import train
+from looplab.trust import answers, label_errors, review, standing
+from looplab.trust.labels import TrainingLabels
 
 #: Fewest labeled records, and per class, before a scan means anything.
 MIN_RECORDS = 30
@@ -45,66 +46,144 @@ MIN_PER_CLASS = 3
 FOLDS = 5
 
 
+@dataclass
+class Labeled:
+    """One label per labeled record: what the scan judges."""
+
+    record_ids: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+
+
 def scan_labels(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """Scan the project's labeled records and queue the suspects for review (a job handler)."""
+    """Scan the project's labeled records and queue the suspects for review (a job handler).
+
+    Three reasons are queued: ``label_error`` (confident learning), ``low_consensus`` (records
+    the consensus held back from training, :mod:`looplab.trust.labels`) and
+    ``flagged_annotator`` (records whose training label stands on an answer of a person the
+    reliability check flagged). Gold records and records a reviewer decided are left alone.
+    """
     started = time.perf_counter()
+    seed = int(job.params.get("seed", 0))
     with store.read() as session:
         project = jobs.project_of(session, job)
-        data = dataset.labeled_set(session, project)
-        settled = review.reviewed_records(session, project)
-    records, labels = one_label_per_record(data)
-    too_few = too_few_labels(labels)
-    if too_few:
-        return {"skipped": too_few, "n_scanned": len(records)}
-    classes = sorted(set(labels))
-    y = np.array([classes.index(label) for label in labels], dtype=np.int64)
-    seed = int(job.params.get("seed", 0))
-    X = features(project, [data.payloads[i] for i in records])
-    estimators = estimators_for(X, seed)
-    probas = label_errors.out_of_fold_probabilities(X, y, estimators, folds=FOLDS, seed=seed)
-    found = label_errors.suspects(y, probas)
-    ranked = [
-        (data.record_ids[records[i]], float(score), labels[i], classes[int(suggested)])
-        for i, score, suggested in zip(
-            found.indices.tolist(), found.scores.tolist(), found.suggested.tolist(), strict=True
+        decided = answers.for_training(session, project)
+        fixed = review.reviewed_records(session, project) | set(
+            answers.gold_labels(session, project)
         )
-        if data.record_ids[records[i]] not in settled
-    ]
+        labeled = one_label_per_record(session, decided)
+        flagged = flagged_answers(session, project)
+    too_few = too_few_labels(labeled.labels)
+    if too_few:
+        return {"skipped": too_few, "n_scanned": len(labeled.record_ids)}
+    ranked, figures = label_error_suspects(project, labeled, seed)
+    others: dict[str, list[tuple[int, float, str, str | None]]] = {
+        "label_error": list(ranked),
+        "low_consensus": [
+            (rid, e.confidence, e.label, None) for rid, e in sorted(decided.held.items())
+        ],
+        "flagged_annotator": [
+            (rid, min(e.confidence for e in decided.examples[rid]), label, None)
+            for rid, label in zip(labeled.record_ids, labeled.labels, strict=True)
+            if rid in flagged
+        ],
+    }
     with store.write() as session:
         jobs.hold(session, job, lease_seconds=settings.job_lease_seconds)
         project = jobs.project_of(session, job)
-        behind = answers_with_label(session, project, [r[0] for r in ranked])
-        candidates = [
-            review.Candidate(rid, score, given, suggested, behind.get((rid, given), []))
-            for rid, score, given, suggested in ranked
-        ]
-        queued = review.queue_candidates(
-            session, project, candidates, reason="label_error", job_id=job.id
-        )
+        queued = {
+            reason: _queue(session, project, [r for r in rows if r[0] not in fixed], reason, job.id)
+            for reason, rows in others.items()
+        }
     return {
-        "n_scanned": len(records),
-        "n_suspects": len(found.indices),
-        "n_queued": queued,
-        "estimated_error_share": round(len(found.indices) / len(records), 4),
-        "classes": classes,
-        "estimators": [_name(e) for e in estimators],
-        "folds": FOLDS,
+        **figures,
+        "n_scanned": len(labeled.record_ids),
+        "n_queued": queued["label_error"],
+        "n_low_consensus": queued["low_consensus"],
+        "n_flagged_annotator": queued["flagged_annotator"],
         "seconds": round(time.perf_counter() - started, 3),
     }
 
 
-def one_label_per_record(data: LabeledSet) -> tuple[list[int], list[str]]:
-    """Per record: the index of its heaviest example and that example's label.
+def label_error_suspects(
+    project: Project, labeled: Labeled, seed: int
+) -> tuple[list[tuple[int, float, str, str]], dict[str, Any]]:
+    """Confident learning on out-of-fold probabilities: (record, score, given, suggested)."""
+    classes = sorted(set(labeled.labels))
+    y = np.array([classes.index(label) for label in labeled.labels], dtype=np.int64)
+    X = features(project, labeled.payloads)
+    estimators = estimators_for(X, seed)
+    probas = label_errors.out_of_fold_probabilities(X, y, estimators, folds=FOLDS, seed=seed)
+    found = label_errors.suspects(y, probas)
+    ranked = [
+        (labeled.record_ids[i], float(score), labeled.labels[i], classes[int(suggested)])
+        for i, score, suggested in zip(
+            found.indices.tolist(), found.scores.tolist(), found.suggested.tolist(), strict=True
+        )
+    ]
+    figures = {
+        "n_suspects": len(ranked),
+        "estimated_error_share": round(len(ranked) / len(y), 4),
+        "classes": classes,
+        "estimators": [_name(e) for e in estimators],
+        "folds": FOLDS,
+    }
+    return ranked, figures
+
+
+def _queue(
+    session: Session,
+    project: Project,
+    rows: list[tuple[int, float, str, str | None]],
+    reason: str,
+    job_id: int | None,
+) -> int:
+    behind = answers_with_label(session, project, [r[0] for r in rows])
+    candidates = [
+        review.Candidate(rid, score, given, suggested, behind.get((rid, given), []))
+        for rid, score, given, suggested in rows
+    ]
+    return review.queue_candidates(session, project, candidates, reason=reason, job_id=job_id)
+
+
+def one_label_per_record(session: Session, decided: TrainingLabels) -> Labeled:
+    """Per record: the label of its heaviest example, and the record's payload.
 
     A repeated input observed with several labels trains with each of them; the scan judges
     the one most of its rows carry (the others are observations of P(y|x), not errors).
     """
-    best: dict[int, int] = {}
-    for i, record_id in enumerate(data.record_ids):
-        if record_id not in best or data.weights[i] > data.weights[best[record_id]]:
-            best[record_id] = i
-    order = sorted(best.values())
-    return order, [data.labels[i] for i in order]
+    out = Labeled()
+    ids = sorted(decided.examples)
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Record.id, Record.payload)
+            .where(Record.id.in_(ids[start : start + 5000]))
+            .order_by(Record.id)
+        ).tuples()
+        for record_id, payload in rows:
+            best = max(decided.examples[record_id], key=lambda e: e.weight)
+            out.record_ids.append(record_id)
+            out.labels.append(best.label)
+            out.payloads.append(payload)
+    return out
+
+
+def flagged_answers(session: Session, project: Project) -> set[int]:
+    """Records with an active answer by a person whose standing is ``flagged``."""
+    people = [
+        uid for uid, row in standing.standings(session, project).items() if row.status == "flagged"
+    ]
+    if not people:
+        return set()
+    return set(
+        session.scalars(
+            select(Annotation.record_id).where(
+                Annotation.project_id == project.id,
+                Annotation.annotator_id.in_(people),
+                Annotation.status == "active",
+            )
+        )
+    )
 
 
 def answers_with_label(
@@ -118,7 +197,7 @@ def answers_with_label(
                 Annotation.project_id == project.id,
                 Annotation.record_id.in_(record_ids[start : start + 5000]),
                 Annotation.status == "active",
-                Annotation.origin.in_(dataset.TRAINING_ORIGINS),
+                Annotation.origin.in_(answers.TEACHING_ORIGINS),
                 Annotation.label.is_not(None),
             )
         ).tuples()

@@ -68,6 +68,21 @@ def reviewed_records(session: Session, project: Project) -> set[int]:
     )
 
 
+def ambiguous_records(session: Session, project: Project) -> set[int]:
+    """Records a reviewer marked ambiguous (an active review answer without a label): no label
+    of theirs is trusted, so the training set leaves them out until someone decides again."""
+    return set(
+        session.scalars(
+            select(Annotation.record_id).where(
+                Annotation.project_id == project.id,
+                Annotation.origin == "review",
+                Annotation.status == "active",
+                Annotation.label.is_(None),
+            )
+        )
+    )
+
+
 def queue_candidates(
     session: Session,
     project: Project,
@@ -332,6 +347,8 @@ _SCAN_FIELDS = (
     "n_scanned",
     "n_suspects",
     "n_queued",
+    "n_low_consensus",
+    "n_flagged_annotator",
     "estimated_error_share",
     "estimators",
     "folds",

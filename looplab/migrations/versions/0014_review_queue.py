@@ -1,7 +1,7 @@
 """review queue: records a reviewer should look at, and what they decided
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 17:40:00
 
 * ``review_items``: one row per record queued for review (by the label-error scan, a low
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
