@@ -26,6 +26,7 @@ from looplab.api.routes import (
     review,
     serve,
     transfer,
+    trust,
     users,
 )
 from looplab.api.routes import jobs as job_routes
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     for module in (users, projects, labeling, review, models, serve, audit, monitor, admin):
         app.include_router(module.router)
-    for module in (transfer, job_routes):
+    for module in (transfer, trust, job_routes):
         app.include_router(module.router)
     web.mount(app)
     return app

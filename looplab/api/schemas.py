@@ -545,6 +545,11 @@ class WindowSummary(View):
     level: Literal["none", "inputs", "predictions", "performance"]
     alarm: bool = Field(description="True only at level performance.")
     alarm_source: str | None
+    alarm_windows: int | None = Field(
+        None,
+        description="How many consecutive windows' labels the accuracy alarm pooled (1, 2, 4 "
+        "or 8); null when labels did not alarm.",
+    )
     labels_used: str | None = Field(description="audit, feedback or null.")
     level_reasons: list[str]
     input_drift: bool

@@ -299,6 +299,8 @@ def annotate(
         _count_towards_retraining(session, project)
     release(session, project, user, record_id)
     session.flush()
+    if origin in PEOPLE:
+        _check_reliability_now_and_then(session, project, annotation.id)
     audit.record(
         session,
         actor=user.name,
@@ -333,6 +335,17 @@ def _count_towards_retraining(session: Session, project: Project) -> None:
     at_step = pending is not None and pending >= every and pending % every == 0
     if at_step and retrain_due(session, project, int(pending or 0)):
         jobs.enqueue(session, "train", project_id=project.id)
+
+
+def _check_reliability_now_and_then(session: Session, project: Project, annotation_id: int) -> None:
+    """Queue a ``reliability`` check after about every ``reliability_every`` people's answers.
+
+    A draw from the answer's id (one in ``reliability_every``) instead of a stored counter: no
+    extra write on the hot path, and a check comes as often on average.
+    """
+    every = int(setting(project, "reliability_every") or 0)
+    if every > 0 and gold.draw(project.id, 0, annotation_id) < 1.0 / every:
+        jobs.enqueue(session, "reliability", project_id=project.id)
 
 
 def retrain_due(session: Session, project: Project, pending: int) -> bool:

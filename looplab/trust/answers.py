@@ -103,11 +103,16 @@ class PeopleAnswers:
 
 
 def people_matrix(
-    session: Session, project: Project, *, only_overlap: bool = False
+    session: Session,
+    project: Project,
+    *,
+    only_overlap: bool = False,
+    statuses: tuple[str, ...] = ("active",),
 ) -> PeopleAnswers:
-    """People's active answers (labeling page and feedback; a person's latest per record).
+    """People's answers (labeling page and feedback; a person's latest per record).
 
-    ``only_overlap`` keeps the records at least two people answered (agreement is measured there).
+    ``only_overlap`` keeps the records at least two people answered (agreement is measured
+    there); ``statuses`` which answers count (judging a person reads their quarantined ones too).
     """
     rows = session.execute(
         select(
@@ -120,7 +125,7 @@ def people_matrix(
         .join(User, User.id == Annotation.annotator_id)
         .where(
             Annotation.project_id == project.id,
-            Annotation.status == "active",
+            Annotation.status.in_(statuses),
             Annotation.origin.in_(PEOPLE),
             Annotation.label.is_not(None),
         )
