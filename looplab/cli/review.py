@@ -12,7 +12,6 @@ import typer
 from looplab.cli.app import JsonOpt, app, emit_json, err, opened, out
 from looplab.core import jobs, projects
 from looplab.core.settings import Settings
-from looplab.trust import review
 
 
 @app.command()
@@ -30,7 +29,9 @@ def quality(
     as_json: JsonOpt = False,
 ) -> None:
     """The last label-error scan: suspects, review decisions, reviewers' confirm rate."""
+    # Imported here: the scan's maths (scipy, scikit-learn) stays out of `looplab --help`.
     from looplab import worker
+    from looplab.trust import review
 
     with opened() as store:
         if run:
