@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from looplab import worker
+from looplab.core.settings import Settings
 from looplab.core.tables import Annotation, AuditEvent, ReviewItem
 from tests.api.conftest import Api
 from tests.reviewdata import make_project, scan
@@ -124,3 +126,18 @@ def test_browser_searches_and_filters(scanned: tuple[Api, set[int]]) -> None:
     assert get(split="train")["total"] == 0  # no model yet: no record in any split
     paged = get(limit=10, offset=140)
     assert len(paged["items"]) == 10 and paged["items"][-1]["id"] == everything["items"][-1]["id"]
+
+
+def test_scan_over_http_queues_a_job_for_reviewers(api: Api, tmp_path: Path) -> None:
+    make_project(api.store, annotator="annotator")
+    refused = api.client.post(f"{BASE}/quality/scan", headers=api.as_("annotator"))
+    assert refused.status_code == 403
+    assert "may not scan labels for errors" in refused.json()["error"]["message"]
+    queued = api.client.post(f"{BASE}/quality/scan", headers=api.as_("reviewer"))
+    assert queued.status_code == 202 and queued.json()["kind"] == "label_scan"
+    quality = api.client.get(f"{BASE}/quality", headers=api.as_("reviewer")).json()
+    assert quality["scan"]["status"] == "queued" and quality["scan"]["counts"]["open"] == 0
+    worker.drain(api.store, Settings(home=tmp_path))
+    quality = api.client.get(f"{BASE}/quality", headers=api.as_("reviewer")).json()
+    assert quality["scan"]["job_id"] == queued.json()["id"]
+    assert quality["scan"]["status"] == "done" and quality["scan"]["counts"]["open"] > 0

@@ -157,3 +157,36 @@ def test_annotators_get_no_review_links(page: Any, review_site: tuple) -> None:
     expect(page.locator("#nav").get_by_role("link", name="Review")).to_have_count(0)
     page.goto(url + "#/projects/news/review")
     expect(page.get_by_role("alert")).to_contain_text("may not review annotations")
+
+
+@pytest.fixture(scope="module")
+def unscanned_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Store, str]]:
+    """A server with its job worker over a labeled project nobody has scanned yet."""
+    browser_or_skip()
+    home: Path = tmp_path_factory.mktemp("unscanned")
+    store = Store(f"sqlite:///{home / 'looplab.db'}")
+    store.upgrade()
+    with store.write() as session:
+        _, token = access.create_user(session, "rita", "reviewer", actor="test")
+    make_project(store)
+    settings = Settings(home=home, run_worker=True, monitor_every_seconds=3600)
+    with serve_in_thread(create_app(settings, store=store)) as url:
+        yield url, store, token
+
+
+def test_scan_now_fills_the_queue(page: Any, unscanned_site: tuple) -> None:
+    url, store, token = unscanned_site
+    sign_in(page, url, token)
+    page.goto(url + "#/projects/news/review")
+    section = page.locator(".review-page")
+    expect(section).to_have_attribute("data-scan", "none")
+    expect(page.get_by_text("Nothing to review.")).to_be_visible()
+    page.get_by_role("button", name="Scan now").click()
+    expect(section).to_have_attribute("data-scan", "done", timeout=120_000)
+    expect(section).to_have_attribute("data-item", re.compile(r"^\d+$"))
+    with store.read() as session:
+        first = session.scalars(
+            select(ReviewItem).where(ReviewItem.status == "open").order_by(ReviewItem.score)
+        ).first()
+    assert first is not None and section.get_attribute("data-item") == str(first.id)
+    expect(section.locator("[data-slot=summary]")).to_contain_text("suspects among 150 labeled")

@@ -15,8 +15,8 @@ from looplab.api.review_schemas import (
     ReviewItemOut,
     ReviewPage,
 )
-from looplab.api.schemas import MAX_ID
-from looplab.core import projects
+from looplab.api.schemas import MAX_ID, JobQueued
+from looplab.core import jobs, projects
 from looplab.govern import access, browse, records
 from looplab.trust import review
 
@@ -67,6 +67,16 @@ def quality(name: str, user: CurrentUser, store: StoreDep) -> QualityOut:
         project = projects.get_project(session, name)
         access.authorize(user, "annotation.review")
         return QualityOut.model_validate(review.summary(session, project))
+
+
+@router.post("/quality/scan", response_model=JobQueued, status_code=202)
+def scan(name: str, user: CurrentUser, store: StoreDep) -> JobQueued:
+    """Queue a label-error scan; a worker runs it (poll ``GET .../quality``)."""
+    with store.write() as session:
+        project = projects.get_project(session, name)
+        access.authorize(user, "labels.scan")
+        job = jobs.enqueue(session, review.SCAN_KIND, project_id=project.id)
+        return JobQueued(id=job.id, kind=job.kind, status=job.status)
 
 
 @router.get("/records/{record_id}/history", response_model=RecordHistory)

@@ -16,8 +16,41 @@ export async function reviewPage(view, name) {
   $("h1", view.el).textContent = `${name}: review`;
   focusHeading(view.el);
   const [project, quality] = await Promise.all([api(`/projects/${enc(name)}`), api(`/projects/${enc(name)}/quality`)]);
-  slots.summary.replaceChildren(...summaryText(name, quality));
   const walker = new Walker(view, project, slots);
+  slots.scan.addEventListener("click", () => scanNow(view, name, slots, walker));
+  showScan(name, slots, quality);
+  await walker.load();
+  if (quality.scan && !quality.scan.finished_at && quality.scan.status !== "failed") await watchScan(view, name, slots, walker);
+}
+
+function showScan(name, slots, quality) {
+  slots.summary.replaceChildren(...summaryText(name, quality));
+  const status = quality.scan ? quality.scan.status : "none";
+  $(".review-page").dataset.scan = status;
+  slots.scan.disabled = status === "queued" || status === "running";
+}
+
+/** Queue a scan (a worker runs it), then follow it until it is done and reload the queue. */
+async function scanNow(view, name, slots, walker) {
+  slots.scan.disabled = true;
+  try {
+    await api(`/projects/${enc(name)}/quality/scan`, { method: "POST" });
+  } catch (err) {
+    slots.scan.disabled = false;
+    showError(err);
+    return;
+  }
+  await watchScan(view, name, slots, walker);
+}
+
+async function watchScan(view, name, slots, walker) {
+  for (;;) {
+    const quality = await api(`/projects/${enc(name)}/quality`);
+    if (view.left) return;
+    showScan(name, slots, quality);
+    if (quality.scan.status === "done" || quality.scan.status === "failed") break;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
   await walker.load();
 }
 
@@ -26,7 +59,8 @@ function summaryText(name, quality) {
   const scan = quality.scan;
   if (!scan) return [`No label-error scan yet: run `, h("code", {}, `looplab quality ${name} --run`), "."];
   if (scan.skipped) return [`The last scan did not run: ${scan.skipped}.`];
-  if (scan.status !== "done") return [`Scan ${scan.job_id} is ${scan.status}.`];
+  if (scan.status === "failed") return [`Scan ${scan.job_id} failed: ${scan.error}`];
+  if (scan.status !== "done") return [`Scan ${scan.job_id} is ${scan.status}…`];
   const p = scan.precision;
   const rate = p.decided
     ? ` Reviewers confirmed ${number(p.confirmed)} of ${number(p.decided)} decided (${percent(p.rate)}, 95% interval ${percent(p.low)} to ${percent(p.high)}).`
