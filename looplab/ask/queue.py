@@ -25,17 +25,15 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, se
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from looplab.ask import gold
-from looplab.core import audit, jobs
+from looplab.ask import gold, pace
+from looplab.core import audit
 from looplab.core.errors import Invalid, NotFound
-from looplab.core.projects import setting
 from looplab.core.store import advisory_lock, lock_key
 from looplab.core.tables import (
     Annotation,
     Base,
     GoldAnswer,
     Lease,
-    ModelVersion,
     Project,
     Record,
     User,
@@ -216,12 +214,6 @@ _COUNT_ANSWER = (
     .values(n_human=_records.c.n_human + 1)
     .returning(_records.c.n_human)
 )
-_COUNT_LABEL = (
-    update(_projects)
-    .where(_projects.c.id == bindparam("project_id"))
-    .values(labels_since_model=_projects.c.labels_since_model + 1)
-    .returning(_projects.c.labels_since_model)
-)
 
 
 def _sync(session: Session, cls: type, key: int, field: str, value: object) -> None:
@@ -296,11 +288,11 @@ def annotate(
         n_human = session.scalar(_COUNT_ANSWER, {"record_id": record_id})
         _sync(session, Record, record_id, "n_human", n_human)
     if not held_out:
-        _count_towards_retraining(session, project)
+        pace.count_towards_retraining(session, project)
     release(session, project, user, record_id)
     session.flush()
     if origin in PEOPLE:
-        _check_reliability_now_and_then(session, project, annotation.id)
+        pace.check_reliability_now_and_then(session, project, annotation.id)
     audit.record(
         session,
         actor=user.name,
@@ -317,61 +309,6 @@ def annotate(
         },
     )
     return annotation
-
-
-def _count_towards_retraining(session: Session, project: Project) -> None:
-    """Queue a training job once enough new answers have come in since the last one started.
-
-    Enough means ``retrain_every`` answers *and* ``retrain_min_share`` of the rows the latest
-    version was trained on (:func:`retrain_due`): on a 78k-row training set, 5% is about 3,100
-    labels, where ``retrain_every`` alone queued a version every 50. The training job resets the
-    count when it starts; until then the count keeps growing, and the conditions are looked at
-    again at each further multiple of ``retrain_every`` (not at every answer, which would cost
-    each answer two queries).
-    """
-    pending = session.scalar(_COUNT_LABEL, {"project_id": project.id})
-    _sync(session, Project, project.id, "labels_since_model", pending)
-    every = max(1, int(setting(project, "retrain_every")))
-    at_step = pending is not None and pending >= every and pending % every == 0
-    if at_step and retrain_due(session, project, int(pending or 0)):
-        jobs.enqueue(session, "train", project_id=project.id)
-
-
-def _check_reliability_now_and_then(session: Session, project: Project, annotation_id: int) -> None:
-    """Queue a ``reliability`` check after about every ``reliability_every`` people's answers.
-
-    A draw from the answer's id (one in ``reliability_every``) instead of a stored counter: no
-    extra write on the hot path, and a check comes as often on average.
-    """
-    every = int(setting(project, "reliability_every") or 0)
-    if every > 0 and gold.draw(project.id, 0, annotation_id) < 1.0 / every:
-        jobs.enqueue(session, "reliability", project_id=project.id)
-
-
-def retrain_due(session: Session, project: Project, pending: int) -> bool:
-    """Whether ``pending`` new answers call for a new candidate now.
-
-    Not while a training job is queued or running: the running one already trains on most of
-    them, and a version per batch of answers is churn nobody can review (issue 17 saw 65
-    candidates from 5,507 feedback labels). Otherwise when ``pending`` reaches
-    ``retrain_min_share`` of the latest version's training rows (every answer counts when there
-    is no version yet).
-    """
-    if jobs.active(session, "train", project.id) is not None:
-        return False
-    share = float(setting(project, "retrain_min_share") or 0.0)
-    latest = session.execute(
-        select(ModelVersion.n_train, ModelVersion.config)
-        .where(ModelVersion.project_id == project.id)
-        .order_by(ModelVersion.version.desc())
-        .limit(1)
-    ).first()
-    if latest is None or share <= 0:
-        return True
-    n_train, config = latest
-    # Rows, not records: a record standing for 40 identical imported rows weighs 40.
-    rows = (config or {}).get("train_rows") or n_train or 0
-    return pending >= share * float(rows)
 
 
 def skip(session: Session, project: Project, user: User, record_id: int) -> Annotation:

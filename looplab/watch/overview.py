@@ -56,6 +56,25 @@ def parse_span(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+def _features(drift: dict[str, Any], effects: dict[str, Any]) -> dict[str, Any]:
+    """Each feature's drift test, as the dashboard plots it, with its effect on accuracy."""
+    return {
+        f["name"]: {
+            "kind": f["kind"],
+            "test": f["test"],
+            "p_value": f["p_value"],
+            "p_holm": f["p_holm"],
+            "effect_size": f["effect_size"],
+            "effect_name": f["effect_name"],
+            "min_effect": f["min_effect"],
+            "drift": f["drift"],
+            "blamed": f["blamed"],
+            "accuracy_effect": effects.get(f["name"]),
+        }
+        for f in drift.get("features", [])
+    }
+
+
 def window_summary(
     w: MonitorWindow,
     feedback: dict[str, Any] | None = None,
@@ -79,21 +98,7 @@ def window_summary(
     if judged is None:
         judged = levels.assess_window(report, feedback, audit, margin=margin)
     effects = report.get("effects") or {}
-    features = {
-        f["name"]: {
-            "kind": f["kind"],
-            "test": f["test"],
-            "p_value": f["p_value"],
-            "p_holm": f["p_holm"],
-            "effect_size": f["effect_size"],
-            "effect_name": f["effect_name"],
-            "min_effect": f["min_effect"],
-            "drift": f["drift"],
-            "blamed": f["blamed"],
-            "accuracy_effect": effects.get(f["name"]),
-        }
-        for f in drift.get("features", [])
-    }
+    features = _features(drift, effects)
     multi = drift.get("multivariate")
     prediction = drift.get("prediction")
     return {
