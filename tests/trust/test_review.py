@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from looplab.collect import export
 from looplab.core import audit, projects
 from looplab.core.errors import Conflict, Invalid, NotFound
 from looplab.core.settings import Settings
@@ -111,6 +112,13 @@ def test_relabel_supersedes_is_audited_and_trains(store: Store, tmp_path: Path) 
     assert labels[first.record_id] == first.suggested_label
     assert labels[second.record_id] == second.given_label
     assert third.record_id not in labels  # ambiguous: out of training
+    with store.read() as session:  # and an export says what training reads
+        exported = {
+            item.id: item.label
+            for item in export.iter_items(session, projects.get_project(session, "news"))
+        }
+    assert exported[first.record_id] == first.suggested_label
+    assert exported[third.record_id] is None
     _trains_on_the_review(store, tmp_path, first)
     # A second scan leaves decided records alone and drops the first scan's open items.
     scan(store, tmp_path)
