@@ -3,6 +3,7 @@ are audited, and the next training set (and model) uses them."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def _reviewer(session: Session) -> User:
 def _decide(store: Store, item_id: int, decision: str, label: str | None = None) -> None:
     with store.write() as session:
         project = projects.get_project(session, "news")
-        item = review.get_item(session, project, item_id)
+        item = review.get_item(session, project, item_id, for_update=True)
         review.decide(session, project, _reviewer(session), item, decision, label)
 
 
@@ -198,3 +199,31 @@ def test_summary_measures_the_confirm_rate(store: Store, tmp_path: Path) -> None
     assert counts == {"open": len(rows) - 5, "kept": 1, "relabeled": 4, "ambiguous": 0}
     assert (p["confirmed"], p["decided"], p["rate"]) == (4, 5, 0.8)
     assert 0.37 < p["low"] < 0.38 and 0.96 < p["high"] < 0.97
+
+
+def test_two_reviewers_deciding_one_item_at_once(store: Store, tmp_path: Path) -> None:
+    """One decision wins; the other finds the item decided (409 stale), and writes nothing."""
+    make_project(store)
+    scan(store, tmp_path)
+    item = items(store)[0]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(decision: str) -> None:
+        start.wait()
+        try:
+            _decide(store, item.id, decision)
+            outcomes.append(decision)
+        except Conflict:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=decide, args=(d,)) for d in ("keep", "ambiguous")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[-1] == "stale" and len(outcomes) == 2
+    with store.read() as session:
+        reviews = session.scalars(select(Annotation).where(Annotation.origin == "review")).all()
+        assert len(reviews) == 1
+        assert session.get(ReviewItem, item.id).decision_id == reviews[0].id  # type: ignore[union-attr]
