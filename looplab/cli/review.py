@@ -65,7 +65,8 @@ def print_summary(state: dict[str, Any]) -> None:
         out.print(f"[bold red]scan {scan['job_id']} failed[/] ({when}): {scan['error']}")
         return
     if scan["status"] != "done":
-        out.print(f"scan {scan['job_id']} is {scan['status']} (queued {scan['created_at']:%H:%M} UTC)")
+        queued = f"{scan['created_at']:%H:%M} UTC"
+        out.print(f"scan {scan['job_id']} is {scan['status']} (queued {queued})")
         return
     if scan["skipped"]:
         out.print(f"[yellow]not scanned[/] ({when}): {scan['skipped']}")
