@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from looplab import configure
+from looplab.ask import queue
 from looplab.collect import export
 from looplab.core import audit, projects
 from looplab.core.errors import Conflict, Invalid, NotFound
@@ -26,8 +28,8 @@ from looplab.core.tables import (
 )
 from looplab.govern import access
 from looplab.learn import dataset, training
-from looplab.trust import review
-from tests.reviewdata import make_project, scan
+from looplab.trust import review, standing
+from tests.reviewdata import LABELS, make_project, scan
 
 
 def items(store: Store) -> list[ReviewItem]:
@@ -227,3 +229,26 @@ def test_two_reviewers_deciding_one_item_at_once(store: Store, tmp_path: Path) -
         reviews = session.scalars(select(Annotation).where(Annotation.origin == "review")).all()
         assert len(reviews) == 1
         assert session.get(ReviewItem, item.id).decision_id == reviews[0].id  # type: ignore[union-attr]
+
+
+def test_scan_also_queues_low_consensus_and_flagged_annotator(store: Store, tmp_path: Path) -> None:
+    """Records the consensus holds back, and records a flagged person labeled, are queued too."""
+    ids, _ = make_project(store)
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        configure.update_settings(session, project, {"consensus_min_posterior": 0.6}, actor="t")
+        bob, _ = access.create_user(session, "bob", "annotator", actor="t")
+        for record_id in ids[:4]:  # bob disagrees with ann: half the votes each, below 0.6
+            mine = session.scalar(select(Annotation.label).where(Annotation.record_id == record_id))
+            other = next(label for label in LABELS if label != mine)
+            queue.annotate(session, project, bob, record_id, other)
+        standing.flag(session, project, bob, evidence={"flags": ["flipped_class"]}, actor="t")
+        queue.annotate(session, project, bob, ids[10], "sport")  # flagged, not quarantined: active
+    result = scan(store, tmp_path)
+    by_reason: dict[str, set[int]] = {}
+    for row in items(store):
+        by_reason.setdefault(row.reason, set()).add(row.record_id)
+    assert by_reason["low_consensus"] == set(ids[:4]) and result["n_low_consensus"] == 4
+    assert ids[10] in by_reason["flagged_annotator"]
+    assert result["n_flagged_annotator"] == len(by_reason["flagged_annotator"])
+    assert result["n_scanned"] == 146  # the four held back are not scanned
