@@ -102,7 +102,7 @@ HONEST = (0.9, 0.85, 0.8, 0.75)
 HONEST_SECONDS = (3.0, 4.5, 6.0, 8.0)
 PER_RECORD = 3
 KINDS = ("flip", "random", "speeder")
-MEMBER_NAMES = (("LR", "SVC", "kNN"), ("LR", "LinearSVC", "cosine-kNN"))
+MEMBER_NAMES = (("LR", "SVC", "kNN"), ("LR", "LinearSVC", "cosine-kNN", "NB"))
 """Names of ``default_estimators``' candidates, dense then sparse."""
 
 

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -196,6 +197,13 @@ def test_sparse_input_gets_the_text_candidates_and_works_by_default() -> None:
     for model in default_estimators(0, sparse=True):
         steps = getattr(model, "steps", [])
         assert not any(isinstance(step, StandardScaler) for _, step in steps)
+    # Naive Bayes reads counts: a candidate only for non-negative features.
+    assert any(isinstance(m, MultinomialNB) for m in default_estimators(0, sparse=True))
+    signed = default_estimators(0, sparse=True, nonnegative=False)
+    assert not any(isinstance(m, MultinomialNB) for m in signed)
+    negative = X.copy()
+    negative.data[0] = -1.0
+    assert out_of_fold_probabilities(negative, y, folds=3).shape == (60, 2)
     # The dense default would fail on sparse input (a scaler cannot centre it).
     found = suspects(y, out_of_fold_probabilities(X, y, folds=3, seed=0))
     assert set(found.indices[:2].tolist()) == {3, 40}
