@@ -26,6 +26,11 @@ Replays:
   reference's held-out accuracy is within a point of the overall one (inputs move, accuracy
   should not).
 
+Each replay is one stream of consecutive windows of the deployed model (the census years one
+stream of 19), judged as the monitor judges them: each window's label tests pool the stream's
+latest 2, 4 and 8 windows too (``looplab.watch.levels.POOLS``). ``--seeds K`` draws every
+stream K times (new rows, new labelled shares) for figures less at the mercy of one draw.
+
 Per window: real accuracy, the estimate and its status, audit and volunteered accuracy, level;
 and NannyML 0.13.1's CBPE on the same windows (``bench/.peers/nannyml``, ``make bench-peers``;
 fitted on the same held-out reference). Without that venv the bench says so and runs looplab.
@@ -37,7 +42,8 @@ assumption holds (``none``, ``covariate``).
 
 Usage::
 
-    python bench/watch.py [--quick] [--json] [--window 10000] [--per-scenario 6] [--no-peer]
+    python bench/watch.py [--quick] [--json] [--window 10000] [--per-scenario 6] [--seeds 1]
+        [--no-peer]
 
 The last line is ``RESULT name=value ...``.
 """
@@ -159,12 +165,23 @@ def labels(w: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
             "labels": {str(v): int(c) for v, c in zip(values, counts, strict=True)}}  # fmt: skip
 
 
-def judge(w: dict[str, Any], rate: float, ids: list[str], rng: np.random.Generator) -> dict:
-    """The window's level with an audit sample and volunteered feedback at ``rate``."""
+def judge(
+    w: dict[str, Any],
+    rate: float,
+    ids: list[str],
+    rng: np.random.Generator,
+    earlier: list[levels.Window],
+) -> dict:
+    """The window's level with an audit sample and volunteered feedback at ``rate``.
+
+    ``earlier`` holds the stream's windows before it at this rate, newest first; this window is
+    put in front of it, for the next.
+    """
     audit = np.array([auditing.drawn(i, rate) for i in ids])
     volunteered = rng.random(len(ids)) < np.where(w["right"], rate, min(1.0, 5 * rate))
     a, v = labels(w, audit), labels(w, volunteered)
-    verdict = levels.assess_window(w["report"], v, a)
+    verdict = levels.assess_window(w["report"], v, a, earlier=earlier)
+    earlier.insert(0, (w["report"], v, a))
     est = verdict["estimate"]
     return {
         "rate": rate,
@@ -176,6 +193,7 @@ def judge(w: dict[str, Any], rate: float, ids: list[str], rng: np.random.Generat
         "volunteered_n": v["n"],
         "level": verdict["level"],
         "alarm_source": verdict["alarm_source"],
+        "alarm_windows": verdict["alarm_windows"],
     }
 
 
@@ -200,12 +218,15 @@ def scenarios(
         flat *= np.where(pool[name].isin(close), 2.0, 1.0)
     for _k in range(per):
         out.append(("none", pool.sample(size, replace=True, random_state=rng.integers(2**31))))
-        p = w_prior / w_prior.sum()
+    p = w_prior / w_prior.sum()
+    for _k in range(per):
         out.append(("prior", pool.iloc[rng.choice(len(pool), size, p=p)]))
+    for _k in range(per):
         df = pool.sample(size, replace=True, random_state=rng.integers(2**31)).copy()
         flip = (df["AGEP"] < 30).values & (rng.random(size) < 0.5)
         df.loc[flip, "y"] = 1 - df.loc[flip, "y"]
         out.append(("concept", df))
+    for _k in range(per):
         out.append(("covariate", pool.iloc[rng.choice(len(pool), size, p=flat / flat.sum())]))
     return out
 
@@ -254,29 +275,42 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=10_000)
     parser.add_argument("--per-scenario", type=int, default=6)
     parser.add_argument("--no-peer", action="store_true", help="skip NannyML")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="replay every stream this many times (new draws)"
+    )
     args = parser.parse_args()
     per = 2 if args.quick else args.per_scenario
     started = time.perf_counter()
-    rng = np.random.default_rng(SEED)
     ref, later = census()
     ref = ref.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
     n = len(ref)
     fit, held, pool = ref[: int(0.6 * n)], ref[int(0.6 * n) : int(0.8 * n)], ref[int(0.8 * n) :]
     watched = Watched(fit, held)
-    replays: list[tuple[str, pd.DataFrame]] = []
-    for year in sorted(later["year"].unique()):
-        rows = later[later["year"] == year].sample(frac=1.0, random_state=int(year))
-        for k in range(min(per if args.quick else 99, len(rows) // args.window)):
-            replays.append((f"census {year}", rows.iloc[k * args.window : (k + 1) * args.window]))
-    replays += scenarios(pool, watched, args.window, per, rng)
-    windows, results = [], []
-    for i, (name, df) in enumerate(replays):
-        w = watched.window(df, seed=SEED + i)
-        windows.append(w)
-        ids = [f"{v:032x}" for v in rng.integers(2**62, size=len(df))]  # like served ids
-        real = float(w["right"].mean())
-        for rate in RATES:
-            results.append({"window": i, "replay": name, "real": real, **judge(w, rate, ids, rng)})
+    windows: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for seed in range(args.seeds):
+        rng = np.random.default_rng(SEED + 1000 * seed)
+        replays: list[tuple[str, pd.DataFrame]] = []
+        for year in sorted(later["year"].unique()):
+            rows = later[later["year"] == year].sample(frac=1.0, random_state=int(year) + seed)
+            for k in range(min(per if args.quick else 99, len(rows) // args.window)):
+                replays.append(
+                    (f"census {year}", rows.iloc[k * args.window : (k + 1) * args.window])
+                )
+        replays += scenarios(pool, watched, args.window, per, rng)
+        # Each replay is a stream of consecutive windows of one deployed model, as a monitor
+        # sees them (the census years one stream); the label tests pool a stream's latest.
+        streams: dict[tuple[str, float], list[levels.Window]] = {}
+        for name, df in replays:
+            i = len(windows)
+            w = watched.window(df, seed=SEED + i)
+            windows.append(w)
+            ids = [f"{v:032x}" for v in rng.integers(2**62, size=len(df))]  # like served ids
+            real = float(w["right"].mean())
+            for rate in RATES:
+                earlier = streams.setdefault((name.split()[0], rate), [])
+                verdict = judge(w, rate, ids, rng, earlier)
+                results.append({"seed": seed, "window": i, "replay": name, "real": real, **verdict})
     peer = None if args.no_peer else nannyml_cbpe(watched, windows, args.window)
     if isinstance(peer, list):
         for r in results:
@@ -326,7 +360,7 @@ def summarise_results(results: list[dict], reference: float, peer: Any) -> dict[
 def print_table(results: list[dict], reference: float, peer: Any) -> None:
     print(f"reference (2015 held-out) accuracy {reference:.1%}; windows judged at 5% and 1% labels")
     head = f"{'#':>3} {'replay':<12} {'rate':>4} {'real':>6} {'CBPE':>6} {'status':<12} "
-    head += f"{'audit':>6} {'n':>4} {'volun.':>6} {'level':<12} {'NannyML':>7}"
+    head += f"{'audit':>6} {'n':>4} {'volun.':>6} {'level':<12} {'pool':>4} {'NannyML':>7}"
     print(head)
     for r in results:
         nml = f"{r['nannyml']:.1%}" if "nannyml" in r else "-"
@@ -335,7 +369,7 @@ def print_table(results: list[dict], reference: float, peer: Any) -> None:
         print(
             f"{r['window']:>3} {r['replay']:<12} {r['rate']:>4.0%} {r['real']:>6.1%} "
             f"{r['estimate']:>6.1%} {r['status']:<12} {audit:>6} {r['audit_n']:>4} {vol:>6} "
-            f"{r['level']:<12} {nml:>7}"
+            f"{r['level']:<12} {r['alarm_windows'] or '':>4} {nml:>7}"
         )
     if not isinstance(peer, list) and peer is not None:
         print(f"NannyML: {peer}")

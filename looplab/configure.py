@@ -17,6 +17,7 @@ from looplab.core import projects
 from looplab.core.errors import Invalid
 from looplab.core.tables import Project
 from looplab.learn import promotion, train
+from looplab.trust import labels as trust_labels
 from looplab.watch import periods, triggers
 
 
@@ -42,6 +43,11 @@ def check_settings(changes: dict[str, Any], current: dict[str, Any]) -> None:
     for key, low in (("overlap", 1), ("retrain_every", 1), ("suggest_min_test", 1)):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < low):
             raise Invalid(f"{key} must be an integer >= {low}", details={"field": key})
+    if "consensus" in changes:
+        try:
+            trust_labels.check_method(changes["consensus"])
+        except ValueError as exc:
+            raise Invalid(str(exc), details={"field": "consensus"}) from None
     if "triggers" in changes:
         triggers.parse_rules(changes["triggers"])
     _check_watch(changes)

@@ -25,6 +25,7 @@ from looplab.api.routes import (
     projects,
     serve,
     transfer,
+    trust,
     users,
 )
 from looplab.api.routes import jobs as job_routes
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     for module in (users, projects, labeling, models, serve, audit, monitor, admin, transfer):
         app.include_router(module.router)
-    for module in (job_routes,):
+    for module in (trust, job_routes):
         app.include_router(module.router)
     web.mount(app)
     return app

@@ -142,6 +142,12 @@ class SettingsPatch(Request):
     # Column types: cells read as missing (looplab.collect.schema).
     na_values: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
     gate_min_class_recall: float | None = Field(None, ge=0, le=1)
+    # Trust: see looplab.trust.labels and the README's Trust section.
+    consensus: Literal["majority", "dawid_skene"] | None = None
+    consensus_min_posterior: float | None = Field(None, ge=0, le=1)
+    gold_rate: float | None = Field(None, ge=0, le=0.5)
+    quarantine_policy: Literal["flag", "auto"] | None = None
+    reliability_every: int | None = Field(None, ge=0, le=10**9)
 
 
 class RecordOut(Response):
@@ -539,6 +545,11 @@ class WindowSummary(View):
     level: Literal["none", "inputs", "predictions", "performance"]
     alarm: bool = Field(description="True only at level performance.")
     alarm_source: str | None
+    alarm_windows: int | None = Field(
+        None,
+        description="How many consecutive windows' labels the accuracy alarm pooled (1, 2, 4 "
+        "or 8); null when labels did not alarm.",
+    )
     labels_used: str | None = Field(description="audit, feedback or null.")
     level_reasons: list[str]
     input_drift: bool

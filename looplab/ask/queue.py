@@ -25,26 +25,30 @@ from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, se
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from looplab.core import audit, jobs
+from looplab.ask import gold, pace
+from looplab.core import audit
 from looplab.core.errors import Invalid, NotFound
-from looplab.core.projects import setting
 from looplab.core.store import advisory_lock, lock_key
 from looplab.core.tables import (
     Annotation,
     Base,
+    GoldAnswer,
     Lease,
-    ModelVersion,
     Project,
     Record,
     User,
     utcnow,
 )
+from looplab.trust import standing
 
 #: A person may hold this many leases at once: the record on screen plus prefetched ones.
 MAX_LEASES_PER_USER = 3
 #: Origins of answers given through looplab, which fill a record's ``needed`` one per person.
 #: A record's first imported label counts as one answer too (see ``ingest``).
 PEOPLE = ("human", "feedback")
+#: Statuses of a person's answer that keep the record from being handed to them again (a
+#: quarantined person's answers are still theirs).
+ANSWERED = ("active", "skipped", "quarantined")
 
 
 def _serialise(session: Session, project_id: int) -> None:
@@ -96,8 +100,10 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
     answered = exists().where(
         Annotation.record_id == Record.id,
         Annotation.annotator_id == bindparam("user_id"),
-        Annotation.status.in_(("active", "skipped")),
+        Annotation.status.in_(ANSWERED),
     )
+    # Gold records come only through the gold draw (looplab.ask.gold), at gold_rate.
+    known = exists().where(GoldAnswer.record_id == Record.id)
     query = (
         select(Record)
         .where(
@@ -106,6 +112,7 @@ def _open_records_query(*, excluding: bool) -> Select[tuple[Record]]:
             Record.n_human < Record.needed,
             Record.n_human + others_leases < Record.needed,
             ~answered,
+            ~known,
         )
         .order_by(Record.score.desc(), Record.id)
         .limit(1)
@@ -146,9 +153,11 @@ def next_record(
             return session.get(Record, record_id)
 
     skip = excluded | {record_id for _, record_id in held}
-    if skip:
+    # At gold_rate, a known-answer record instead (looplab.ask.gold); else the best open one.
+    record = gold.next_gold(session, project, user, skip=skip)
+    if record is None and skip:
         record = session.scalars(_NEXT_EXCLUDING, {**who, "skip": sorted(skip)}).first()
-    else:
+    elif record is None:
         record = session.scalars(_NEXT, who).first()
     if record is None:
         return None
@@ -192,7 +201,7 @@ _RECORD_PROJECT = select(_records.c.project_id).where(_records.c.id == bindparam
 _PREVIOUS = select(_annotations.c.id, _annotations.c.status, _annotations.c.origin).where(
     _annotations.c.record_id == bindparam("record_id"),
     _annotations.c.annotator_id == bindparam("user_id"),
-    _annotations.c.status.in_(("active", "skipped")),
+    _annotations.c.status.in_(ANSWERED),
 )
 _SUPERSEDE = (
     update(_annotations)
@@ -204,12 +213,6 @@ _COUNT_ANSWER = (
     .where(_records.c.id == bindparam("record_id"))
     .values(n_human=_records.c.n_human + 1)
     .returning(_records.c.n_human)
-)
-_COUNT_LABEL = (
-    update(_projects)
-    .where(_projects.c.id == bindparam("project_id"))
-    .values(labels_since_model=_projects.c.labels_since_model + 1)
-    .returning(_projects.c.labels_since_model)
 )
 
 
@@ -245,7 +248,7 @@ def annotate(
     from the labeling page replaces the person's first one (or their skip), a second verdict
     through feedback replaces their first feedback. An answer of the other origin is kept beside
     it: a labeling answer and a feedback verdict are two observations, and where they disagree
-    :func:`looplab.learn.dataset.consensus` decides the training label. The replaced answer is kept
+    :func:`looplab.trust.labels.consensus` decides the training label. The replaced answer is kept
     as ``superseded`` for the record. A person counts once towards the record's ``needed`` whatever
     the number of their answers.
     """
@@ -262,6 +265,8 @@ def annotate(
     previous = session.execute(_PREVIOUS, {"record_id": record_id, "user_id": user.id}).all()
     # Feedback on a served prediction is a person's answer too: it counts like a queue answer.
     counted_before = any(status == "active" and kind in PEOPLE for _, status, kind in previous)
+    # A quarantined person's answer is kept, never trained on, and fills no record's `needed`.
+    held_out = standing.is_excluded(session, project.id, user.id)
     replaced = [row_id for row_id, _, kind in previous if kind == origin]
     if replaced:
         session.execute(_SUPERSEDE, {"ids": replaced})
@@ -275,16 +280,19 @@ def annotate(
         label=label,
         seconds=seconds,
         origin=origin,
-        status="active",
+        status="quarantined" if held_out else "active",
         prediction_id=prediction_id,
     )
     session.add(annotation)
-    if origin in PEOPLE and not counted_before:
+    if origin in PEOPLE and not counted_before and not held_out:
         n_human = session.scalar(_COUNT_ANSWER, {"record_id": record_id})
         _sync(session, Record, record_id, "n_human", n_human)
-    _count_towards_retraining(session, project)
+    if not held_out:
+        pace.count_towards_retraining(session, project)
     release(session, project, user, record_id)
     session.flush()
+    if origin in PEOPLE:
+        pace.check_reliability_now_and_then(session, project, annotation.id)
     audit.record(
         session,
         actor=user.name,
@@ -301,50 +309,6 @@ def annotate(
         },
     )
     return annotation
-
-
-def _count_towards_retraining(session: Session, project: Project) -> None:
-    """Queue a training job once enough new answers have come in since the last one started.
-
-    Enough means ``retrain_every`` answers *and* ``retrain_min_share`` of the rows the latest
-    version was trained on (:func:`retrain_due`): on a 78k-row training set, 5% is about 3,100
-    labels, where ``retrain_every`` alone queued a version every 50. The training job resets the
-    count when it starts; until then the count keeps growing, and the conditions are looked at
-    again at each further multiple of ``retrain_every`` (not at every answer, which would cost
-    each answer two queries).
-    """
-    pending = session.scalar(_COUNT_LABEL, {"project_id": project.id})
-    _sync(session, Project, project.id, "labels_since_model", pending)
-    every = max(1, int(setting(project, "retrain_every")))
-    at_step = pending is not None and pending >= every and pending % every == 0
-    if at_step and retrain_due(session, project, int(pending or 0)):
-        jobs.enqueue(session, "train", project_id=project.id)
-
-
-def retrain_due(session: Session, project: Project, pending: int) -> bool:
-    """Whether ``pending`` new answers call for a new candidate now.
-
-    Not while a training job is queued or running: the running one already trains on most of
-    them, and a version per batch of answers is churn nobody can review (issue 17 saw 65
-    candidates from 5,507 feedback labels). Otherwise when ``pending`` reaches
-    ``retrain_min_share`` of the latest version's training rows (every answer counts when there
-    is no version yet).
-    """
-    if jobs.active(session, "train", project.id) is not None:
-        return False
-    share = float(setting(project, "retrain_min_share") or 0.0)
-    latest = session.execute(
-        select(ModelVersion.n_train, ModelVersion.config)
-        .where(ModelVersion.project_id == project.id)
-        .order_by(ModelVersion.version.desc())
-        .limit(1)
-    ).first()
-    if latest is None or share <= 0:
-        return True
-    n_train, config = latest
-    # Rows, not records: a record standing for 40 identical imported rows weighs 40.
-    rows = (config or {}).get("train_rows") or n_train or 0
-    return pending >= share * float(rows)
 
 
 def skip(session: Session, project: Project, user: User, record_id: int) -> Annotation:
@@ -387,7 +351,7 @@ def last_answered(session: Session, project: Project, user: User) -> Annotation 
                 Annotation.project_id == project.id,
                 Annotation.annotator_id == user.id,
                 Annotation.origin == "human",
-                Annotation.status.in_(("active", "skipped")),
+                Annotation.status.in_(ANSWERED),
             )
         )
         .order_by(Annotation.id.desc())

@@ -18,7 +18,7 @@ from looplab.ask import diversity, strategies
 from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.core.tables import Job, Project, Record
+from looplab.core.tables import GoldAnswer, Job, Project, Record
 from looplab.learn import registry, train
 
 SCORE_CHUNK = 2000
@@ -30,12 +30,16 @@ SCORE_CHUNK = 2000
 PINNED_SCORE = 4.0
 
 
+_GOLD = select(GoldAnswer.record_id)
+
+
 def _pool(session: Session, project: Project) -> tuple[list[int], list[dict[str, Any]]]:
     rows = session.execute(
         select(Record.id, Record.payload)
         .where(
             Record.project_id == project.id,
-            Record.n_human < Record.needed,
+            # Gold records too: handed out among open ones, they carry a suggestion like them.
+            (Record.n_human < Record.needed) | Record.id.in_(_GOLD),
             Record.score < PINNED_SCORE,
         )
         .order_by(Record.id)

@@ -12,6 +12,10 @@ One row per record, the same columns in JSONL, CSV and Parquet:
 ``label``
     The final label: the majority of the record's *active* annotations (every origin counts one
     vote); a tie goes to the label answered first. ``None`` when nobody has answered.
+``row_count``
+    How many imported rows the record stands for (identical inputs are one record under
+    ``dedupe=content``); each annotation carries its own ``row_count`` too (an imported label's
+    rows; 1 for people).
 ``<meta keys>``
     Each ``Record.meta`` key as a column of its own, so ``looplab import --meta`` reads them back.
 ``annotations``
@@ -76,7 +80,7 @@ from looplab.core.tables import (
 FORMATS = ("jsonl", "csv", "parquet", "label-studio")
 #: Records per partition: one annotation query each.
 CHUNK = 2_000
-_RESERVED = ("id", "label", "annotations", "batch_id", "source_line")
+_RESERVED = ("id", "label", "row_count", "annotations", "batch_id", "source_line")
 #: Annotation keys only the Label Studio export writes (JSONL, CSV and Parquet keep their shape).
 _LS_ONLY = ("annotator_id", "email", "ground_truth")
 
@@ -95,6 +99,7 @@ class Item:
     source_line: int | None
     annotations: list[dict[str, Any]]
     label: str | None
+    row_count: int = 1
 
 
 def export(
@@ -299,7 +304,14 @@ def iter_items(
         Annotation.label.is_not(None),
     )
     query = (
-        select(Record.id, Record.payload, Record.meta, Record.batch_id, Record.source_line)
+        select(
+            Record.id,
+            Record.payload,
+            Record.meta,
+            Record.batch_id,
+            Record.source_line,
+            Record.row_count,
+        )
         .where(Record.project_id == project.id)
         .order_by(Record.id)
         .execution_options(yield_per=chunk)
@@ -321,6 +333,7 @@ def iter_items(
                 Annotation.created_at,
                 User.email,
                 Annotation.ground_truth,
+                Annotation.row_count,
             )
             .outerjoin(User, User.id == Annotation.annotator_id)
             .where(
@@ -330,7 +343,7 @@ def iter_items(
             )
             .order_by(Annotation.record_id, Annotation.id)
         )
-        for rid, label, name, uid, origin, status, seconds, created, email, truth in rows:
+        for rid, label, name, uid, origin, status, seconds, created, email, truth, n in rows:
             grouped.setdefault(rid, []).append(
                 {
                     "label": label,
@@ -342,6 +355,7 @@ def iter_items(
                     "created_at": _utc(created),
                     "email": email,
                     "ground_truth": bool(truth),
+                    "row_count": n,
                 }
             )
         for row in part:
@@ -354,6 +368,7 @@ def iter_items(
                 source_line=row.source_line,
                 annotations=annotations,
                 label=final_label(annotations),
+                row_count=row.row_count,
             )
 
 
@@ -386,6 +401,7 @@ class _Columns:
         for key, name in self.fields.items():
             out[name] = item.payload.get(key)
         out["label"] = item.label
+        out["row_count"] = item.row_count
         for key, value in item.meta.items():
             out[self.meta_name(key)] = value
         out["annotations"] = [
@@ -607,6 +623,7 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
             ("status", pa.string()),
             ("seconds", pa.float64()),
             ("created_at", pa.timestamp("us", tz="UTC")),
+            ("row_count", pa.int64()),
         ]
     )
     fields = column_schema.of_project(project) if tabular else None
@@ -615,6 +632,7 @@ def _parquet(session: Session, project: Project, out: IO[bytes], include_unlabel
     types["label"] = pa.string()
     for key, name in columns.meta.items():
         types[name] = _arrow_type(kinds.get(f"meta:{key}", {"str"}))
+    types["row_count"] = pa.int64()
     types["annotations"] = pa.list_(annotation)
     types["batch_id"] = pa.int64()
     types["source_line"] = pa.int64()

@@ -884,6 +884,21 @@ def _gather_labels(
     return seen
 
 
+def encode_row(spec: Spec, values: list[Any], line: int, from_text: bool) -> tuple[bytes, str]:
+    """(content hash, payload JSON) of one row read by a reader, exactly as an import makes them.
+
+    Other importers of rows (gold files: :mod:`looplab.trust.goldfile`) find the same record.
+    """
+    encode = _encode_text if spec.task == "text" else _encode_fields
+    data, payload = encode(spec, values, line, from_text)
+    return hashlib.blake2b(data, digest_size=16).digest(), payload
+
+
+def check_label(spec: Spec, raw: Any, labels: list[str], line: int) -> str | None:
+    """A row's label checked against the project's ``labels`` (None: the row has none)."""
+    return _label(spec, raw, dict.fromkeys(labels), line)
+
+
 def _encode_text(spec: Spec, values: list[Any], line: int, from_text: bool) -> tuple[bytes, str]:
     raw = values[0]
     try:

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session, aliased
 
 from looplab.core import audit
 from looplab.core.errors import Conflict, Invalid, NotFound, did_you_mean
-from looplab.core.tables import TASKS, Annotation, ImportBatch, Project, Record, User
+from looplab.core.tables import (
+    QUARANTINE_POLICIES,
+    TASKS,
+    Annotation,
+    ImportBatch,
+    Project,
+    Record,
+    User,
+)
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline ("news\n").
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
@@ -89,6 +97,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "na_values": list(DEFAULT_NA_VALUES),
     # h18metrics: recall floor on each class production catches (recall >= twice the floor)
     "gate_min_class_recall": 0.1,
+    # Trust (README, Trust; looplab.trust.labels): how people's answers become a training label.
+    "consensus": "majority",  # majority (one vote per person) or dawid_skene
+    # Records whose consensus posterior is below this go to review instead of training (0: off).
+    "consensus_min_posterior": 0.0,
+    "gold_rate": 0.0,  # share of handed-out records that are gold (known-answer) records
+    "quarantine_policy": "flag",  # flag: the reliability check only flags; auto: quarantines
+    # New human answers between background reliability checks (0: only `annotators --run`).
+    "reliability_every": 200,
 }
 
 
@@ -205,11 +221,23 @@ _RANGES: dict[str, tuple[int, int]] = {
     "overlap": (1, 20),
     "retrain_every": (1, 10**9),
     "monitor_min_predictions": (10, 10**9),
+    "reliability_every": (0, 10**9),
 }
 _FLAGS = ("show_suggestions", "auto_promote")
 _TEXTS = ("strategy", "estimator", "webhook_url")
 #: Settings with a fixed set of values checked nowhere else.
-_CHOICES: dict[str, tuple[str, ...]] = {"dedupe": ("content", "none")}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "dedupe": ("content", "none"),
+    "quarantine_policy": QUARANTINE_POLICIES,
+}
+#: Shares checked nowhere else, with their highest value (the lowest is 0).
+_SHARES: dict[str, float] = {
+    "overlap_fraction": 1.0,
+    "retrain_min_share": 1.0,
+    "consensus_min_posterior": 1.0,
+    # Above one in two, gold would be most of the queue: people would label little that is new.
+    "gold_rate": 0.5,
+}
 
 
 def check_types(changes: dict[str, Any]) -> None:
@@ -242,12 +270,12 @@ def check_types(changes: dict[str, Any]) -> None:
             and all(isinstance(t, str) and len(t) <= 100 for t in tokens)
         ):
             raise bad("na_values", "a list of strings (at most 1,000, each up to 100 characters)")
-    for key in ("overlap_fraction", "retrain_min_share"):
-        value = changes.get(key)
+    for key, top in _SHARES.items():
+        share = changes.get(key)
         if key in changes and not (
-            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+            isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share <= top
         ):
-            raise bad(key, "a number from 0 to 1")
+            raise bad(key, f"a number from 0 to {top:g}")
 
 
 def setting(project: Project, key: str) -> Any:
@@ -261,7 +289,7 @@ def status(session: Session, project: Project) -> dict[str, Any]:
     their feedback verdicts on served predictions (both are kept:
     :func:`looplab.ask.queue.annotate`);
     ``feedback_conflicts`` counts the (person, record) pairs whose two disagree, where
-    :func:`looplab.learn.dataset.consensus` decides the training label.
+    :func:`looplab.trust.labels.consensus` decides the training label.
     """
     pid = project.id
     active = (Annotation.project_id == pid) & (Annotation.status == "active")

@@ -45,6 +45,13 @@ TASKS = ("text", "tabular")
 ROLES = ("annotator", "reviewer", "admin")
 ORIGINS = ("human", "feedback", "import")
 ANNOTATION_STATUSES = ("active", "quarantined", "superseded", "skipped")
+#: Where a gold (known) answer came from: a gold file (`looplab gold`) or a reviewer's mark.
+GOLD_SOURCES = ("import", "review")
+#: What the reliability check may do on its own: only flag a person, or quarantine them too.
+QUARANTINE_POLICIES = ("flag", "auto")
+#: An annotator's standing in a project; only ``quarantined`` and ``confirmed`` keep their
+#: annotations out of training.
+STANDINGS = ("flagged", "quarantined", "released", "confirmed")
 
 
 def version_name(number: int | None) -> str:
@@ -501,3 +508,53 @@ class AuditSample(Base):
     label: Mapped[str] = mapped_column(String(200))  # what the model answered
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GoldAnswer(Base):
+    """A record's known answer; a record with one is a *gold* record.
+
+    Gold records are handed out among ordinary ones at the project's ``gold_rate`` (never twice to
+    one person), each person's answers on them are graded against this label, and the record
+    trains once, with this label, whatever people answered (:mod:`looplab.trust.labels`).
+    """
+
+    __tablename__ = "gold_answers"
+    __table_args__ = (
+        UniqueConstraint("record_id", name="uq_gold_answers_record"),
+        Index("ix_gold_answers_project", "project_id", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))  # GOLD_SOURCES
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AnnotatorStanding(Base):
+    """The latest decision about one person's labels in one project (history: the audit log).
+
+    ``quarantined`` (by a reviewer, or by the reliability check under ``quarantine_policy=auto``)
+    and ``confirmed`` (a reviewer upheld it) keep the person's annotations at status
+    ``quarantined``: kept, shown, never trained on. ``released`` brings them back; ``flagged``
+    only shows the evidence.
+    """
+
+    __tablename__ = "annotator_standings"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_annotator_standings_project_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20))  # STANDINGS
+    policy: Mapped[str] = mapped_column(String(10))  # QUARANTINE_POLICIES in force when decided
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The flags that tripped (looplab.trust.reliability.Flag as dicts) and the figures behind them.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -31,6 +31,10 @@ POLICY: dict[str, str] = {
     "prediction.create": "annotator",
     "feedback.create": "annotator",
     "annotation.review": "reviewer",
+    # Trust: agreement and per-person evidence, gold files, quarantine decisions.
+    "trust.read": "reviewer",
+    "gold.import": "reviewer",
+    "annotator.decide": "reviewer",
     # Below reviewer, a person reads only the records handed to them (see records.readable).
     "record.read": "reviewer",
     "project.export": "reviewer",
@@ -53,6 +57,9 @@ ACTION_WORDS: dict[str, str] = {
     "prediction.create": "ask for predictions",
     "feedback.create": "send feedback",
     "annotation.review": "review annotations",
+    "trust.read": "read agreement and annotator evidence",
+    "gold.import": "import gold records",
+    "annotator.decide": "quarantine or release annotators",
     "record.read": "read records that were not handed to them",
     "project.export": "export projects",
     "model.read": "read models",

@@ -5,7 +5,7 @@ count (an imported annotation's ``row_count``): those labels are *observations* 
 input, and every (record, label) pair trains with its count as ``sample_weight``, so the model
 learns P(y|x) where one vote per distinct label taught it the wrong rates (issue 17: 60.5% of
 records trained as ``late`` against a true 22.7%). People's answers on one record are *votes*:
-:func:`consensus` turns them into one label (see :func:`record_examples` for how both meet).
+trust turns them into one label (:mod:`looplab.trust.labels`, which also says how both meet).
 
 The split is a pure function of the record's content hash, so a record never moves between train
 and test as labels arrive, and exact duplicates (same normalised content, hence same hash, deduped
@@ -20,19 +20,17 @@ copy with a smaller hash is labeled; then the whole group moves together.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab.core.tables import Annotation, Project, Record
+from looplab.core.tables import Project, Record
+from looplab.trust import answers
 
 #: Share of records, by content hash, held out for evaluation.
 TEST_SHARE = 0.2
-#: Origins that teach the model. Quarantined or superseded answers never do.
-TRAINING_ORIGINS = ("human", "import", "feedback")
 #: Jaccard index of word sets from which two texts count as near duplicates (same split).
 NEAR_DUP_THRESHOLD = 0.8
 
@@ -86,15 +84,21 @@ class LabeledSet:
     annotation_ids: list[list[int]] = field(default_factory=list)
     weights: list[int] = field(default_factory=list)
     annotation_weights: list[list[int]] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    """How sure the consensus is of each label (1 for observations and gold answers)."""
+    held_for_review: list[int] = field(default_factory=list)
+    """Records left out because their consensus was below ``consensus_min_posterior``."""
 
     def __len__(self) -> int:
         return len(self.record_ids)
 
     def _pick(self, keep: list[int]) -> LabeledSet:
-        out = LabeledSet()
+        out = LabeledSet(held_for_review=self.held_for_review)
         for name in _COLUMNS:
             values = getattr(self, name)
-            setattr(out, name, [values[i] for i in keep])
+            # A set built by hand may leave out the confidences (they are not a training input).
+            if name != "confidence" or values:
+                setattr(out, name, [values[i] for i in keep])
         return out
 
     def subset(self, split: str) -> LabeledSet:
@@ -133,129 +137,43 @@ _COLUMNS = (
     "annotation_ids",
     "weights",
     "annotation_weights",
+    "confidence",
 )
 
 
-def consensus(votes: list[tuple[int, int | None, str]]) -> str:
-    """The training label of a record from its active answers ``(annotation id, person, label)``.
-
-    Each person counts one vote per label they gave: a person whose labeling-page answer and
-    feedback verdict agree counts once, one whose two answers disagree gives each label a vote,
-    so the other people's answers decide. An answer with no person (an imported label) counts
-    one vote. The label with the most votes wins; a tie goes to the most recent answer among
-    the tied labels.
-
-    Examples
-    --------
-    >>> consensus([(1, 7, "cat"), (2, 8, "dog"), (3, 7, "dog")])  # 7 is of two minds; 8 decides
-    'dog'
-    >>> consensus([(1, 7, "cat"), (2, 7, "cat"), (3, 8, "dog")])  # 7 agreeing twice counts once
-    'dog'
-    >>> consensus([(1, None, "cat"), (2, None, "cat"), (3, 8, "dog")])  # two imported labels
-    'cat'
-    """
-    latest: dict[tuple[object, str], int] = {}
-    for annotation_id, person, label in votes:
-        voter: object = person if person is not None else ("import", annotation_id)
-        latest[(voter, label)] = max(annotation_id, latest.get((voter, label), annotation_id))
-    counts = Counter(label for _, label in latest)
-    best = max(counts.values())
-    return max((aid, label) for (_, label), aid in latest.items() if counts[label] == best)[1]
-
-
-#: An answer as :func:`labeled_set` reads it: (annotation id, person, label, origin, rows).
-Answer = tuple[int, int | None, str, str, int]
-
-
-def record_examples(answers: list[Answer], row_count: int) -> list[tuple[str, int, dict[int, int]]]:
-    """A record's training examples: ``(label, weight, {annotation id: rows it stands for})``.
-
-    * A record that stands for one row, with at most one imported label: :func:`consensus` of
-      all its answers, an imported label voting like a person (as before counts were kept), so
-      a person's correction of an imported label wins the tie as the most recent answer.
-    * A repeated input: each imported label with the number of rows that gave it (observations,
-      not votes), plus the people's consensus, which stands for the record's rows no imported
-      label covers (at least one).
-
-    The weight of a voted label goes to its latest answer; the others stand for 0 rows.
-
-    Examples
-    --------
-    >>> record_examples([(1, None, "late", "import", 30), (2, None, "ontime", "import", 70)], 100)
-    [('late', 30, {1: 30}), ('ontime', 70, {2: 70})]
-    >>> record_examples([(1, None, "late", "import", 1), (2, 8, "ontime", "human", 1)], 1)
-    [('ontime', 1, {1: 0, 2: 1})]
-    """
-    imported = [a for a in answers if a[3] == "import"]
-    observed = sum(a[4] for a in imported)
-    if row_count <= 1 and observed <= 1:
-        return [_voted(answers, answers, 1)]
-    out: dict[str, tuple[int, dict[int, int]]] = {}
-    for aid, _, label, _, rows in imported:
-        weight, behind = out.get(label, (0, {}))
-        out[label] = (weight + rows, {**behind, aid: rows})
-    people = [a for a in answers if a[3] != "import"]
-    if people:
-        label, weight, behind = _voted(people, people, max(1, row_count - observed))
-        before, earlier = out.get(label, (0, {}))
-        out[label] = (before + weight, {**earlier, **behind})
-    return [(label, weight, behind) for label, (weight, behind) in out.items()]
-
-
-def _voted(
-    answers: list[Answer], voters: list[Answer], weight: int
-) -> tuple[str, int, dict[int, int]]:
-    label = consensus([(aid, person, lab) for aid, person, lab, _, _ in voters])
-    latest = max(aid for aid, _, lab, _, _ in answers if lab == label)
-    return label, weight, {aid: (weight if aid == latest else 0) for aid, *_ in answers}
-
-
 def labeled_set(session: Session, project: Project) -> LabeledSet:
-    """Every record with at least one active, trainable answer, in record-id order."""
-    rows = session.execute(
-        select(
-            Annotation.record_id,
-            Annotation.id,
-            Annotation.annotator_id,
-            Annotation.label,
-            Annotation.origin,
-            Annotation.row_count,
-        )
-        .where(
-            Annotation.project_id == project.id,
-            Annotation.status == "active",
-            Annotation.origin.in_(TRAINING_ORIGINS),
-            Annotation.label.is_not(None),
-        )
-        .order_by(Annotation.record_id, Annotation.id)
-    ).tuples()
-    answers: dict[int, list[Answer]] = defaultdict(list)
-    for record_id, annotation_id, person, label, origin, rows_of in rows:
-        answers[record_id].append((annotation_id, person, str(label), origin, int(rows_of or 1)))
-    out = LabeledSet()
+    """Every record trust gives a training label to, in record-id order.
+
+    Which answers teach and how they become labels and weights is trust's decision
+    (:func:`looplab.trust.answers.for_training`: the project's ``consensus``, gold answers,
+    quarantine); records it holds back for review are in ``held_for_review``.
+    """
+    decided = answers.for_training(session, project)
+    out = LabeledSet(held_for_review=sorted(decided.held))
     hashes: list[bytes] = []
     payloads: list[dict[str, Any]] = []
     first: list[int] = []  # each record's first example
-    ids = sorted(answers)
+    ids = sorted(decided.examples)
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         records = session.execute(
-            select(Record.id, Record.payload, Record.meta, Record.content_hash, Record.row_count)
+            select(Record.id, Record.payload, Record.meta, Record.content_hash)
             .where(Record.id.in_(chunk))
             .order_by(Record.id)
         ).tuples()
-        for record_id, payload, meta, content_hash, row_count in records:
+        for record_id, payload, meta, content_hash in records:
             hashes.append(bytes(content_hash))
             payloads.append(payload)
             first.append(len(out))
-            for label, weight, behind in record_examples(answers[record_id], int(row_count or 1)):
+            for example in decided.examples[record_id]:
                 out.record_ids.append(record_id)
                 out.payloads.append(payload)
                 out.meta.append(meta or {})
-                out.labels.append(label)
-                out.weights.append(weight)
-                out.annotation_ids.append(list(behind))
-                out.annotation_weights.append(list(behind.values()))
+                out.labels.append(example.label)
+                out.weights.append(example.weight)
+                out.annotation_ids.append(list(example.behind))
+                out.annotation_weights.append(list(example.behind.values()))
+                out.confidence.append(example.confidence)
     texts = None
     if project.task == "text" and project.fields:
         from looplab.learn.train import records_to_text

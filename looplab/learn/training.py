@@ -79,6 +79,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
             untrained_warning(label) for label in untrained_labels(project.labels, fitted.classes)
         ],
     }
+    if data.held_for_review:  # consensus below consensus_min_posterior: not trained on
+        result["held_for_review"] = len(data.held_for_review)
     if fitted.note:
         result["note"] = fitted.note
     if auto:  # promote only if the gate passes; a refusal is audited with its reasons

@@ -1,16 +1,26 @@
 """What a window's signals mean together: the estimate's status, and the window's alarm level.
 
-Pure functions of one window's stored report and its labels as of now, so the monitor, the
-views people read, the triggers and ``bench/watch.py`` judge a window the same way.
+Pure functions of one window's stored report and its labels as of now (and those of the
+windows just before it, for the pooled tests), so the monitor, the views people read, the
+triggers and ``bench/watch.py`` judge a window the same way.
+
+**Pooling.** A window of 10,000 predictions with labels on 1% has about 100: its accuracy is
+known to about 4 points, so a drop of a few points is inside one window's sampling error. Drifts
+that matter last, so every label test is run on the window alone and on the labels of the last
+2, 4 and 8 consecutive windows of the same model version ending at it (:data:`POOLS`), each
+pool a test of its own. The window alone is tested at the full level; the pooled tests share a
+second budget of the same size (Bonferroni), so a window's false-alarm rate is at most twice
+the level. A pool counts only when the window itself has labels from the same source and its
+own accuracy leans the same way, so a window never alarms on its predecessors' labels alone.
 
 **The estimate's status.** The label-free estimate (CBPE, :mod:`looplab.watch.performance`)
 assumes :data:`ASSUMES`: the inputs may change, the relation between inputs and labels may not.
-Nothing without labels can check that, so when a window has labels (an audit sample, else
-volunteered feedback) two tests put the assumption to them, each at ``alpha / 2`` (Bonferroni):
+Nothing without labels can check that, so when there are labels (an audit sample, else
+volunteered feedback) two tests put the assumption to them, each at half the level:
 
-* the labelled accuracy against the estimate, a two-sided z test with both uncertainties (the
-  labels' binomial variance and the estimate's Poisson-binomial one);
-* the observed label rates against the window's mean predicted probabilities, a chi-square
+* the labelled accuracy against what the estimate expects of those labels (each window's
+  estimate weighted by its labels), a two-sided score test with both uncertainties;
+* the observed label rates against the mean predicted probabilities, a chi-square
   goodness-of-fit test. A change of the base rate shows here first: a calibrated model's mean
   probability of a class is the rate it expects.
 
@@ -24,9 +34,9 @@ that check's reason.
 * ``predictions``: the predicted-label mix changed, or the estimate fell significantly below
   the reference's mean confidence;
 * ``performance``: accuracy on labels significantly below the reference's held-out accuracy
-  (one-sided z test at ``alarm_alpha``, 1%: a monitor judges a window every period, and at 5% one
-  unchanged window in twenty would alarm), or a trusted estimate more than ``margin`` below the
-  reference's mean confidence.
+  (a one-sided score test at ``alarm_alpha``, 1%: a monitor judges a window every period, and at
+  5% one unchanged window in twenty would alarm), or a trusted estimate more than ``margin``
+  below the reference's mean confidence.
 
 Only ``performance`` is an alarm: inputs and predictions change for harmless reasons (a mix
 moving towards easy cases), so they are warnings. An estimate that rose is never a warning.
@@ -35,6 +45,8 @@ moving towards easy cases), so they are warnings. An estimate that rose is never
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
@@ -47,10 +59,48 @@ ASSUMES = (
     "behaviour, a new base rate for the same inputs) is invisible to it; labels can see it."
 )
 LEVELS = ("none", "inputs", "predictions", "performance")
-#: Fewest labels a window needs before its labelled accuracy is tested.
+#: Fewest labels a test needs (one window's, or a pool's).
 MIN_LABELS = 30
 #: One-sided level of the test "accuracy on labels is below the reference's" (the alarm).
 ALARM_ALPHA = 0.01
+#: Level of the tests of the estimate against labels (``contradicted``), both checks together.
+STATUS_ALPHA = 0.02
+#: How many consecutive windows of one version each label test pools, the window judged last.
+POOLS = (1, 2, 4, 8)
+
+#: One window as the tests read it: its stored report, its feedback and its audit labels.
+Window = tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The labels of ``windows`` consecutive windows from one source, and what they expect."""
+
+    windows: int
+    source: str  # "audit" or "feedback"
+    n: int
+    accepted: int
+    labels: dict[str, int]
+    own: tuple[int, int]  # (n, accepted) of the window judged itself
+    #: The estimate's expectation of these labels' accuracy (each window's estimate weighted
+    #: by its labels) and its standard error; None where a window has no estimate.
+    expected: float | None = None
+    expected_se: float | None = None
+    mean_proba: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.accepted / self.n
+
+    @property
+    def own_accuracy(self) -> float | None:
+        return self.own[1] / self.own[0] if self.own[0] else None
+
+    def said(self) -> str:
+        what = "audit sample" if self.source == "audit" else "volunteered feedback"
+        if self.windows > 1:
+            what = f"{what} of the last {self.windows} windows"
+        return what
 
 
 def labels_used(
@@ -69,6 +119,73 @@ def labels_used(
     return None, None
 
 
+def _source_labels(window: Window, source: str) -> dict[str, Any]:
+    got = window[2] if source == "audit" else window[1]
+    return got or {}
+
+
+def pool(part: Sequence[Window], source: str) -> Pool:
+    """Pool ``part`` (the window judged first) on one source's labels."""
+    n = accepted = 0
+    labels: dict[str, int] = {}
+    weighted = variance = 0.0
+    proba: dict[str, float] = {}
+    estimated = True
+    for window in part:
+        got = _source_labels(window, source)
+        m = int(got.get("n") or 0)
+        if not m:
+            continue
+        n += m
+        accepted += int(got.get("accepted") or 0)
+        for label, count in (got.get("labels") or {}).items():
+            labels[label] = labels.get(label, 0) + int(count)
+        estimate = window[0].get("estimate") or {}
+        if estimate.get("n") and estimate.get("accuracy") is not None:
+            weighted += m * float(estimate["accuracy"])
+            variance += (m * estimate_se(estimate)) ** 2
+        else:
+            estimated = False
+        for label, p in (window[0].get("mean_proba") or {}).items():
+            proba[label] = proba.get(label, 0.0) + m * float(p)
+    own = _source_labels(part[0], source)
+    return Pool(
+        windows=len(part),
+        source=source,
+        n=n,
+        accepted=accepted,
+        labels=labels,
+        own=(int(own.get("n") or 0), int(own.get("accepted") or 0)),
+        expected=weighted / n if estimated and n else None,
+        expected_se=math.sqrt(variance) / n if estimated and n else None,
+        mean_proba={label: p / n for label, p in proba.items()} if n else {},
+    )
+
+
+def pools(window: Window, earlier: Sequence[Window] = (), min_n: int = MIN_LABELS) -> list[Pool]:
+    """The label pools the window is tested on: itself, then 2, 4, 8 windows ending at it.
+
+    ``earlier`` are the same model version's windows before it, newest first. Each pool takes
+    the audit sample when it has ``min_n`` labels, else feedback; a pool of several windows
+    counts only when the window itself has labels from that source and adds a window.
+    """
+    seq = [window, *earlier]
+    out: list[Pool] = []
+    for size in POOLS:
+        if size > len(seq):
+            break
+        for source in ("audit", "feedback"):
+            got = pool(seq[:size], source)
+            if got.n < min_n:
+                continue
+            before = max((p.n for p in out if p.source == source), default=-1)
+            # A pool adding no labels to a smaller one repeats its test.
+            if size == 1 or (got.own[0] and got.n > before):
+                out.append(got)
+            break
+    return out
+
+
 def _z(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
@@ -82,10 +199,15 @@ def _p_lower(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-def _binomial_var(k: int, n: int) -> float:
-    # (k + 1) / (n + 2): no zero variance at 0 or n right answers.
-    p = (k + 1) / (n + 2)
-    return p * (1 - p) / n
+def _shrunk(p: float, n: int) -> float:
+    """``(p n + 1) / (n + 2)``: a rate off 0 and 1, so its binomial variance is never zero."""
+    return (p * n + 1) / (n + 2)
+
+
+def _levels(tested: Sequence[Pool], alpha: float) -> list[float]:
+    """Each pool's level: the window alone at ``alpha``; the pooled tests share another."""
+    pooled = sum(1 for p in tested if p.windows > 1)
+    return [alpha if p.windows == 1 else alpha / pooled for p in tested]
 
 
 def estimate_se(estimate: dict[str, Any]) -> float:
@@ -126,55 +248,123 @@ def label_rate_test(
     return p, what
 
 
+def _contradictions(p: Pool, level: float, window_estimate: dict[str, Any]) -> tuple[dict, list]:
+    """Both checks of the estimate against one pool: ``(checks, reasons)`` at ``level``."""
+    check: dict[str, Any] = {"windows": p.windows, "labels": p.source, "n": p.n,
+                             "accuracy": p.accuracy, "level": level}  # fmt: skip
+    reasons = []
+    said = p.said() + (" (possibly selective)" if p.source == "feedback" else "")
+    if p.expected is not None and p.expected_se is not None:
+        e = p.expected
+        # A score test: the labels' variance is the one the estimate expects, not the observed.
+        v = _shrunk(e, p.n) * (1 - _shrunk(e, p.n))
+        se = math.sqrt(v / p.n + p.expected_se**2)
+        p_acc = _p_two_sided((p.accuracy - e) / se) if se > 0 else 1.0
+        check["estimate"], check["p_accuracy"] = e, p_acc
+        own = p.own_accuracy
+        leans = p.windows == 1 or (own is not None and (own - e) * (p.accuracy - e) > 0)
+        if p_acc < level / 2 and leans:
+            low, high = wilson_interval(p.accepted, p.n)
+            if p.windows == 1:
+                e_low, e_high = window_estimate["ci_low"], window_estimate["ci_high"]
+            else:
+                e_low, e_high = e - 1.959964 * p.expected_se, e + 1.959964 * p.expected_se
+            reasons.append(
+                f"{said}: accuracy {p.accuracy:.1%} [{low:.1%}, {high:.1%}] on {p.n:,} labels, "
+                f"estimate {e:.1%} [{e_low:.1%}, {e_high:.1%}] (z test p {p_acc:.2g})"
+            )
+    tested = label_rate_test(p.labels, p.mean_proba) if p.labels and p.mean_proba else None
+    if tested is not None:
+        p_rate, what = tested
+        check["p_label_rates"] = p_rate
+        if p_rate < level / 2:
+            reasons.append(f"{said}: {what} (chi-square p {p_rate:.2g})")
+    return check, reasons
+
+
 def estimate_status(
-    report: dict[str, Any],
-    source: str | None,
-    judged: dict[str, Any] | None,
-    *,
-    alpha: float = 0.05,
+    report: dict[str, Any], tested: Sequence[Pool] = (), *, alpha: float = STATUS_ALPHA
 ) -> dict[str, Any]:
-    """``{"status", "reason", "assumes", "checks"}`` of a window's label-free estimate."""
+    """``{"status", "reason", "assumes", "checks"}`` of a window's label-free estimate.
+
+    ``tested`` are the window's label pools (:func:`pools`); none without labels.
+    """
     estimate = report.get("estimate") or {}
     checks: dict[str, Any] = {}
     base = {"assumes": ASSUMES, "checks": checks}
     if not estimate or not estimate.get("n") or estimate.get("accuracy") is None:
         return {**base, "status": "untrusted", "reason": "empty window"}
-    acc = float(estimate["accuracy"])
-    if judged is not None and source is not None:
-        k, m = int(judged["accepted"]), int(judged["n"])
-        observed = k / m
-        se = math.sqrt(_binomial_var(k, m) + estimate_se(estimate) ** 2)
-        p_acc = _p_two_sided((observed - acc) / se) if se > 0 else 1.0
-        low, high = wilson_interval(k, m)
-        said = "audit sample" if source == "audit" else "volunteered feedback (possibly selective)"
-        checks["accuracy"] = {"p_value": p_acc, "labels": source, "n": m, "accuracy": observed}
-        reasons = []
-        if p_acc < alpha / 2:
-            reasons.append(
-                f"{said}: accuracy {observed:.1%} [{low:.1%}, {high:.1%}] on {m:,} labels, "
-                f"estimate {acc:.1%} [{estimate['ci_low']:.1%}, {estimate['ci_high']:.1%}] "
-                f"(z test p {p_acc:.2g})"
-            )
-        rates = judged.get("labels") or {}
-        mean_proba = report.get("mean_proba") or {}
-        tested = label_rate_test(rates, mean_proba) if rates and mean_proba else None
-        if tested is not None:
-            p_rate, what = tested
-            checks["label_rates"] = {"p_value": p_rate, "labels": source, "n": m}
-            if p_rate < alpha / 2:
-                reasons.append(f"{said}: {what} (chi-square p {p_rate:.2g})")
-        if reasons:
-            return {
-                **base,
-                "status": "contradicted",
-                "reason": "labels contradict the estimate: " + "; ".join(reasons),
-            }
+    reasons: list[str] = []
+    pooled = []
+    for p, level in zip(tested, _levels(tested, alpha), strict=True):
+        check, found = _contradictions(p, level, estimate)
+        pooled.append(check)
+        reasons += found
+    if pooled:
+        first = pooled[0]
+        checks["accuracy"] = {"p_value": first.get("p_accuracy"), "labels": first["labels"],
+                              "n": first["n"], "accuracy": first["accuracy"]}  # fmt: skip
+        if "p_label_rates" in first:
+            checks["label_rates"] = {"p_value": first["p_label_rates"],
+                                     "labels": first["labels"], "n": first["n"]}  # fmt: skip
+        checks["pools"] = pooled
+    if reasons:
+        return {
+            **base,
+            "status": "contradicted",
+            "reason": "labels contradict the estimate: " + "; ".join(reasons),
+        }
     if estimate.get("trusted"):
         reason = str(estimate.get("reason") or "calibrated on the reference")
-        if checks:
-            reason += f"; agrees with {checks['accuracy']['n']:,} {source} labels"
+        if tested:
+            reason += f"; agrees with {tested[-1].n:,} {tested[-1].said()} labels"
         return {**base, "status": "trusted", "reason": reason}
     return {**base, "status": "untrusted", "reason": str(estimate.get("reason") or "not checked")}
+
+
+def _accuracy_alarm(
+    tested: Sequence[Pool], reference: dict[str, Any], alarm_alpha: float
+) -> Pool | None:
+    """The first pool whose accuracy is significantly below the reference's, or None."""
+    ref_acc, ref_n = reference.get("accuracy"), int(reference.get("n") or 0)
+    if ref_acc is None or not ref_n:
+        return None
+    r = float(ref_acc)
+    for p, level in zip(tested, _levels(tested, alarm_alpha), strict=True):
+        # The two-proportion score test: the reference's accuracy is a sample too, and under
+        # "no change" both share one rate (a perfect reference of 120 rows says little).
+        shared = (r * ref_n + p.accepted) / (ref_n + p.n)
+        se = math.sqrt(shared * (1 - shared) * (1 / p.n + 1 / ref_n))
+        z = (p.accuracy - r) / se if se > 0 else 0.0
+        own = p.own_accuracy
+        if _p_lower(z) < level and (p.windows == 1 or (own is not None and own < r)):
+            return p
+    return None
+
+
+def _estimate_reasons(
+    report: dict[str, Any], status: str, margin: float, alpha: float
+) -> tuple[list[str], list[str]]:
+    """What the estimate says against the reference: ``(predictions, performance)`` reasons."""
+    reference = report.get("reference") or {}
+    estimate = report.get("estimate") or {}
+    ref_conf = reference.get("mean_confidence")
+    ref_n = int(reference.get("n") or 0)
+    est = estimate.get("accuracy") if estimate.get("n") else None
+    predictions: list[str] = []
+    performance: list[str] = []
+    if ref_conf is None or est is None or not ref_n:
+        return predictions, performance
+    drop = float(ref_conf) - float(est)
+    se = math.sqrt(estimate_se(estimate) ** 2 + ref_conf * (1 - ref_conf) / ref_n)
+    if drop > 0.01 and drop > _z(1 - alpha) * se:
+        predictions.append(f"estimate fell to {est:.1%} from the reference's {ref_conf:.1%}")
+    if status == "trusted" and drop > margin:
+        performance.append(
+            f"trusted estimate {est:.1%} is {drop:.1%} below the reference's {ref_conf:.1%} "
+            f"(margin {margin:.0%})"
+        )
+    return predictions, performance
 
 
 def assess_window(
@@ -182,23 +372,25 @@ def assess_window(
     feedback: dict[str, Any] | None,
     audit: dict[str, Any] | None,
     *,
+    earlier: Sequence[Window] = (),
     margin: float = 0.03,
     alpha: float = 0.05,
+    status_alpha: float = STATUS_ALPHA,
     alarm_alpha: float = ALARM_ALPHA,
     min_n: int = MIN_LABELS,
 ) -> dict[str, Any]:
     """The window's level, alarm, the estimate's status and every reason, as of its labels now.
 
     ``report`` is what the monitor stored when the window closed; ``feedback`` and ``audit``
-    are its labels counted when read (``n``, ``accepted`` and ``labels``, the true label counts).
+    are its labels counted when read (``n``, ``accepted`` and ``labels``, the true label counts);
+    ``earlier`` the same version's windows before it, newest first, as ``(report, feedback,
+    audit)`` (:data:`POOLS` says how many are read). ``alpha`` is the level of the estimate's
+    fall below the reference (a warning).
     """
-    source, judged = labels_used(feedback, audit, min_n)
-    status = estimate_status(report, source, judged, alpha=alpha)
-    reference = report.get("reference") or {}
-    estimate = report.get("estimate") or {}
+    tested = pools((report, feedback, audit), earlier, min_n)
+    status = estimate_status(report, tested, alpha=status_alpha)
     drift = report.get("drift") or {}
     reasons: dict[str, list[str]] = {"inputs": [], "predictions": [], "performance": []}
-
     if drift.get("alarm"):
         blamed = ", ".join(drift.get("blamed") or []) or "jointly"
         reasons["inputs"].append(f"inputs changed ({blamed})")
@@ -207,42 +399,26 @@ def assess_window(
         reasons["predictions"].append(
             f"predicted-label mix changed (chi-square p {prediction.get('p_value', 0):.2g})"
         )
-    ref_conf = reference.get("mean_confidence")
-    ref_n = int(reference.get("n") or 0)
-    est = estimate.get("accuracy") if estimate.get("n") else None
-    if ref_conf is not None and est is not None and ref_n:
-        drop = float(ref_conf) - float(est)
-        se = math.sqrt(estimate_se(estimate) ** 2 + ref_conf * (1 - ref_conf) / ref_n)
-        if drop > 0.01 and drop > _z(1 - alpha) * se:
-            reasons["predictions"].append(
-                f"estimate fell to {est:.1%} from the reference's {ref_conf:.1%}"
-            )
-        if status["status"] == "trusted" and drop > margin:
-            reasons["performance"].append(
-                f"trusted estimate {est:.1%} is {drop:.1%} below the reference's {ref_conf:.1%} "
-                f"(margin {margin:.0%})"
-            )
+    fell, risk = _estimate_reasons(report, status["status"], margin, alpha)
+    reasons["predictions"] += fell
+    reasons["performance"] += risk
     alarm_source = "estimate" if reasons["performance"] else None
-    ref_acc = reference.get("accuracy")
-    if judged is not None and ref_acc is not None and ref_n:
-        k, m = int(judged["accepted"]), int(judged["n"])
-        observed = k / m
-        se = math.sqrt(_binomial_var(k, m) + ref_acc * (1 - ref_acc) / ref_n)
-        p = _p_lower((observed - float(ref_acc)) / se) if se > 0 else 1.0
-        if p < alarm_alpha:
-            said = "audit sample" if source == "audit" else "volunteered feedback"
-            reasons["performance"].insert(
-                0,
-                f"accuracy on the {said} {observed:.1%} (n={m:,}) is below the reference's "
-                f"{ref_acc:.1%} (one-sided p {p:.2g})",
-            )
-            alarm_source = source
+    alarmed = _accuracy_alarm(tested, report.get("reference") or {}, alarm_alpha)
+    if alarmed is not None:
+        ref_acc = float((report.get("reference") or {})["accuracy"])
+        reasons["performance"].insert(
+            0,
+            f"accuracy on the {alarmed.said()} {alarmed.accuracy:.1%} (n={alarmed.n:,}) is "
+            f"below the reference's {ref_acc:.1%}",
+        )
+        alarm_source = alarmed.source
     level = next((lv for lv in reversed(LEVELS[1:]) if reasons[lv]), "none")
     return {
         "level": level,
         "alarm": level == "performance",
         "alarm_source": alarm_source,
-        "labels_used": source,
+        "alarm_windows": alarmed.windows if alarmed is not None else None,
+        "labels_used": tested[0].source if tested else None,
         "reasons": [r for lv in LEVELS[1:] for r in reasons[lv]],
-        "estimate": {**estimate, **status},
+        "estimate": {**(report.get("estimate") or {}), **status},
     }

@@ -221,16 +221,42 @@ def monitor_project(
             force=bool(job.params.get("force")),
             min_predictions=job.params.get("min_predictions"),
         )[:MAX_WINDOWS_PER_RUN]
-        if not cuts:
-            return {"waiting": _waiting(project, model.name, len(predictions))}
         rate = float(projects.setting(project, "audit_rate"))
+        # The open window's audit draw, now: a person labels it while the period runs.
+        still_open = predictions[cuts[-1][1] if cuts else 0 :]
+        open_audit = [
+            Served(p.id, p.seq, p.label, dict(p.input))
+            for p in auditing.undrawn(session, project.id, auditing.pick(still_open, rate))
+        ]
+        if not cuts:
+            waiting: dict[str, Any] = {"waiting": _waiting(project, model.name, len(predictions))}
+            version = model.version
+            del predictions, still_open
+            if open_audit:
+                waiting.update(_queue_open_audit(store, job.project_id, version, open_audit))
+            return waiting
         measured = [
             _measure_segment(session, project, model, predictions[a:b], period, reference, rate)
             for a, b, period in cuts
         ]
         version = model.version
-    del predictions
-    return _write_windows(store, settings, job.project_id, version, last, measured)
+    del predictions, still_open
+    done = _write_windows(store, settings, job.project_id, version, last, measured)
+    if open_audit and "skipped" not in done:
+        done["open_window"] = _queue_open_audit(store, job.project_id, version, open_audit)
+    return done
+
+
+def _queue_open_audit(
+    store: Store, project_id: int, version: int, picked: list[Served]
+) -> dict[str, int]:
+    """Queue the open window's audit draw in a short write of its own."""
+    with store.write() as session:
+        _serialise(session, project_id)
+        project = session.get(Project, project_id)
+        if project is None:
+            return {"audited": 0, "new_records": 0}
+        return auditing.queue_audit(session, project, version, picked)
 
 
 def _waiting(project: Project, model_name: str, pending: int) -> str:

@@ -31,7 +31,7 @@ from looplab.core.tables import (
 )
 from looplab.learn import registry
 from looplab.watch import levels, triggers
-from looplab.watch.windows import NO_AUDIT, NO_FEEDBACK, window_audit, window_feedback
+from looplab.watch.windows import NO_AUDIT, NO_FEEDBACK, judge_windows
 
 _SPAN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -56,27 +56,9 @@ def parse_span(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def window_summary(
-    w: MonitorWindow,
-    feedback: dict[str, Any] | None = None,
-    audit: dict[str, Any] | None = None,
-    *,
-    margin: float = 0.03,
-) -> dict[str, Any]:
-    """One window as a point of the dashboard's time series (the full report stays in the row).
-
-    ``feedback`` and ``audit`` are the window's entries of :func:`window_feedback` and
-    :func:`window_audit` (none yet when missing). ``level``, ``alarm`` and the estimate's
-    ``status`` are judged now, on those labels (:func:`looplab.watch.levels.assess_window`);
-    ``alarm`` is true only at level ``performance``.
-    """
-    report = w.report or {}
-    drift = report.get("drift") or {}
-    feedback = dict(feedback or NO_FEEDBACK)
-    audit = dict(audit or NO_AUDIT)
-    judged = levels.assess_window(report, feedback, audit, margin=margin)
-    effects = report.get("effects") or {}
-    features = {
+def _features(drift: dict[str, Any], effects: dict[str, Any]) -> dict[str, Any]:
+    """Each feature's drift test, as the dashboard plots it, with its effect on accuracy."""
+    return {
         f["name"]: {
             "kind": f["kind"],
             "test": f["test"],
@@ -91,6 +73,32 @@ def window_summary(
         }
         for f in drift.get("features", [])
     }
+
+
+def window_summary(
+    w: MonitorWindow,
+    feedback: dict[str, Any] | None = None,
+    audit: dict[str, Any] | None = None,
+    *,
+    margin: float = 0.03,
+    judged: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One window as a point of the dashboard's time series (the full report stays in the row).
+
+    ``feedback`` and ``audit`` are the window's entries of :func:`window_feedback` and
+    :func:`window_audit` (none yet when missing). ``level``, ``alarm`` and the estimate's
+    ``status`` are judged now, on those labels (:func:`looplab.watch.levels.assess_window`);
+    ``alarm`` is true only at level ``performance``. ``judged`` is that verdict when the caller
+    has it, pooled with the windows before (:func:`looplab.watch.windows.judge_windows`).
+    """
+    report = w.report or {}
+    drift = report.get("drift") or {}
+    feedback = dict(feedback or NO_FEEDBACK)
+    audit = dict(audit or NO_AUDIT)
+    if judged is None:
+        judged = levels.assess_window(report, feedback, audit, margin=margin)
+    effects = report.get("effects") or {}
+    features = _features(drift, effects)
     multi = drift.get("multivariate")
     prediction = drift.get("prediction")
     return {
@@ -103,6 +111,7 @@ def window_summary(
         "level": judged["level"],
         "alarm": judged["alarm"],
         "alarm_source": judged["alarm_source"],
+        "alarm_windows": judged["alarm_windows"],
         "labels_used": judged["labels_used"],
         "level_reasons": judged["reasons"],
         "input_drift": bool(drift.get("alarm")),
@@ -221,11 +230,13 @@ def monitor_state(session: Session, project: Project, *, limit: int = 200) -> di
             .limit(limit)
         )
     )[::-1]
-    ids = [w.id for w in rows]
-    feedback = window_feedback(session, project.id, ids=ids) if rows else {}
-    audits = window_audit(session, project.id, ids=ids) if rows else {}
     margin = float(projects.setting(project, "alarm_margin"))
-    windows = [window_summary(w, feedback.get(w.id), audits.get(w.id), margin=margin) for w in rows]
+    judged = judge_windows(session, project.id, rows, margin=margin)
+    windows = [
+        window_summary(w, j["feedback"], j["audit"], margin=margin, judged=j["judged"])
+        for w in rows
+        for j in [judged[w.id]]
+    ]
     pending = 0
     if model is not None:  # the production version's predictions since its last window
         last = monitor.last_window(session, project.id, model.version)
@@ -307,7 +318,7 @@ def drift_now(store: Any, project_name: str, span: str) -> dict[str, Any]:
             )
         result["window"] = span
         if result.get("estimate"):
-            status = levels.estimate_status(result, None, None)
+            status = levels.estimate_status(result)
             result["estimate"] = {**result["estimate"], **status}
         return result
     raise Conflict(

@@ -262,20 +262,17 @@ def _history(
             select(MonitorWindow).where(MonitorWindow.id.in_(ids)).order_by(MonitorWindow.id)
         )
     )
-    feedback = windows.window_feedback(session, project.id, version=window.model_version, ids=ids)
-    audits = windows.window_audit(session, project.id, ids=ids)
     margin = float(projects.setting(project, "alarm_margin"))
+    judged = windows.judge_windows(session, project.id, history, margin=margin)
     reports = []
     for w in history:
-        fb = feedback.get(w.id, windows.NO_FEEDBACK)
-        au = audits.get(w.id, windows.NO_AUDIT)
-        judged_now = levels.assess_window(w.report or {}, fb, au, margin=margin)
+        j = judged[w.id]
         reports.append(
             {
                 **w.report,
-                "feedback": fb,
-                "audit": au,
-                "level": judged_now["level"],
+                "feedback": j["feedback"],
+                "audit": j["audit"],
+                "level": j["judged"]["level"],
                 "window": w.id,
             }
         )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from looplab.core.tables import Annotation, AuditSample, Feedback, MonitorWindow
 from looplab.learn.intervals import wilson_interval
+from looplab.watch import levels
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float]:
@@ -154,3 +155,90 @@ NO_FEEDBACK: dict[str, Any] = {
 }
 #: The audit figure of a window no answered audit sample has reached yet.
 NO_AUDIT: dict[str, Any] = {**NO_FEEDBACK, "selective": False}
+
+
+def _clusters(ids: Sequence[int], gap: int) -> list[list[int]]:
+    """Sorted ids cut where two neighbours are more than ``gap`` apart."""
+    out: list[list[int]] = []
+    for i in sorted(ids):
+        if out and i - out[-1][-1] <= gap:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def _predecessors(
+    session: Session, project_id: int, rows: Sequence[MonitorWindow], depth: int
+) -> dict[int, list[int]]:
+    """For each window of ``rows``, the ids of up to ``depth`` windows of its version before it.
+
+    The windows asked for come in runs (the latest, a window far back): each run costs two
+    statements, its ``depth`` predecessors and the ids within it, so the cost grows with the
+    windows asked for, never with the history between them.
+    """
+    out: dict[int, list[int]] = {}
+    for version in {w.model_version for w in rows}:
+        of_version = (
+            MonitorWindow.project_id == project_id,
+            MonitorWindow.model_version == version,
+        )
+        mine = [w.id for w in rows if w.model_version == version]
+        for run in _clusters(mine, depth + 1):
+            before = session.scalars(
+                select(MonitorWindow.id)
+                .where(*of_version, MonitorWindow.id < run[0])
+                .order_by(MonitorWindow.id.desc())
+                .limit(depth)
+            )
+            within = session.scalars(
+                select(MonitorWindow.id).where(
+                    *of_version, MonitorWindow.id >= run[0], MonitorWindow.id <= run[-1]
+                )
+            )
+            ids = sorted({*before, *within})
+            at = {window_id: i for i, window_id in enumerate(ids)}
+            for window_id in run:
+                i = at[window_id]
+                out[window_id] = ids[max(0, i - depth) : i][::-1]
+    return out
+
+
+def judge_windows(
+    session: Session, project_id: int, rows: Sequence[MonitorWindow], *, margin: float
+) -> dict[int, dict[str, Any]]:
+    """Each window's level as of its labels now, its labels pooled with its version's last ones.
+
+    By window id: ``{"judged": assess_window(...), "feedback": ..., "audit": ...}``. The label
+    tests pool up to :data:`looplab.watch.levels.POOLS` consecutive windows
+    (:func:`looplab.watch.levels.assess_window`), so the windows just before each are read too.
+    """
+    if not rows:
+        return {}
+    depth = max(levels.POOLS) - 1
+    earlier = _predecessors(session, project_id, rows, depth)
+    known = {w.id: w for w in rows}
+    missing = {i for ids in earlier.values() for i in ids} - set(known)
+    if missing:
+        known.update(
+            (w.id, w)
+            for w in session.scalars(select(MonitorWindow).where(MonitorWindow.id.in_(missing)))
+        )
+    feedback = window_feedback(session, project_id, ids=list(known))
+    audits = window_audit(session, project_id, ids=list(known))
+
+    def labelled(window_id: int) -> levels.Window:
+        return (
+            known[window_id].report or {},
+            feedback.get(window_id, NO_FEEDBACK),
+            audits.get(window_id, NO_AUDIT),
+        )
+
+    out = {}
+    for w in rows:
+        report, fb, au = labelled(w.id)
+        judged = levels.assess_window(
+            report, fb, au, earlier=[labelled(i) for i in earlier[w.id]], margin=margin
+        )
+        out[w.id] = {"judged": judged, "feedback": fb, "audit": au}
+    return out

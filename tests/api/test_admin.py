@@ -39,6 +39,18 @@ SETTINGS_CASES: list[tuple[str, Any, bool]] = [
     ("overlap", 50, False),
     ("auto_promote", "maybe", False),
     ("webhook_url", 42, False),
+    # Trust (looplab.trust.labels, looplab.ask.gold).
+    ("consensus", "dawid_skene", True),
+    ("consensus", "mace", False),
+    ("consensus_min_posterior", 0.8, True),
+    ("consensus_min_posterior", 1.5, False),
+    ("gold_rate", 0.05, True),
+    ("gold_rate", 0.6, False),
+    ("gold_rate", "5%", False),
+    ("quarantine_policy", "auto", True),
+    ("quarantine_policy", "ban", False),
+    ("reliability_every", 0, True),
+    ("reliability_every", -1, False),
 ]
 
 

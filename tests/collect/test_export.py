@@ -91,6 +91,7 @@ def test_csv_rows(store: Store, tmp_path: Path) -> None:
         "text",
         "label",
         "source",
+        "row_count",
         "annotations",
         "batch_id",
         "source_line",
@@ -108,6 +109,7 @@ def test_parquet_rows(store: Store, tmp_path: Path) -> None:
         "text",
         "label",
         "source",
+        "row_count",
         "annotations",
         "batch_id",
         "source_line",
@@ -144,6 +146,7 @@ def test_parquet_types_for_tabular_projects_and_renamed_columns(
         "label",
         "flag",
         "meta.label",
+        "row_count",
         "annotations",
         "batch_id",
         "source_line",
@@ -301,3 +304,24 @@ def test_parquet_types_tabular_fields_by_the_column_types(store: Store, tmp_path
     assert rows[0]["age"] is None  # "NA" in the file
     assert {r["zip"] for r in rows} <= {"97095", "00523", "10001", "02134"}
     assert {r["owns_home"] for r in rows} <= {True, False, None}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_repeated_rows_export_their_counts(store: Store, tmp_path: Path, fmt: str) -> None:
+    """5 identical rows (3 yes, 2 no) are one record: the export says it stood for 5 rows."""
+    path = tmp_path / "rep.csv"
+    path.write_text("shop,label\n" + "a,yes\n" * 3 + "a,no\n" * 2 + "b,no\n")
+    with store.write() as session:
+        project = projects.create_project(
+            session, "rep", task="tabular", labels=["yes", "no"], actor="t"
+        )
+        ingest.import_file(session, project, path, fields=["shop"], label="label", actor="t")
+    data = dump(store, fmt, "rep")
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in data.decode().splitlines()]
+    else:
+        rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    by_shop = {r["shop"]: r for r in rows}
+    assert by_shop["a"]["row_count"] == 5 and by_shop["b"]["row_count"] == 1
+    counts = {a["label"]: a["row_count"] for a in by_shop["a"]["annotations"]}
+    assert counts == {"yes": 3, "no": 2}

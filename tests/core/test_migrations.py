@@ -392,3 +392,79 @@ def test_0009_adds_column_types_and_unknown_categories_as_nulls(kind: str, tmp_p
 
             project = session.get(Project, 1)
             assert project is not None and schema.of_project(project) is None
+
+
+def _migrate(store: Store, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.write_engine.connect() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+        connection.commit()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0013_adds_gold_and_standings_and_goes_back_without_losing_answers(
+    kind: str, tmp_path: Path
+) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.exc import IntegrityError
+
+    from looplab.core.tables import Base
+
+    with store_at(kind, tmp_path, "0012") as store:
+        with store.write() as session:
+            run = session.execute
+            add_project_and_user(run)
+            run(
+                sql(
+                    "INSERT INTO records (id, project_id, content_hash, payload, meta, n_human,"
+                    " needed, score, created_at) VALUES (1, 1, :h, '{}', '{}', 1, 1, 0.5, :t)",
+                    "t",
+                ),
+                {"h": b"0" * 16, "t": T0},
+            )
+            run(
+                sql(
+                    "INSERT INTO annotations (id, project_id, record_id, annotator_id, value,"
+                    " label, origin, status, created_at) VALUES (1, 1, 1, 1,"
+                    " '{\"label\": \"a\"}', 'a', 'human', 'active', :t)",
+                    "t",
+                ),
+                {"t": T0},
+            )
+        store.upgrade()
+        # The new tables are the ORM's: nothing left for autogenerate to add or drop.
+        with store.write_engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert [d for d in diff if "gold" in str(d) or "standing" in str(d)] == []
+
+        gold = sql(
+            "INSERT INTO gold_answers (project_id, record_id, label, source, created_by,"
+            " created_at) VALUES (1, 1, 'a', 'import', 'u', :t)",
+            "t",
+        )
+        with store.write() as session:
+            session.execute(gold, {"t": T0})
+            session.execute(
+                sql(
+                    "INSERT INTO annotator_standings (project_id, user_id, status, policy,"
+                    " reason, evidence, decided_by, decided_at) VALUES (1, 1, 'quarantined',"
+                    " 'flag', 'flips', '{}', 'admin', :t)",
+                    "t",
+                ),
+                {"t": T0},
+            )
+        with pytest.raises(IntegrityError), store.write() as session:
+            session.execute(gold, {"t": T0})  # one known answer per record
+
+        _migrate(store, "0012", down=True)
+        tables = set(inspect(store.read_engine).get_table_names())
+        assert not {"gold_answers", "annotator_standings"} & tables
+        with store.read() as session:
+            assert session.scalar(text("SELECT label FROM annotations WHERE id = 1")) == "a"
+        _migrate(store, "head")
+        assert {"gold_answers", "annotator_standings"} <= set(
+            inspect(store.read_engine).get_table_names()
+        )

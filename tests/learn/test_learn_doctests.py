@@ -11,6 +11,7 @@ MODULES = [
     "looplab.serve.batching",
     "looplab.learn.calibration",
     "looplab.learn.dataset",
+    "looplab.trust.labels",
     "looplab.learn.evaluate",
     "looplab.learn.gate",
     "looplab.learn.neardup",

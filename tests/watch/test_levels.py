@@ -104,3 +104,43 @@ def test_too_few_labels_are_not_tested_and_volunteered_ones_are_named_selective(
     judged = levels.assess_window(_report(0.80), wrong, None)
     assert judged["alarm"] and judged["alarm_source"] == "feedback"
     assert "volunteered feedback (possibly selective)" in judged["estimate"]["reason"]
+
+
+def _labels(n: int, accepted: int) -> dict:
+    return {"n": n, "accepted": accepted, "labels": {"yes": n // 5, "no": n - n // 5}}
+
+
+def test_a_drop_inside_one_windows_noise_alarms_on_the_pooled_windows() -> None:
+    """100 labels a window at 72% against 80%: no window alone shows it, four together do."""
+    report = _report(0.80, trusted=False)
+    alone = levels.assess_window(report, None, _labels(100, 72))
+    assert alone["level"] != "performance"
+    earlier = [(report, None, _labels(100, 72))] * 3
+    pooled = levels.assess_window(report, None, _labels(100, 72), earlier=earlier)
+    k = pooled["alarm_windows"]
+    assert pooled["alarm"] and k in (2, 4)
+    assert f"audit sample of the last {k} windows 72.0% (n={100 * k})" in pooled["reasons"][0]
+
+
+def test_a_window_never_alarms_on_its_predecessors_labels_alone() -> None:
+    report = _report(0.80, trusted=False)
+    bad = [(report, None, _labels(100, 60))] * 7
+    assert not levels.assess_window(report, None, None, earlier=bad)["alarm"]  # no labels
+    recovered = levels.assess_window(report, None, _labels(100, 85), earlier=bad)
+    assert not recovered["alarm"]  # its own labels are above the reference
+
+
+def test_pooling_keeps_false_alarms_on_unchanged_windows_rare() -> None:
+    """Seeded: 400 streams of 8 unchanged windows, 100 labels each at the reference's 80%."""
+    rng = np.random.default_rng(7)
+    report = _report(0.80, trusted=False)
+    report["reference"]["n"] = 5000
+    alarms = contradicted = 0
+    for _ in range(400):
+        stream = [(report, None, _labels(100, int(rng.binomial(100, 0.8)))) for _ in range(8)]
+        judged = levels.assess_window(*stream[-1], earlier=stream[-2::-1])
+        alarms += judged["alarm"]
+        contradicted += judged["estimate"]["status"] == "contradicted"
+    # At most twice each level (the window alone, and the pooled tests sharing a second budget).
+    assert alarms / 400 <= 2 * levels.ALARM_ALPHA + 0.01
+    assert contradicted / 400 <= 2 * levels.STATUS_ALPHA + 0.015

@@ -7,9 +7,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from sqlalchemy import func, select
 
 from looplab.core.errors import Invalid
 from looplab.core.store import Store
+from looplab.core.tables import AuditSample
 from looplab.watch import periods
 from tests.watch import replay
 
@@ -82,3 +84,25 @@ def test_event_time_windows_follow_the_inputs_field(store: Store, tmp_path) -> N
     assert [w["n"] for w in result["windows"]] == [200, 300]
     spans = [(w["period"]["start"][:10], w["period"]["by"]) for w in replay.state(store)["windows"]]
     assert spans == [("2016-01-01", "ts"), ("2016-02-01", "ts")]
+
+
+def test_the_open_windows_audit_sample_is_queued_while_its_period_runs(
+    store: Store, tmp_path
+) -> None:
+    """A weekly window's audit tasks reach people during the week, and are drawn once."""
+    replay.served(store, tmp_path, window="7d", audit_rate=0.2)
+    rng = np.random.default_rng(5)
+    monday = replay.T0 + DAY  # weeks start on Mondays (UTC)
+    replay.replay(store, replay.rows(rng, 200), start=monday)
+    waiting = replay.run(store, tmp_path, now=monday + DAY)
+    assert "waiting" in waiting and waiting["audited"] > 20
+    with store.read() as session:
+        drawn = session.scalar(select(func.count()).select_from(AuditSample))
+        assert drawn == waiting["audited"]
+    # The same predictions again, then the window closes: nothing is drawn twice.
+    again = replay.run(store, tmp_path, now=monday + 2 * DAY)
+    assert "waiting" in again and "audited" not in again  # no write when nothing is new
+    closed = replay.run(store, tmp_path, now=monday + 7 * DAY)
+    assert closed["n"] == 200 and closed["audited"] == 0
+    with store.read() as session:
+        assert session.scalar(select(func.count()).select_from(AuditSample)) == drawn

@@ -16,7 +16,7 @@ from looplab.api.schemas import (
     SkipIn,
     Suggestion,
 )
-from looplab.ask import queue, suggestions
+from looplab.ask import gold, queue, suggestions
 from looplab.core import projects
 from looplab.core.errors import NotFound
 from looplab.govern import access
@@ -43,11 +43,13 @@ def next_record(
         if record is None:
             return QueueItem(record=None)
         suggestion, note = suggestions.suggestion_for(session, project, record)
+        # A gold record is shown as any open record is (looplab.ask.gold).
+        shown = gold.as_handed(session, record)
         return QueueItem(
-            record=RecordOut.model_validate(record),
+            record=RecordOut(**shown),
             suggestion=Suggestion(**suggestion) if suggestion else None,
             suggestion_note=note,
-            source=suggestions.source_of(session, record),
+            source=suggestions.source_of(session, record) if shown["batch_id"] else None,
         )
 
 

@@ -1,0 +1,89 @@
+"""Gold records in the queue: handed out at ``gold_rate``, never twice to one person, and looking
+like any other record.
+
+Whether the next hand-out is gold is a draw from a hash of (project, person, how many answers the
+person has given): a fair coin at ``gold_rate`` that needs no stored state, gives the same answer
+on a page reload, and follows no pattern a person could learn (every third record, ...). The gold
+record is the best-scored one the person has never answered nor skipped.
+
+What the annotator sees of a gold record is what they see of an ordinary open record
+(:func:`as_handed`): no answer count that says "already labeled", no gold file's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from looplab.core.projects import setting
+from looplab.core.tables import Annotation, GoldAnswer, Lease, Project, Record, User
+
+
+def draw(project_id: int, user_id: int, answered: int) -> float:
+    """A uniform number in [0, 1) fixed by (project, person, answers given so far)."""
+    key = f"looplab.gold:{project_id}:{user_id}:{answered}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest()) / 2.0**64
+
+
+def _answered(session: Session, project: Project, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Annotation.project_id == project.id,
+                Annotation.annotator_id == user.id,
+                Annotation.origin == "human",
+            )
+        )
+        or 0
+    )
+
+
+def next_gold(session: Session, project: Project, user: User, *, skip: set[int]) -> Record | None:
+    """The gold record to hand ``user`` now, or None (not drawn, or none left for them)."""
+    rate = float(setting(project, "gold_rate") or 0.0)
+    if rate <= 0:
+        return None
+    if draw(project.id, user.id, _answered(session, project, user)) >= rate:
+        return None
+    theirs = exists().where(Annotation.record_id == Record.id, Annotation.annotator_id == user.id)
+    leased = exists().where(Lease.record_id == Record.id, Lease.user_id == user.id)
+    query = (
+        select(Record)
+        .join(GoldAnswer, GoldAnswer.record_id == Record.id)
+        .where(GoldAnswer.project_id == project.id, ~theirs, ~leased)
+        .order_by(Record.score.desc(), Record.id)
+        .limit(1)
+    )
+    if skip:
+        query = query.where(Record.id.not_in(sorted(skip)))
+    return session.scalars(query).first()
+
+
+def is_gold(session: Session, record_id: int) -> bool:
+    found = session.scalar(select(GoldAnswer.id).where(GoldAnswer.record_id == record_id))
+    return found is not None
+
+
+def as_handed(session: Session, record: Record) -> dict[str, Any]:
+    """The record's fields as an annotator sees them; a gold record's look like an open one's.
+
+    An ordinary record handed out is open (fewer answers than it needs); a gold record may have
+    many, and its provenance may be the gold file: both would tell it apart.
+    """
+    fields = {
+        "id": record.id,
+        "payload": record.payload,
+        "meta": record.meta,
+        "n_human": record.n_human,
+        "needed": record.needed,
+        "score": record.score,
+        "batch_id": record.batch_id,
+        "source_line": record.source_line,
+        "created_at": record.created_at,
+    }
+    if is_gold(session, record.id):
+        fields.update(n_human=0, needed=1, batch_id=None, source_line=None)
+    return fields
