@@ -17,7 +17,10 @@ none, for a class they never met); unsmoothed, a row of two answers says "always
 "always wrong" with certainty, and EM can lock onto that. Each row gets ``smoothing``
 pseudo-answers spread like the *pooled* confusion of all annotators, so a rare worker starts as
 an average worker and moves away as their own evidence grows; frequent workers barely move.
-``smoothing=0`` is plain maximum likelihood (crowd-kit's estimator, floored at 1e-10).
+``smoothing=0`` is plain maximum likelihood (crowd-kit's estimator, floored at 1e-10). The
+default, 1, is near what the real crowds themselves prefer: the likelihood of held-out answers
+(5 folds over the answers) peaks at 1 to 2 on D_Product and at 4 or more on Duck. On D_Product
+a smaller value (0.1) is right on 7 more of 8,315 items, but only the truth file says so.
 
 Model-aware consensus (:func:`model_aware`): where a classifier's out-of-fold probabilities
 exist, cleanlab's CROWDLAB (Goh, Tkachenko & Mueller, 2022) averages them with the annotators'
