@@ -32,12 +32,16 @@ one of three kinds, each run on every seed:
 Every answer takes a log-normal time (honest medians 3, 4.5, 6 and 8 s, the adversary 4-5 s).
 Reported: consensus accuracy of majority vote (ties broken at random, seeded), looplab's
 Dawid-Skene (``looplab.trust.consensus.dawid_skene``, defaults) and crowd-kit's ``DawidSkene()``
-(defaults; its peer venv ``bench/.peers/crowdkit``, run in a subprocess); how many seeds flag the
+(defaults; its peer venv ``bench/.peers/crowdkit``, run in a subprocess) and the model-aware
+consensus (``looplab.trust.consensus.model_aware``, cleanlab's CROWDLAB) on the out-of-fold
+probabilities of the scan's default ensemble trained on the DS labels, with that model's own
+accuracy beside it; how many seeds flag the
 adversary and how many honest annotators are flagged in all (``looplab.trust.reliability``,
 default rule); and the held-out accuracy (a stratified 25% test split, true labels) of a logistic
 regression trained on the Dawid-Skene labels of the other 75% with everyone, after quarantining
 the flagged annotators (their answers removed, the consensus refitted, records left without an
-answer dropped), with the honest annotators only, and on the true labels (the ceiling).
+answer dropped), with the honest annotators only, and on the true labels (the ceiling); the
+goal is quarantine within 1 point of honest-only on every seed.
 
 (c) Real crowds from ``shared/crowd`` (Zheng et al., PVLDB 2017; see its README): D_Product
 (8,315 record pairs x 3 answers, 176 workers) and Duck (108 images x 39). Accuracy of majority
