@@ -12,6 +12,7 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from looplab.trust.label_errors import (
     default_estimators,
@@ -109,6 +110,7 @@ def test_single_estimator_and_sequence_agree() -> None:
         ({"folds": 60}, "at least 60 records"),
         ({"estimators": []}, "estimators is empty"),
         ({"estimators": SVC()}, "no predict_proba"),
+        ({"threads": 0}, "threads must be"),
     ],
 )
 def test_bad_input_to_out_of_fold_probabilities(kwargs: dict[str, object], message: str) -> None:
@@ -213,3 +215,24 @@ def test_too_many_candidates_to_select_among() -> None:
     X, y = load_digits(return_X_y=True)
     with pytest.raises(ValueError, match="at most 6 estimators"):
         out_of_fold_ensemble(X[:50], y[:50] % 2, [_lr()] * 7, folds=3)
+
+
+class _ThreadSpy(_Constant):
+    """Records the BLAS threads it was allowed while fitting."""
+
+    seen: list[int] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _ThreadSpy:
+        type(self).seen.extend(i["num_threads"] for i in threadpool_info())
+        return super().fit(X, y)
+
+
+def test_fits_run_with_one_blas_thread_by_default() -> None:
+    X, y = np.zeros((10, 1)), np.array([0, 1] * 5)
+    _ThreadSpy.seen = []
+    out_of_fold_probabilities(X, y, _ThreadSpy(), folds=2)
+    assert _ThreadSpy.seen and set(_ThreadSpy.seen) == {1}
+    with threadpool_limits(limits=2):
+        _ThreadSpy.seen = []
+        out_of_fold_probabilities(X, y, _ThreadSpy(), folds=2, threads=None)
+        assert max(_ThreadSpy.seen) == 2
