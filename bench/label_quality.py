@@ -56,7 +56,7 @@ Usage::
 
     python bench/label_quality.py [--seeds 10] [--quick] [--json] [--crowd DIR] [--part a|bc]
 
-``--quick``: 2 seeds (374 s with 3 at load about 12 on 2 cores; the goal is under 5 min).
+``--quick``: 2 seeds (all parts 239 s at load about 10 on 2 cores; the goal is under 5 min).
 ``--part a`` runs only part (a); ``--part bc`` only (b) and (c). The last line is
 ``RESULT name=value ...``.
 """
