@@ -15,7 +15,7 @@ from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import training
+from looplab.learn import labelscan, training
 from looplab.trust import annotators
 from looplab.watch import alerts, monitor, targeting
 
@@ -28,6 +28,7 @@ HANDLERS: dict[str, jobs.Handler] = {
     "import": imports.run_import,
     "label_drifted": targeting.label_drifted,
     "reliability": annotators.run_check,
+    "label_scan": labelscan.scan_labels,
 }
 
 
