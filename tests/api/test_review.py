@@ -8,10 +8,14 @@ import pytest
 from sqlalchemy import func, select
 
 from looplab import worker
+from looplab.ask import queue
+from looplab.core import projects
 from looplab.core.settings import Settings
-from looplab.core.tables import Annotation, AuditEvent, ReviewItem
+from looplab.core.tables import Annotation, AuditEvent, Job, ReviewItem
+from looplab.govern import access
+from looplab.learn import training
 from tests.api.conftest import Api
-from tests.reviewdata import make_project, scan
+from tests.reviewdata import LABELS, make_project, scan
 
 BASE = "/api/v1/projects/news"
 
@@ -105,7 +109,7 @@ def test_history_and_browser_need_a_reviewer_and_a_known_record(
         assert bad.status_code == 422 and message in bad.json()["error"]["message"]
 
 
-def test_browser_searches_and_filters(scanned: tuple[Api, set[int]]) -> None:
+def test_browser_searches_and_filters(scanned: tuple[Api, set[int]], tmp_path: Path) -> None:
     api, _ = scanned
     get = lambda **p: api.client.get(  # noqa: E731
         f"{BASE}/browse", params=p, headers=api.as_("reviewer")
@@ -124,6 +128,21 @@ def test_browser_searches_and_filters(scanned: tuple[Api, set[int]]) -> None:
     assert get(annotator="annotator")["total"] == 150
     assert get(disagreement=True)["total"] == 0  # one answer per record
     assert get(split="train")["total"] == 0  # no model yet: no record in any split
+    first = everything["items"][0]
+    other = next(label for label in LABELS if label not in first["labels"])
+    with api.store.write() as session:  # a second person disagrees on the first record
+        project = projects.get_project(session, "news")
+        queue.annotate(session, project, access.get_user(session, "reviewer"), first["id"], other)
+    split = get(disagreement=True)
+    assert [r["id"] for r in split["items"]] == [first["id"]]
+    assert split["items"][0]["labels"] == sorted([first["labels"][0], other])
+    training.train_project(
+        api.store, Settings(home=tmp_path), Job(kind="train", project_id=project.id, params={})
+    )
+    train_ids = {r["id"] for r in get(split="train", limit=200)["items"]}
+    test_ids = {r["id"] for r in get(split="test", limit=200)["items"]}
+    assert train_ids and test_ids and not train_ids & test_ids
+    assert len(train_ids | test_ids) == 150
     paged = get(limit=10, offset=140)
     assert len(paged["items"]) == 10 and paged["items"][-1]["id"] == everything["items"][-1]["id"]
 

@@ -106,7 +106,10 @@ def browse_records(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> BrowsePage:
     """Search and filter the project's records, a page at a time."""
-    filters = browse.Filters(q, label, annotator, split, disagreement, flagged)
+    # An empty filter (a form's blank field) filters nothing.
+    filters = browse.Filters(
+        q or None, label or None, annotator or None, split, disagreement, flagged
+    )
     with store.read() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "record.read")
