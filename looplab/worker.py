@@ -15,7 +15,7 @@ from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import labelscan, training
+from looplab.learn import labelscan, retention, training
 from looplab.trust import annotators
 from looplab.watch import alerts, monitor, targeting
 
@@ -29,6 +29,7 @@ HANDLERS: dict[str, jobs.Handler] = {
     "label_drifted": targeting.label_drifted,
     "reliability": annotators.run_check,
     "label_scan": labelscan.scan_labels,
+    "gc": retention.run_job,
 }
 
 

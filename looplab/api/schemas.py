@@ -150,6 +150,7 @@ class SettingsPatch(Request):
     reliability_every: int | None = Field(None, ge=0, le=10**9)
     # Retention: see looplab.learn.retention and the README's Capacity section.
     keep_candidates: int | None = Field(None, ge=0, le=10**6)
+    auto_gc: bool | None = None
 
 
 class RecordOut(Response):

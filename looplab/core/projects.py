@@ -109,6 +109,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # production version, the one before it, the latest, anything the audit log names or people
     # are shown suggestions from, and this many of the newest candidates.
     "keep_candidates": 3,
+    "auto_gc": False,  # queue a gc job after every training (off: only `looplab gc` removes)
 }
 
 
@@ -228,7 +229,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "reliability_every": (0, 10**9),
     "keep_candidates": (0, 10**6),
 }
-_FLAGS = ("show_suggestions", "auto_promote")
+_FLAGS = ("show_suggestions", "auto_promote", "auto_gc")
 _TEXTS = ("strategy", "estimator", "webhook_url")
 #: Settings with a fixed set of values checked nowhere else.
 _CHOICES: dict[str, tuple[str, ...]] = {

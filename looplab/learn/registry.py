@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab.core import audit
+from looplab.core import audit, jobs, projects
 from looplab.core.errors import Conflict, NotFound, Unavailable
 from looplab.core.tables import (
     Annotation,
@@ -170,6 +170,8 @@ def register(
             "metrics": {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece")},
         },
     )
+    if projects.setting(project, "auto_gc"):  # retention: see looplab.learn.retention
+        jobs.enqueue(session, "gc", project_id=project.id)
     return model
 
 

@@ -24,6 +24,9 @@ artifact files are removed after it commits. A crash in between leaves files no 
 each run removes such orphans from the project's artifact folder too (a ``vN-*.skops`` file no
 row names, N not above the newest version; a ``.pending-*`` file older than a day, from a
 training that died before registering).
+
+``looplab gc`` and ``POST .../gc`` run it when asked; with the project setting ``auto_gc`` every
+training queues a ``gc`` job (:func:`run_job`) in the transaction that registers its version.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from looplab.core import audit, projects
+from looplab.core import audit, jobs, projects
+from looplab.core.settings import Settings
 from looplab.core.store import Store, lock_rows
 from looplab.core.tables import (
     AuditEvent,
+    Job,
     ModelVersion,
     Prediction,
     Project,
@@ -205,6 +210,14 @@ def collect(
     if not dry_run and (removed or orphans):
         store.checkpoint()
     return _report(decided, removed, orphans, pruned=pruned, dry_run=dry_run)
+
+
+def run_job(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
+    """The ``gc`` job (queued after a training when ``auto_gc`` is on): :func:`collect`."""
+    with store.read() as session:
+        name = jobs.project_of(session, job).name
+    report = collect(store, name, actor=job.params.get("actor", "retention"))
+    return {k: report[k] for k in ("removed", "orphans", "lineage_runs_pruned", "bytes_freed")}
 
 
 def _describe(session: Session, model: ModelVersion) -> _Removed:

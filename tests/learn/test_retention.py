@@ -228,3 +228,26 @@ def test_a_crash_after_the_commit_leaves_orphans_the_next_run_removes(
     assert swept == {before["artifacts"][n].name for n in REMOVED} | {stale.name}
     assert not any(before["artifacts"][n].exists() for n in REMOVED) and not stale.exists()
     assert fresh.exists() and ahead.exists()
+
+
+def test_auto_gc_queues_a_gc_job_after_each_training(store: Store, tmp_path: Path) -> None:
+    from looplab import worker
+    from looplab.core.settings import Settings
+    from looplab.core.tables import Job
+
+    with store.write() as session:
+        add_text_project(session, n=120)
+    train(store, tmp_path)
+    with store.read() as session:  # off by default: only `looplab gc` removes versions
+        assert session.scalar(select(func.count()).where(Job.kind == "gc")) == 0
+    for _ in range(3):
+        train(store, tmp_path, auto_gc=True, keep_candidates=1)
+    with store.read() as session:
+        assert session.scalar(select(func.count()).where(Job.kind == "gc")) == 1  # not twice
+    worker.drain(store, Settings(home=tmp_path))
+    with store.read() as session:
+        assert [m.name for m in _versions(session)] == ["v4"]
+        removed = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "model.remove")
+        ).all()
+        assert [d["version"] for d in removed] == ["v1", "v2", "v3"]
