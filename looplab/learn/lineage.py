@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from looplab.core.errors import Conflict
 from looplab.core.tables import LineageRun, ModelVersion
@@ -90,6 +91,19 @@ def record(
     if opened:
         session.execute(insert(LineageRun), opened)
     return {"extended": len(extend), "opened": len(opened)}
+
+
+def covering(project_id: int, version: int) -> ColumnElement[bool]:
+    """The condition on :class:`LineageRun` rows that hold version ``version``'s annotations.
+
+    For a filter correlated with an outer query (``EXISTS``), where a database may evaluate the
+    :class:`~looplab.core.tables.TrainingLabel` view once per outer row instead of flattening it.
+    """
+    return (
+        (LineageRun.project_id == project_id)
+        & (LineageRun.last_version >= version)
+        & (LineageRun.first_version <= version)
+    )
 
 
 def prune(session: Session, project_id: int) -> int:
