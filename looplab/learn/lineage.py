@@ -16,7 +16,6 @@ once per version anyway; a run stays one row however many versions keep the labe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -64,40 +63,48 @@ def record(
             ).where(LineageRun.project_id == model.project_id, LineageRun.last_version == before)
         ).tuples()
         open_runs = {aid: (rid, split, weight) for aid, rid, split, weight in rows}
-    extend: list[int] = []
-    opened: list[dict[str, Any]] = []
-    for aid, (split, weight) in seen.items():
-        run = open_runs.get(aid)
-        if run is not None and run[1] == split and run[2] == weight:
-            extend.append(run[0])
-        else:
-            opened.append(
-                {
-                    "project_id": model.project_id,
-                    "annotation_id": aid,
-                    "split": split,
-                    "weight": weight,
-                    "first_version": model.version,
-                    "last_version": model.version,
-                }
-            )
-    for start in range(0, len(extend), _CHUNK):
+    ended = [
+        rid for aid, (rid, split, weight) in open_runs.items() if seen.get(aid) != (split, weight)
+    ]
+    opened = [
+        {
+            "project_id": model.project_id,
+            "annotation_id": aid,
+            "split": split,
+            "weight": weight,
+            "first_version": model.version,
+            "last_version": model.version,
+        }
+        for aid, (split, weight) in seen.items()
+        if (run := open_runs.get(aid)) is None or (run[1], run[2]) != (split, weight)
+    ]
+    if before is not None:
+        # Most runs go on: extend them all in one statement, then end the few that stopped
+        # (an answer replaced, a weight changed) at the version before.
         session.execute(
             update(LineageRun)
-            .where(LineageRun.id.in_(extend[start : start + _CHUNK]))
+            .where(LineageRun.project_id == model.project_id, LineageRun.last_version == before)
             .values(last_version=model.version)
+            .execution_options(synchronize_session=False)
+        )
+    for start in range(0, len(ended), _CHUNK):
+        session.execute(
+            update(LineageRun)
+            .where(LineageRun.id.in_(ended[start : start + _CHUNK]))
+            .values(last_version=before)
             .execution_options(synchronize_session=False)
         )
     if opened:
         session.execute(insert(LineageRun), opened)
-    return {"extended": len(extend), "opened": len(opened)}
+    return {"extended": len(open_runs) - len(ended), "opened": len(opened)}
 
 
 def covering(project_id: int, version: int) -> ColumnElement[bool]:
     """The condition on :class:`LineageRun` rows that hold version ``version``'s annotations.
 
-    For a filter correlated with an outer query (``EXISTS``), where a database may evaluate the
-    :class:`~looplab.core.tables.TrainingLabel` view once per outer row instead of flattening it.
+    For queries that read the runs directly rather than the
+    :class:`~looplab.core.tables.TrainingLabel` view, such as the records of a version's split
+    (:mod:`looplab.govern.browse`).
     """
     return (
         (LineageRun.project_id == project_id)
