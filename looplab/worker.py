@@ -9,6 +9,7 @@ server's embedded worker, ``looplab worker`` and the commands that run jobs in-p
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 
 from looplab.ask import scoring
 from looplab.collect import imports
@@ -57,8 +58,12 @@ def run(
     *,
     poll_seconds: float = 1.0,
     running: jobs.Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> None:
-    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects."""
+    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects.
+
+    ``kinds`` limits the worker to those job kinds (``looplab worker --kinds score,train``).
+    """
     jobs.run_worker(
         store,
         settings,
@@ -68,6 +73,7 @@ def run(
         poll_seconds=poll_seconds,
         priority=PRIORITY,
         running=running,
+        kinds=kinds,
     )
 
 

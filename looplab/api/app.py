@@ -112,5 +112,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.include_router(module.router)
     for module in (transfer, trust, job_routes):
         app.include_router(module.router)
+    app.include_router(job_routes.project_router)
     web.mount(app)
     return app

@@ -269,6 +269,13 @@ class JobOut(BaseModel):
         None, description="For bad input: file, line, field."
     )
     attempts: int | None = None
+    worker: str | None = Field(
+        None, description="Who holds or last held it: host:pid:thread:run of a worker."
+    )
+    heartbeat_at: dt.datetime | None = Field(
+        None,
+        description="When its worker last renewed the claim (every few seconds while it runs).",
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

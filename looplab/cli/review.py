@@ -60,12 +60,13 @@ def print_summary(state: dict[str, Any]) -> None:
     if scan is None:
         out.print(f"[bold]{name}[/]: no label-error scan yet; run `looplab quality {name} --run`")
         return
-    when = scan["finished_at"] or scan["created_at"]
+    when = f"{(scan['finished_at'] or scan['created_at']):%Y-%m-%d %H:%M} UTC"
     if scan["status"] == "failed":
         out.print(f"[bold red]scan {scan['job_id']} failed[/] ({when}): {scan['error']}")
         return
     if scan["status"] != "done":
-        out.print(f"scan {scan['job_id']} is {scan['status']} (queued {scan['created_at']})")
+        queued = f"{scan['created_at']:%H:%M} UTC"
+        out.print(f"scan {scan['job_id']} is {scan['status']} (queued {queued})")
         return
     if scan["skipped"]:
         out.print(f"[yellow]not scanned[/] ({when}): {scan['skipped']}")
@@ -78,6 +79,16 @@ def print_summary(state: dict[str, Any]) -> None:
         f"{', '.join(scan['estimators'])} in {scan['seconds']:.1f} s",
         highlight=False,
     )
+    others = [
+        f"{scan[key]:,} {words}"
+        for key, words in (
+            ("n_low_consensus", "held back by a low consensus"),
+            ("n_flagged_annotator", "labeled by a flagged annotator"),
+        )
+        if scan.get(key)
+    ]
+    if others:
+        out.print(f"also queued: {'; '.join(others)}", highlight=False)
     out.print(
         f"review: {counts['open']:,} open, {counts['kept']:,} kept, "
         f"{counts['relabeled']:,} relabeled, {counts['ambiguous']:,} ambiguous",

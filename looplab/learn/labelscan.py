@@ -60,8 +60,9 @@ def scan_labels(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
 
     Three reasons are queued: ``label_error`` (confident learning), ``low_consensus`` (records
     the consensus held back from training, :mod:`looplab.trust.labels`) and
-    ``flagged_annotator`` (records whose training label stands on an answer of a person the
-    reliability check flagged). Gold records and records a reviewer decided are left alone.
+    ``flagged_annotator`` (trained records with an active answer of a person the reliability
+    check flagged, the least confident consensus first). Gold records and records a reviewer
+    decided are left alone.
     """
     started = time.perf_counter()
     seed = int(job.params.get("seed", 0))

@@ -141,9 +141,15 @@ def list_items(
     return list(rows), int(total)
 
 
-def get_item(session: Session, project: Project, item_id: int) -> ReviewItem:
-    """``project``'s review item ``item_id``; :class:`NotFound` otherwise."""
-    item = session.get(ReviewItem, item_id)
+def get_item(
+    session: Session, project: Project, item_id: int, *, for_update: bool = False
+) -> ReviewItem:
+    """``project``'s review item ``item_id``; :class:`NotFound` otherwise.
+
+    ``for_update`` locks the row (PostgreSQL) until the transaction ends: two reviewers
+    deciding one item at once are served one after the other, and the second finds it decided.
+    """
+    item = session.get(ReviewItem, item_id, with_for_update=for_update)
     if item is None or item.project_id != project.id:
         raise NotFound(
             f"no review item {item_id} in project {project.name!r}",

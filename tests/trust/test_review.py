@@ -3,12 +3,16 @@ are audited, and the next training set (and model) uses them."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from looplab import configure
+from looplab.ask import queue
+from looplab.collect import export
 from looplab.core import audit, projects
 from looplab.core.errors import Conflict, Invalid, NotFound
 from looplab.core.settings import Settings
@@ -24,8 +28,8 @@ from looplab.core.tables import (
 )
 from looplab.govern import access
 from looplab.learn import dataset, training
-from looplab.trust import review
-from tests.reviewdata import make_project, scan
+from looplab.trust import review, standing
+from tests.reviewdata import LABELS, make_project, scan
 
 
 def items(store: Store) -> list[ReviewItem]:
@@ -74,7 +78,7 @@ def _reviewer(session: Session) -> User:
 def _decide(store: Store, item_id: int, decision: str, label: str | None = None) -> None:
     with store.write() as session:
         project = projects.get_project(session, "news")
-        item = review.get_item(session, project, item_id)
+        item = review.get_item(session, project, item_id, for_update=True)
         review.decide(session, project, _reviewer(session), item, decision, label)
 
 
@@ -111,6 +115,13 @@ def test_relabel_supersedes_is_audited_and_trains(store: Store, tmp_path: Path) 
     assert labels[first.record_id] == first.suggested_label
     assert labels[second.record_id] == second.given_label
     assert third.record_id not in labels  # ambiguous: out of training
+    with store.read() as session:  # and an export says what training reads
+        exported = {
+            item.id: item.label
+            for item in export.iter_items(session, projects.get_project(session, "news"))
+        }
+    assert exported[first.record_id] == first.suggested_label
+    assert exported[third.record_id] is None
     _trains_on_the_review(store, tmp_path, first)
     # A second scan leaves decided records alone and drops the first scan's open items.
     scan(store, tmp_path)
@@ -190,3 +201,54 @@ def test_summary_measures_the_confirm_rate(store: Store, tmp_path: Path) -> None
     assert counts == {"open": len(rows) - 5, "kept": 1, "relabeled": 4, "ambiguous": 0}
     assert (p["confirmed"], p["decided"], p["rate"]) == (4, 5, 0.8)
     assert 0.37 < p["low"] < 0.38 and 0.96 < p["high"] < 0.97
+
+
+def test_two_reviewers_deciding_one_item_at_once(store: Store, tmp_path: Path) -> None:
+    """One decision wins; the other finds the item decided (409 stale), and writes nothing."""
+    make_project(store)
+    scan(store, tmp_path)
+    item = items(store)[0]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(decision: str) -> None:
+        start.wait()
+        try:
+            _decide(store, item.id, decision)
+            outcomes.append(decision)
+        except Conflict:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=decide, args=(d,)) for d in ("keep", "ambiguous")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[-1] == "stale" and len(outcomes) == 2
+    with store.read() as session:
+        reviews = session.scalars(select(Annotation).where(Annotation.origin == "review")).all()
+        assert len(reviews) == 1
+        assert session.get(ReviewItem, item.id).decision_id == reviews[0].id  # type: ignore[union-attr]
+
+
+def test_scan_also_queues_low_consensus_and_flagged_annotator(store: Store, tmp_path: Path) -> None:
+    """Records the consensus holds back, and records a flagged person labeled, are queued too."""
+    ids, _ = make_project(store)
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        configure.update_settings(session, project, {"consensus_min_posterior": 0.6}, actor="t")
+        bob, _ = access.create_user(session, "bob", "annotator", actor="t")
+        for record_id in ids[:4]:  # bob disagrees with ann: half the votes each, below 0.6
+            mine = session.scalar(select(Annotation.label).where(Annotation.record_id == record_id))
+            other = next(label for label in LABELS if label != mine)
+            queue.annotate(session, project, bob, record_id, other)
+        standing.flag(session, project, bob, evidence={"flags": ["flipped_class"]}, actor="t")
+        queue.annotate(session, project, bob, ids[10], "sport")  # flagged, not quarantined: active
+    result = scan(store, tmp_path)
+    by_reason: dict[str, set[int]] = {}
+    for row in items(store):
+        by_reason.setdefault(row.reason, set()).add(row.record_id)
+    assert by_reason["low_consensus"] == set(ids[:4]) and result["n_low_consensus"] == 4
+    assert ids[10] in by_reason["flagged_annotator"]
+    assert result["n_flagged_annotator"] == len(by_reason["flagged_annotator"])
+    assert result["n_scanned"] == 146  # the four held back are not scanned

@@ -53,7 +53,7 @@ def decide(
     """Keep the given label, relabel the record, or mark it ambiguous (audited)."""
     with store.write() as session:
         project = projects.get_project(session, name)
-        item = review.get_item(session, project, item_id)
+        item = review.get_item(session, project, item_id, for_update=True)
         access.authorize(user, "annotation.review")
         label = getattr(body, "label", None)
         done = review.decide(session, project, user, item, body.decision, label)
