@@ -222,6 +222,14 @@ def test_0015_converts_rows_with_gaps_and_nulls_exactly(kind: str, tmp_path: Pat
                     dict(zip("masw", row, strict=True)),
                 )
         store.upgrade()
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from looplab.core.tables import Base
+
+        with store.write_engine.connect() as connection:  # the table is the ORM's
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert [d for d in diff if "lineage" in str(d) or "training_labels" in str(d)] == []
         with store.read() as session:
             assert lineage_rows(session) == sorted(rows_0014)
             runs = sorted(
