@@ -16,7 +16,7 @@ from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import labelscan, training
+from looplab.learn import labelscan, retention, training
 from looplab.trust import annotators
 from looplab.watch import alerts, monitor, targeting
 
@@ -30,6 +30,7 @@ HANDLERS: dict[str, jobs.Handler] = {
     "label_drifted": targeting.label_drifted,
     "reliability": annotators.run_check,
     "label_scan": labelscan.scan_labels,
+    "gc": retention.run_job,
 }
 
 
@@ -46,6 +47,7 @@ PRIORITY: dict[str, int] = {
     "reliability": 1,
     "score": 2,
     "train": 3,
+    "gc": 4,  # housekeeping (auto_gc): nobody waits for it
 }
 
 
