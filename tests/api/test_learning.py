@@ -71,7 +71,9 @@ def test_labels_trigger_training_then_scoring_with_suggestions(api: Api, tmp_pat
         )
     with api.store.read() as session:
         kinds = session.scalars(select(Job.kind).where(Job.status == "queued")).all()
-    assert kinds == ["train"]  # 80 labels with retrain_every=40: one job, not two
+    # 80 labels with retrain_every=40: one training job, not two (a reliability check, drawn at
+    # about one answer in reliability_every, may be queued beside it).
+    assert kinds.count("train") == 1 and set(kinds) <= {"train", "reliability"}
     ran = worker.drain(api.store, settings)
     with api.store.read() as session:
         failed = session.scalars(select(Job.error).where(Job.status == "failed")).all()
