@@ -51,6 +51,11 @@ SETTINGS_CASES: list[tuple[str, Any, bool]] = [
     ("quarantine_policy", "ban", False),
     ("reliability_every", 0, True),
     ("reliability_every", -1, False),
+    # Retention (looplab.learn.retention).
+    ("keep_candidates", 0, True),
+    ("keep_candidates", 5, True),
+    ("keep_candidates", -1, False),
+    ("keep_candidates", 2.5, False),
 ]
 
 
