@@ -37,8 +37,10 @@ memory; ``dbstat`` the bytes per table. Reported, each goal of issue 19 beside i
 * store growth per 1,000 predictions: the prediction log's tables (``predictions``,
   ``feedback`` and their indexes) from ``dbstat``; the whole file (database + WAL) beside it,
   which also holds the labels, scores and lineage. Goal: under 0.5 MB.
-* artifacts on disk, and whether retention would remove anything more (``looplab gc --dry-run``;
-  with ``auto_gc`` on where this code has it). Goal: bounded by retention.
+* artifacts on disk, and what retention keeps and why (``looplab gc --dry-run``; ``auto_gc`` is
+  turned on where this code has it). Goal: bounded by retention: nothing left to remove, and no
+  more versions kept than its fixed rules name (production, the previous production, the latest
+  and ``keep_candidates`` candidates), so disk does not grow with the versions trained.
 * acknowledged writes missing from the store (annotations, predictions, feedback) and the stop.
 
 Client and server share the machine's 2 cores (the client's own CPU is printed): read latency as
@@ -740,8 +742,14 @@ def gc_dry_run(home: Path) -> dict[str, Any] | None:
             return None
         raise RuntimeError(f"looplab gc --dry-run failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout)
+    reasons: dict[str, int] = {}
+    for kept in report["kept"]:
+        for why in kept["reasons"]:
+            reasons[why] = reasons.get(why, 0) + 1
     return {
         "kept": len(report["kept"]),
+        "reasons": reasons,
+        "keep_candidates": report["keep_candidates"],
         "would_remove": len(report["removed"]),
         "orphans": len(report["orphans"]),
     }
@@ -852,11 +860,14 @@ def goals(s: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if gc is None:
         bounded = ("no retention (`looplab gc`) in this code", False)
     else:
-        left = gc["would_remove"] + gc["orphans"]
+        # Bounded: what the fixed rules keep (production, the previous one, the latest and
+        # keep_candidates candidates), not a number that grows with the versions trained.
+        left, bound = gc["would_remove"] + gc["orphans"], 3 + gc["keep_candidates"]
         bounded = (
             f"{s['artifacts']['files']} files, {s['artifacts']['mb']:.1f} MB for "
-            f"{len(s['trainings'])} versions trained; gc would remove {left} more",
-            left == 0,
+            f"{len(s['trainings'])} versions trained; retention keeps {gc['kept']} (bound "
+            f"{bound}), gc would remove {left} more",
+            left == 0 and gc["kept"] <= bound,
         )
     return [
         (
@@ -978,8 +989,9 @@ def print_store(s: dict[str, Any], store: dict[str, Any], run: dict[str, Any]) -
     gc_text = (
         "no `looplab gc` in this code"
         if gc is None
-        else f"gc --dry-run: keeps {gc['kept']}, would remove {gc['would_remove']} versions and "
-        f"{gc['orphans']} orphan files"
+        else f"gc --dry-run: keeps {gc['kept']} ("
+        + ", ".join(f"{why} {n}" for why, n in sorted(gc["reasons"].items()))
+        + f"), would remove {gc['would_remove']} versions and {gc['orphans']} orphan files"
     )
     print(f"artifacts: {a['files']} files, {a['mb']:.1f} MB; {gc_text}")
     acked, origins = run["acked"], store["origins"]
