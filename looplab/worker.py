@@ -47,6 +47,7 @@ PRIORITY: dict[str, int] = {
     "reliability": 1,
     "score": 2,
     "train": 3,
+    "label_scan": 3,  # minutes of cross-validation; a reviewer asked, but can review meanwhile
     "gc": 4,  # housekeeping (auto_gc): nobody waits for it
 }
 
