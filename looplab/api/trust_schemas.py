@@ -74,6 +74,15 @@ class Confusion(BaseModel):
     n_records: float | None
 
 
+class AgainstConsensus(BaseModel):
+    classes: list[str]
+    counts: list[list[int]] = Field(
+        description="counts[t][a]: records the others' consensus puts in classes[t] that this "
+        "person answered classes[a] (records someone else answered too)."
+    )
+    n: int
+
+
 class FlagOut(BaseModel):
     reason: Literal["flipped_class", "near_chance", "too_fast", "gold_below"]
     value: float | None
@@ -98,6 +107,7 @@ class AnnotatorOut(BaseModel):
     estimated_accuracy: float | None = None
     agreement: Agreement | None = None
     worst_confusion: Confusion | None = None
+    confusion: AgainstConsensus | None = None
     flags: list[FlagOut]
     standing: StandingOut
 

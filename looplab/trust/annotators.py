@@ -24,14 +24,31 @@ from looplab.core.store import Store
 from looplab.core.tables import Job, Project, User
 from looplab.trust import MISSING, standing
 from looplab.trust.answers import PeopleAnswers, people_matrix
-from looplab.trust.reliability import AnnotatorEvidence, annotator_evidence
+from looplab.trust.consensus import DawidSkeneResult, dawid_skene
+from looplab.trust.reliability import AnnotatorEvidence, annotator_evidence, others_consensus
 
 
 def _num(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), digits)
 
 
-def _person(e: AnnotatorEvidence, m: PeopleAnswers) -> dict[str, Any]:
+def against_consensus(
+    m: PeopleAnswers, consensus: DawidSkeneResult, j: int
+) -> dict[str, Any]:
+    """Person ``j``'s answers against the others' consensus, as counts of records.
+
+    ``counts[t][a]``: records the others' consensus (own answer divided out, as the flags read
+    it) puts in class ``t`` that this person answered ``a``; only records someone else answered
+    too, so a person alone on a record is not graded by their own vote.
+    """
+    items, posterior = others_consensus(m.values, consensus, j)
+    k = len(m.classes)
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (posterior.argmax(axis=1), m.values[items, j]), 1)
+    return {"classes": list(m.classes), "counts": counts.tolist(), "n": int(len(items))}
+
+
+def _person(e: AnnotatorEvidence, m: PeopleAnswers, consensus: DawidSkeneResult) -> dict[str, Any]:
     worst = None
     if e.worst_class >= 0 and e.worst_rate > 0:
         worst = {
@@ -64,6 +81,7 @@ def _person(e: AnnotatorEvidence, m: PeopleAnswers) -> dict[str, Any]:
             "kappa": _num(e.kappa),
         },
         "worst_confusion": worst,
+        "confusion": against_consensus(m, consensus, e.annotator),
         "flags": [
             {
                 "reason": f.reason,
@@ -82,10 +100,18 @@ def evidence(session: Session, project: Project) -> list[dict[str, Any]]:
     if not m.records:
         return []
     gold = m.gold if np.any(m.gold != MISSING) else None
+    # Fitted here, not inside annotator_evidence, so each person's table of answers against
+    # consensus reads the very fit their flags were read from.
+    consensus = dawid_skene(m.values, n_classes=len(m.classes), known=gold)
     found = annotator_evidence(
-        m.values, n_classes=len(m.classes), gold=gold, seconds=m.seconds, class_names=m.classes
+        m.values,
+        n_classes=len(m.classes),
+        consensus=consensus,
+        gold=gold,
+        seconds=m.seconds,
+        class_names=m.classes,
     )
-    return [_person(e, m) for e in found]
+    return [_person(e, m, consensus) for e in found]
 
 
 def report(session: Session, project: Project) -> dict[str, Any]:
