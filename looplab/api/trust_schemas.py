@@ -121,6 +121,7 @@ class CheckOut(BaseModel):
 class AnnotatorsOut(BaseModel):
     project: str
     quarantine_policy: Literal["flag", "auto"]
+    min_labels: int = Field(description="Nobody is flagged on fewer answers than this.")
     annotators: list[AnnotatorOut]
     check: CheckOut | None = None
 

@@ -25,16 +25,19 @@ from looplab.core.tables import Job, Project, User
 from looplab.trust import MISSING, standing
 from looplab.trust.answers import PeopleAnswers, people_matrix
 from looplab.trust.consensus import DawidSkeneResult, dawid_skene
-from looplab.trust.reliability import AnnotatorEvidence, annotator_evidence, others_consensus
+from looplab.trust.reliability import (
+    AnnotatorEvidence,
+    FlagRule,
+    annotator_evidence,
+    others_consensus,
+)
 
 
 def _num(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), digits)
 
 
-def against_consensus(
-    m: PeopleAnswers, consensus: DawidSkeneResult, j: int
-) -> dict[str, Any]:
+def against_consensus(m: PeopleAnswers, consensus: DawidSkeneResult, j: int) -> dict[str, Any]:
     """Person ``j``'s answers against the others' consensus, as counts of records.
 
     ``counts[t][a]``: records the others' consensus (own answer divided out, as the flags read
@@ -45,7 +48,7 @@ def against_consensus(
     k = len(m.classes)
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (posterior.argmax(axis=1), m.values[items, j]), 1)
-    return {"classes": list(m.classes), "counts": counts.tolist(), "n": int(len(items))}
+    return {"classes": list(m.classes), "counts": counts.tolist(), "n": len(items)}
 
 
 def _person(e: AnnotatorEvidence, m: PeopleAnswers, consensus: DawidSkeneResult) -> dict[str, Any]:
@@ -129,6 +132,7 @@ def report(session: Session, project: Project) -> dict[str, Any]:
     return {
         "project": project.name,
         "quarantine_policy": projects.setting(project, "quarantine_policy"),
+        "min_labels": FlagRule().min_labels,
         "annotators": people,
     }
 
