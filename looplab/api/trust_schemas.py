@@ -116,6 +116,9 @@ class CheckOut(BaseModel):
     flagged: list[str]
     quarantined: list[str]
     policy: Literal["flag", "auto"]
+    triggers: list[str] = Field(
+        default_factory=list, description="agreement_below rules that fired on this check."
+    )
 
 
 class AnnotatorsOut(BaseModel):

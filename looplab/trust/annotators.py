@@ -18,10 +18,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab.core import jobs, projects
-from looplab.core.settings import Settings
-from looplab.core.store import Store
-from looplab.core.tables import Job, Project, User
+from looplab.core import projects
+from looplab.core.tables import Project, User
 from looplab.trust import MISSING, standing
 from looplab.trust.answers import PeopleAnswers, people_matrix
 from looplab.trust.consensus import DawidSkeneResult, dawid_skene
@@ -168,10 +166,3 @@ def check(session: Session, project: Project, *, actor: str) -> dict[str, Any]:
         elif standing.flag(session, project, user, evidence=proof, actor=actor) is not None:
             flagged.append(name)
     return {"flagged": flagged, "quarantined": quarantined, "policy": "auto" if auto else "flag"}
-
-
-def run_check(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """The ``reliability`` job: :func:`check` on the job's project, in one transaction."""
-    with store.write() as session:
-        project = jobs.project_of(session, job)
-        return check(session, project, actor=str(job.params.get("actor", "reliability")))

@@ -331,7 +331,7 @@ export async function trustPanel(view, name, root) {
   const held = list.filter((p) => ["quarantined", "confirmed"].includes(p.standing.status));
   section.append(
     h("h2", { id: "trust-title" }, "Annotators: agreement and reliability"),
-    h("p", { className: "monitor-summary", "data-slot": "trust-summary" },
+    h("p", { className: "trust-summary", "data-slot": "trust-summary" },
       list.length
         ? `${number(list.length)} people · ${flagged.length ? `flagged: ${flagged.map((p) => p.user).join(", ")}` : "nobody flagged"} · ${held.length ? `quarantined: ${held.map((p) => p.user).join(", ")}` : "nobody quarantined"} · quarantine policy ${people.quarantine_policy}`
         : "Nobody has answered yet: there is no one to judge."),
