@@ -30,8 +30,29 @@ HANDLERS: dict[str, jobs.Handler] = {
 }
 
 
+#: Which queued job a worker takes first (lower first; kinds not named come last). Monitoring
+#: and alerts are due every minute and take seconds; an import, a drift-labeling or reliability
+#: check has someone waiting; scoring keeps the queue fresh; training takes minutes and its
+#: candidate waits for review anyway. A running job is never interrupted for a more urgent one:
+#: the monitor is late by at most the job running when it was queued.
+PRIORITY: dict[str, int] = {
+    "monitor": 0,
+    "alert": 0,
+    "import": 1,
+    "label_drifted": 1,
+    "reliability": 1,
+    "score": 2,
+    "train": 3,
+}
+
+
 def run(
-    store: Store, settings: Settings, stop: threading.Event, *, poll_seconds: float = 1.0
+    store: Store,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 1.0,
+    running: jobs.Running | None = None,
 ) -> None:
     """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects."""
     jobs.run_worker(
@@ -41,9 +62,11 @@ def run(
         handlers=HANDLERS,
         periodic=monitor.schedule,
         poll_seconds=poll_seconds,
+        priority=PRIORITY,
+        running=running,
     )
 
 
 def drain(store: Store, settings: Settings) -> int:
     """Run queued jobs until none is left (for the CLI and tests); return how many ran."""
-    return jobs.drain(store, settings, handlers=HANDLERS)
+    return jobs.drain(store, settings, handlers=HANDLERS, priority=PRIORITY)

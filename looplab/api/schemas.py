@@ -113,6 +113,7 @@ class SettingsPatch(Request):
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
     retrain_min_share: float | None = Field(None, ge=0, le=1)
+    retrain_worker_share: float | None = Field(None, ge=0, le=1)
     dedupe: Literal["content", "none"] | None = None
     show_suggestions: bool | None = None
     suggest_min_test: int | None = Field(None, ge=1, le=10**9)

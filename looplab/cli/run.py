@@ -31,12 +31,27 @@ def worker(
     _log_to_stderr()
     settings = Settings()
     stop = threading.Event()
+    _stop_on_sigterm()
     with opened() as store:
-        err.print(f"looplab worker {jobs.worker_name()} on {store.dialect}; Ctrl-C stops it")
+        err.print(
+            f"looplab worker {jobs.worker_name()} on {store.dialect}; Ctrl-C or SIGTERM stops "
+            "it (a running job goes back to the queue)"
+        )
         try:
             worker_module.run(store, settings, stop, poll_seconds=poll)
         except KeyboardInterrupt:
             stop.set()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor stopping the worker) stops it as Ctrl-C does: the job it runs is
+    handed back to the queue at once (:func:`looplab.core.jobs.run_one`)."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _log_to_stderr() -> None:
