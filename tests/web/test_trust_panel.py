@@ -171,3 +171,25 @@ def test_panel_meets_wcag_contrast_in_both_schemes(
             full_page=True,
             animations="disabled",
         )
+
+
+def test_a_refused_decision_puts_the_row_back(page: Any, site: Site, crowd: str) -> None:
+    """The row changes at once; when the server refuses, it goes back and the message shows."""
+    panel = open_panel(page, site, "rev8", crowd)
+    page.route(
+        "**/api/v1/projects/*/annotators/*/quarantine",
+        lambda route: route.fulfill(
+            status=409,
+            json={"error": {"code": "conflict", "message": "'bob9' is busy", "details": {}}},
+        ),
+    )
+    row = panel.locator("tr[data-user=bob9]")
+    before = row.get_attribute("data-status")
+    row.get_by_role("button", name="Quarantine bob9").click()
+    page.locator("dialog.reason-dialog textarea").fill("testing a refusal")
+    page.locator("dialog.reason-dialog").get_by_role("button", name="Quarantine").click()
+    # The toast comes with the answer, and the row is put back in the same step.
+    expect(page.locator(".toast.error")).to_contain_text("Quarantine bob9 failed: 'bob9' is busy")
+    expect(panel).to_have_attribute("data-pending", "0")
+    expect(row).to_have_attribute("data-status", before or "ok")
+    expect(row.get_by_role("button", name="Quarantine bob9")).to_be_enabled()
