@@ -9,13 +9,14 @@ server's embedded worker, ``looplab worker`` and the commands that run jobs in-p
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 
 from looplab.ask import scoring
 from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import training
+from looplab.learn import labelscan, retention, training
 from looplab.watch import alerts, monitor, targeting, trust_triggers
 
 #: Every job kind and the function that runs it: ``handler(store, settings, job) -> result``.
@@ -27,6 +28,8 @@ HANDLERS: dict[str, jobs.Handler] = {
     "import": imports.run_import,
     "label_drifted": targeting.label_drifted,
     "reliability": trust_triggers.run_check,
+    "label_scan": labelscan.scan_labels,
+    "gc": retention.run_job,
 }
 
 
@@ -43,6 +46,7 @@ PRIORITY: dict[str, int] = {
     "reliability": 1,
     "score": 2,
     "train": 3,
+    "gc": 4,  # housekeeping (auto_gc): nobody waits for it
 }
 
 
@@ -53,8 +57,12 @@ def run(
     *,
     poll_seconds: float = 1.0,
     running: jobs.Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> None:
-    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects."""
+    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects.
+
+    ``kinds`` limits the worker to those job kinds (``looplab worker --kinds score,train``).
+    """
     jobs.run_worker(
         store,
         settings,
@@ -64,6 +72,7 @@ def run(
         poll_seconds=poll_seconds,
         priority=PRIORITY,
         running=running,
+        kinds=kinds,
     )
 
 

@@ -23,6 +23,7 @@ from looplab.api.routes import (
     models,
     monitor,
     projects,
+    review,
     serve,
     transfer,
     trust,
@@ -107,9 +108,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__, "store": store.dialect}
 
-    for module in (users, projects, labeling, models, serve, audit, monitor, admin, transfer):
+    for module in (users, projects, labeling, review, models, serve, audit, monitor, admin):
         app.include_router(module.router)
-    for module in (trust, job_routes):
+    for module in (transfer, trust, job_routes):
         app.include_router(module.router)
+    app.include_router(job_routes.project_router)
     web.mount(app)
     return app

@@ -173,6 +173,8 @@ def run_import(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 checkpoint={"report": result},
             )
             jobs.enqueue(session, "score", project_id=project.id)
+        # A whole file in one transaction grew SQLite's WAL by its size: give that back now.
+        store.checkpoint()
         return result
     except jobs.LeaseLost:
         raise
@@ -223,6 +225,8 @@ def view(store: Store, job: Job, project: str | None) -> dict[str, Any]:
         "error_code": (error or {}).get("code") if job.status == "failed" else None,
         "error_details": (error or {}).get("details") if job.status == "failed" else None,
         "attempts": getattr(job, "attempts", None),
+        "worker": job.worker,
+        "heartbeat_at": job.heartbeat_at,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,

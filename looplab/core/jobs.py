@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -136,12 +136,14 @@ def claim(
     max_attempts: int = 3,
     asked_at: dt.datetime | None = None,
     priority: Mapping[str, int] | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Job | None:
     """Claim the most urgent queued job for ``worker``; the caller's commit makes the claim.
 
     ``priority`` ranks job kinds (lower first; kinds it does not name come last); within a rank
     the oldest goes first. The worker module ranks monitoring ahead of scoring ahead of training,
     so a minute-long training never makes the monitor late by more than the job running now.
+    ``kinds`` limits the claim to those job kinds (a worker started with ``--kinds``).
 
     ``asked_at`` is when the caller began to wait for its transaction. Only leases that had
     expired by then are taken back: on SQLite, a worker that waited for the write lock may have
@@ -154,13 +156,10 @@ def claim(
     order: list[Any] = [Job.id]
     if priority:
         order.insert(0, case(dict(priority), value=Job.kind, else_=max(priority.values()) + 1))
-    job_id = session.scalar(
-        lock_rows(
-            session,
-            select(Job.id).where(Job.status == "queued").order_by(*order).limit(1),
-            skip_locked=True,
-        )
-    )
+    queued = select(Job.id).where(Job.status == "queued")
+    if kinds is not None:
+        queued = queued.where(Job.kind.in_(list(kinds)))
+    job_id = session.scalar(lock_rows(session, queued.order_by(*order).limit(1), skip_locked=True))
     if job_id is None:
         return None
     claimed = session.execute(
@@ -307,8 +306,9 @@ def run_one(
     *,
     priority: Mapping[str, int] | None = None,
     running: Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> bool:
-    """Claim and run one job; return whether there was one.
+    """Claim and run one job (of ``kinds``, when given); return whether there was one.
 
     Stopped inside the job (Ctrl-C, SIGTERM turned into ``KeyboardInterrupt`` or
     ``SystemExit``), it hands the claim back (:func:`release`) before it lets the stop through.
@@ -322,6 +322,7 @@ def run_one(
             max_attempts=settings.job_max_attempts,
             asked_at=asked_at,
             priority=priority,
+            kinds=kinds,
         )
         if job is None:
             return False
@@ -411,6 +412,7 @@ def run_worker(
     poll_seconds: float = 1.0,
     priority: Mapping[str, int] | None = None,
     running: Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> None:
     """Run jobs until ``stop`` is set; sleep ``poll_seconds`` when the queue is empty.
 
@@ -422,12 +424,17 @@ def run_worker(
     """
     name = worker_name()
     next_periodic = 0.0
+    next_checkpoint = time.monotonic() + settings.wal_checkpoint_seconds
     while not stop.is_set():
         try:
             if periodic is not None and time.monotonic() >= next_periodic:
                 with store.write() as session:
                     periodic(session)
                 next_periodic = time.monotonic() + settings.monitor_every_seconds
+            if settings.wal_checkpoint_seconds and time.monotonic() >= next_checkpoint:
+                # Between jobs, never inside one: the WAL shrinks back after each burst.
+                store.checkpoint()
+                next_checkpoint = time.monotonic() + settings.wal_checkpoint_seconds
             ran = run_one(store, settings, handlers, name, priority=priority, running=running)
         except Exception:  # the store may be briefly unreachable; keep the worker alive
             log.exception("worker loop error")
@@ -448,6 +455,16 @@ def drain(
     while run_one(store, settings, handlers, worker_name(), priority=priority):
         count += 1
     return count
+
+
+def list_jobs(
+    session: Session, project_id: int, *, status: str | None = None, limit: int = 50
+) -> list[Job]:
+    """The project's jobs, newest first: ``status`` one of queued, running, done, failed."""
+    query = select(Job).where(Job.project_id == project_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    return list(session.scalars(query.order_by(Job.id.desc()).limit(limit)))
 
 
 def get_job(session: Session, job_id: int) -> tuple[Job, str | None]:

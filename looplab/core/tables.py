@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -43,8 +44,11 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 TASKS = ("text", "tabular")
 ROLES = ("annotator", "reviewer", "admin")
-ORIGINS = ("human", "feedback", "import")
+ORIGINS = ("human", "feedback", "import", "review")
 ANNOTATION_STATUSES = ("active", "quarantined", "superseded", "skipped")
+#: Why a record waits for a reviewer, and what the reviewer decided.
+REVIEW_REASONS = ("label_error", "low_consensus", "flagged_annotator")
+REVIEW_STATUSES = ("open", "kept", "relabeled", "ambiguous")
 #: Where a gold (known) answer came from: a gold file (`looplab gold`) or a reviewer's mark.
 GOLD_SOURCES = ("import", "review")
 #: What the reliability check may do on its own: only flag a person, or quarantine them too.
@@ -328,21 +332,71 @@ class ModelVersion(Base):
         return version_name(self.version)
 
 
-class TrainingLabel(Base):
-    """Lineage: exactly which annotations a model version was trained (or tested) on."""
+class LineageRun(Base):
+    """Lineage, stored compactly: an annotation in consecutive versions of its project.
 
-    __tablename__ = "training_labels"
+    The annotation was trained (or tested) on, with the same ``split`` and ``weight``, by every
+    version of the project numbered ``first_version`` to ``last_version`` that exists. Versions
+    mostly add labels to what the one before saw, so one row per (annotation, split, weight)
+    run replaces one row per (version, annotation): 8 versions of 13k labels are ~13k rows
+    instead of ~51k (issue 19). A version's number is never reused (the latest version is never
+    removed: :mod:`looplab.learn.retention`), so a run over a removed version's number still
+    names exactly the kept versions it covered. Read it through :class:`TrainingLabel`.
+    """
 
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "lineage_runs"
+    __table_args__ = (
+        # A version's labels: its runs end at or after it. The latest version (the one scored,
+        # gated and shown most) reads only the runs still open.
+        Index("ix_lineage_runs_project_last", "project_id", "last_version"),
     )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     annotation_id: Mapped[int] = mapped_column(
-        ForeignKey("annotations.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
     )
     split: Mapped[str] = mapped_column(String(10))
-    # Training rows this annotation stood for in the version (0: behind a label it did not win);
-    # NULL for versions trained before counts (0010), which weighed every record once.
+    # Training rows this annotation stood for in these versions (0: behind a label it did not
+    # win); NULL for versions trained before counts (0010), which weighed every record once.
     weight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_version: Mapped[int] = mapped_column(Integer)
+    last_version: Mapped[int] = mapped_column(Integer)
+
+
+_lineage_rows = (
+    select(
+        ModelVersion.id.label("model_id"),
+        LineageRun.annotation_id,
+        LineageRun.split,
+        LineageRun.weight,
+    )
+    .join(
+        LineageRun,
+        (LineageRun.project_id == ModelVersion.project_id)
+        & (ModelVersion.version >= LineageRun.first_version)
+        & (ModelVersion.version <= LineageRun.last_version),
+    )
+    .subquery("training_labels")
+)
+
+
+class TrainingLabel(Base):
+    """Lineage as it is read: exactly which annotations a model version was trained (or
+    tested) on, one row per (version, annotation).
+
+    Read-only: a view over :class:`LineageRun` and ``model_versions`` (both databases flatten
+    it into a join), so every lineage question is asked as it was before lineage was compacted
+    (0015). Written through :func:`looplab.learn.lineage.record`.
+    """
+
+    __table__ = _lineage_rows
+    __mapper_args__ = {"primary_key": [_lineage_rows.c.model_id, _lineage_rows.c.annotation_id]}
+
+    model_id: Mapped[int]
+    annotation_id: Mapped[int]
+    split: Mapped[str]
+    weight: Mapped[int | None]
 
 
 class StageChange(Base):
@@ -558,3 +612,39 @@ class AnnotatorStanding(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewItem(Base):
+    """A record waiting for (or decided by) a reviewer: why, how suspect, and the verdict.
+
+    ``annotation_ids`` are the active answers that carried ``given_label`` when the item was
+    queued: a decision on an item none of whose answers is still active would judge a label the
+    record no longer has, so it is refused as stale. The decision itself is an annotation of
+    origin ``review`` (``decision_id``), which the training set prefers to every other answer.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        # The queue: a project's open items, most suspect (lowest score) first.
+        Index("ix_review_items_queue", "project_id", "status", "score"),
+        Index("ix_review_items_record", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(30))
+    # Lower = more suspect (the given label's out-of-fold probability for ``label_error``).
+    score: Mapped[float] = mapped_column(Float)
+    given_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    suggested_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    annotation_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="SET NULL"), nullable=True
+    )
+    # The scan that queued it (a ``label_scan`` job); NULL for items queued outside a scan.
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

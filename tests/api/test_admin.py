@@ -57,6 +57,11 @@ SETTINGS_CASES: list[tuple[str, Any, bool]] = [
     ("triggers", [{"when": "agreement_below", "alpha": 0.6, "actions": ["retrain"]}], False),
     ("triggers", [{"when": "agreement_below", "drop": 0}], False),
     ("triggers", [{"when": "agreement_below", "alpha": 0.6, "min_items": 1}], False),
+    # Retention (looplab.learn.retention).
+    ("keep_candidates", 0, True),
+    ("keep_candidates", 5, True),
+    ("keep_candidates", -1, False),
+    ("keep_candidates", 2.5, False),
 ]
 
 

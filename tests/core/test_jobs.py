@@ -212,3 +212,13 @@ def test_ctrl_c_inside_a_job_hands_it_back(store: Store) -> None:
         jobs.run_one(store, Settings(), {"noop": interrupted}, "w1", running=running)
     assert running.job is None
     assert (row(store, job_id).status, row(store, job_id).attempts) == ("queued", 0)
+
+
+def test_a_worker_for_some_kinds_claims_only_those(store: Store) -> None:
+    train, score = queue(store, "train"), queue(store, "score")
+    with store.write() as session:
+        job = jobs.claim(session, "w", kinds={"score"})
+        assert job is not None and job.id == score
+    with store.write() as session:
+        assert jobs.claim(session, "w", kinds={"score", "monitor"}) is None
+        assert jobs.claim(session, "w2").id == train  # type: ignore[union-attr]
