@@ -182,3 +182,26 @@ def test_a_steady_crowd_does_not_fire(store: Store) -> None:
     assert not fired and actions == {"batch": "2026-11-16"}
     alpha = float(reason.split()[1])
     assert alpha > 0.7, reason
+
+
+def test_the_cli_runs_the_rule_with_the_check_and_shows_its_decision(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`looplab annotators --run` says which agreement rules fired; `looplab triggers` shows the
+    decision without a window."""
+    from typer.testing import CliRunner
+
+    from looplab.cli.app import app
+
+    crowd(store, careless=True)
+    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path))
+    monkeypatch.setenv("LOOPLAB_DATABASE_URL", store.url)
+    runner = CliRunner()
+    ran = runner.invoke(app, ["annotators", "news", "--run"])
+    assert ran.exit_code == 0, ran.output
+    assert "agreement triggers fired: ['crowd']" in ran.stderr.replace("\n", " ")
+    shown = runner.invoke(app, ["triggers", "news"], terminal_width=400)
+    assert shown.exit_code == 0
+    assert "FIRED: alpha 0.413" in shown.stdout and "window #" not in shown.stdout
+    bad = runner.invoke(app, ["config", "news", 'triggers=[{"when": "agreement_below"}]'])
+    assert bad.exit_code == 2 and "triggers[0].alpha or triggers[0].drop is needed" in bad.stderr
