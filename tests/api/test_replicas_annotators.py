@@ -64,7 +64,7 @@ def test_sixteen_annotators_across_two_replicas_lose_nothing(tmp_path: Path) -> 
             store.upgrade()
             with store.write() as session:
                 add_text_project(session, n=3_000)
-                _, admin = access.create_user(session, "root", "admin", actor="t")
+                access.create_user(session, "root", "admin", actor="t")
                 tokens = [
                     access.create_user(session, f"a{i}", "annotator", actor="t")[1]
                     for i in range(ANNOTATORS)
