@@ -41,6 +41,9 @@ from typing import Any
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's looplab, not an installed one
+
 TOPICS = ("business", "entertainment", "politics", "sports", "tech")
 VOCABULARY = 150_000
 NOISE = 0.10
@@ -215,7 +218,7 @@ def cost_point(recipe: str, size: int, mem_limit_gb: float, timeout: float) -> d
             capture_output=True,
             text=True,
             timeout=timeout,
-            preexec_fn=lambda: _limit(mem_limit_gb),  # noqa: PLW1509 (no threads here)
+            preexec_fn=lambda: _limit(mem_limit_gb),
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
     except subprocess.TimeoutExpired:
@@ -231,7 +234,7 @@ def cost_point(recipe: str, size: int, mem_limit_gb: float, timeout: float) -> d
 def cost_part(sizes: list[int], mem_limit_gb: float, timeout: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in sizes:
-        for recipe in ("old", "new"):
+        for recipe in ("new", "old"):
             started = time.perf_counter()
             out[f"{recipe}/{size}"] = point = cost_point(recipe, size, mem_limit_gb, timeout)
             print(
@@ -334,7 +337,8 @@ def main() -> int:
     else:
         print(f"Accuracy at 1,000 labels (mean of {seeds} seed(s), 1,225 test articles):")
         for key, figures in accuracy.items():
-            print(f"  {key:22s} accuracy {figures['accuracy']:.4f}  macro-F1 {figures['macro_f1']:.4f}")
+            acc, f1 = figures["accuracy"], figures["macro_f1"]
+            print(f"  {key:22s} accuracy {acc:.4f}  macro-F1 {f1:.4f}")
         print("\nTraining cost (generated BBC-like texts, one fresh process per point):")
         print(ascii_table(costs, sizes))
     print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
