@@ -9,13 +9,14 @@ server's embedded worker, ``looplab worker`` and the commands that run jobs in-p
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 
 from looplab.ask import scoring
 from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import training
+from looplab.learn import labelscan, training
 from looplab.trust import annotators
 from looplab.watch import alerts, monitor, targeting
 
@@ -28,13 +29,39 @@ HANDLERS: dict[str, jobs.Handler] = {
     "import": imports.run_import,
     "label_drifted": targeting.label_drifted,
     "reliability": annotators.run_check,
+    "label_scan": labelscan.scan_labels,
+}
+
+
+#: Which queued job a worker takes first (lower first; kinds not named come last). Monitoring
+#: and alerts are due every minute and take seconds; an import, a drift-labeling or reliability
+#: check has someone waiting; scoring keeps the queue fresh; training takes minutes and its
+#: candidate waits for review anyway. A running job is never interrupted for a more urgent one:
+#: the monitor is late by at most the job running when it was queued.
+PRIORITY: dict[str, int] = {
+    "monitor": 0,
+    "alert": 0,
+    "import": 1,
+    "label_drifted": 1,
+    "reliability": 1,
+    "score": 2,
+    "train": 3,
 }
 
 
 def run(
-    store: Store, settings: Settings, stop: threading.Event, *, poll_seconds: float = 1.0
+    store: Store,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 1.0,
+    running: jobs.Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> None:
-    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects."""
+    """Run jobs until ``stop`` is set, queueing the periodic monitoring of served projects.
+
+    ``kinds`` limits the worker to those job kinds (``looplab worker --kinds score,train``).
+    """
     jobs.run_worker(
         store,
         settings,
@@ -42,9 +69,12 @@ def run(
         handlers=HANDLERS,
         periodic=monitor.schedule,
         poll_seconds=poll_seconds,
+        priority=PRIORITY,
+        running=running,
+        kinds=kinds,
     )
 
 
 def drain(store: Store, settings: Settings) -> int:
     """Run queued jobs until none is left (for the CLI and tests); return how many ran."""
-    return jobs.drain(store, settings, handlers=HANDLERS)
+    return jobs.drain(store, settings, handlers=HANDLERS, priority=PRIORITY)

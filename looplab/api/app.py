@@ -23,12 +23,14 @@ from looplab.api.routes import (
     models,
     monitor,
     projects,
+    review,
     serve,
     transfer,
     trust,
     users,
 )
 from looplab.api.routes import jobs as job_routes
+from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.serve.batching import Batcher
@@ -48,11 +50,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.prediction_log.start()
         stop = threading.Event()
         worker = None
+        running = jobs.Running()
         if settings.run_worker:
             # The embedded worker: one machine needs no separate process for training jobs.
             worker = threading.Thread(
                 target=job_worker.run,
                 args=(store, settings, stop),
+                kwargs={"running": running},
                 name="looplab-worker",
                 daemon=True,
             )
@@ -60,7 +64,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         yield
         stop.set()
         if worker is not None:
-            worker.join(timeout=30)
+            worker.join(timeout=settings.job_shutdown_grace_seconds)
+            # A training outlives any grace a supervisor allows: hand it back to the queue now,
+            # for the next worker, instead of leaving it until its lease expires.
+            job = running.job
+            if worker.is_alive() and job is not None:
+                jobs.release(store, job)
         app.state.prediction_log.close()
         store.dispose()
 
@@ -99,9 +108,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__, "store": store.dialect}
 
-    for module in (users, projects, labeling, models, serve, audit, monitor, admin, transfer):
+    for module in (users, projects, labeling, review, models, serve, audit, monitor, admin):
         app.include_router(module.router)
-    for module in (trust, job_routes):
+    for module in (transfer, trust, job_routes):
         app.include_router(module.router)
+    app.include_router(job_routes.project_router)
     web.mount(app)
     return app

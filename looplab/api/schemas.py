@@ -113,6 +113,7 @@ class SettingsPatch(Request):
     overlap_fraction: float | None = Field(None, ge=0, le=1)
     retrain_every: int | None = Field(None, ge=1, le=10**9)
     retrain_min_share: float | None = Field(None, ge=0, le=1)
+    retrain_worker_share: float | None = Field(None, ge=0, le=1)
     dedupe: Literal["content", "none"] | None = None
     show_suggestions: bool | None = None
     suggest_min_test: int | None = Field(None, ge=1, le=10**9)
@@ -265,6 +266,13 @@ class JobOut(BaseModel):
         None, description="For bad input: file, line, field."
     )
     attempts: int | None = None
+    worker: str | None = Field(
+        None, description="Who holds or last held it: host:pid:thread:run of a worker."
+    )
+    heartbeat_at: dt.datetime | None = Field(
+        None,
+        description="When its worker last renewed the claim (every few seconds while it runs).",
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

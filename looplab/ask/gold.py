@@ -1,10 +1,10 @@
 """Gold records in the queue: handed out at ``gold_rate``, never twice to one person, and looking
 like any other record.
 
-Whether the next hand-out is gold is a draw from a hash of (project, person, how many answers the
-person has given): a fair coin at ``gold_rate`` that needs no stored state, gives the same answer
-on a page reload, and follows no pattern a person could learn (every third record, ...). The gold
-record is the best-scored one the person has never answered nor skipped.
+Whether the next hand-out is gold is a fresh random draw at ``gold_rate``: no stored state, no
+query, and no pattern a person could learn (every third record, ...); a page reload still shows
+the same record, because the queue hands back a held lease first. The gold record is the
+best-scored one the person has never answered nor skipped.
 
 What the annotator sees of a gold record is what they see of an ordinary open record
 (:func:`as_handed`): no answer count that says "already labeled", no gold file's name.
@@ -12,41 +12,27 @@ What the annotator sees of a gold record is what they see of an ordinary open re
 
 from __future__ import annotations
 
-import hashlib
+import random
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from looplab.core.projects import setting
 from looplab.core.tables import Annotation, GoldAnswer, Lease, Project, Record, User
 
 
-def draw(project_id: int, user_id: int, answered: int) -> float:
-    """A uniform number in [0, 1) fixed by (project, person, answers given so far)."""
-    key = f"looplab.gold:{project_id}:{user_id}:{answered}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest()) / 2.0**64
-
-
-def _answered(session: Session, project: Project, user: User) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Annotation.project_id == project.id,
-                Annotation.annotator_id == user.id,
-                Annotation.origin == "human",
-            )
-        )
-        or 0
-    )
-
-
-def next_gold(session: Session, project: Project, user: User, *, skip: set[int]) -> Record | None:
+def next_gold(
+    session: Session,
+    project: Project,
+    user: User,
+    *,
+    skip: set[int],
+    rng: random.Random | None = None,
+) -> Record | None:
     """The gold record to hand ``user`` now, or None (not drawn, or none left for them)."""
     rate = float(setting(project, "gold_rate") or 0.0)
-    if rate <= 0:
-        return None
-    if draw(project.id, user.id, _answered(session, project, user)) >= rate:
+    if rate <= 0 or (rng or random.Random()).random() >= rate:
         return None
     theirs = exists().where(Annotation.record_id == Record.id, Annotation.annotator_id == user.id)
     leased = exists().where(Lease.record_id == Record.id, Lease.user_id == user.id)

@@ -6,14 +6,16 @@ answer as little as it can: one counter update for retraining, a hash draw for t
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from looplab.ask import gold
 from looplab.core import jobs
 from looplab.core.projects import setting
-from looplab.core.tables import Base, ModelVersion, Project
+from looplab.core.tables import Base, Job, ModelVersion, Project, utcnow
 
 _projects = Base.metadata.tables["projects"]
 _COUNT_LABEL = (
@@ -51,7 +53,9 @@ def check_reliability_now_and_then(session: Session, project: Project, annotatio
     extra write on the hot path, and a check comes as often on average.
     """
     every = int(setting(project, "reliability_every") or 0)
-    if every > 0 and gold.draw(project.id, 0, annotation_id) < 1.0 / every:
+    key = f"looplab.reliability:{project.id}:{annotation_id}".encode()
+    draw = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest()) / 2.0**64
+    if every > 0 and draw < 1.0 / every:
         jobs.enqueue(session, "reliability", project_id=project.id)
 
 
@@ -66,6 +70,8 @@ def retrain_due(session: Session, project: Project, pending: int) -> bool:
     """
     if jobs.active(session, "train", project.id) is not None:
         return False
+    if not _worker_has_time(session, project):
+        return False
     share = float(setting(project, "retrain_min_share") or 0.0)
     latest = session.execute(
         select(ModelVersion.n_train, ModelVersion.config)
@@ -79,3 +85,28 @@ def retrain_due(session: Session, project: Project, pending: int) -> bool:
     # Rows, not records: a record standing for 40 identical imported rows weighs 40.
     rows = (config or {}).get("train_rows") or n_train or 0
     return pending >= share * float(rows)
+
+
+def _worker_has_time(session: Session, project: Project) -> bool:
+    """Whether background training may take the worker again: ``retrain_worker_share`` caps it.
+
+    After a training that took ``T`` the next one waits ``T (1 / share - 1)`` from its end (at
+    0.5, as long as it took), so monitoring, scoring and imports keep the rest of the worker's
+    time however fast labels arrive. Share 0: no background retraining (``looplab train`` and
+    triggers still train).
+    """
+    cap = float(setting(project, "retrain_worker_share"))
+    if cap <= 0:
+        return False
+    if cap >= 1:
+        return True
+    last = session.execute(
+        select(Job.started_at, Job.finished_at)
+        .where(Job.project_id == project.id, Job.kind == "train", Job.status == "done")
+        .order_by(Job.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last[0] is None or last[1] is None:
+        return True
+    took = (last[1] - last[0]).total_seconds()
+    return utcnow() >= last[1] + dt.timedelta(seconds=took * (1.0 / cap - 1.0))

@@ -20,6 +20,7 @@ is served by the partial index ``ix_records_open``, which holds only records sti
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from sqlalchemy import Select, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -134,11 +135,13 @@ def next_record(
     lease_seconds: int,
     exclude: list[int] | None = None,
     now: dt.datetime | None = None,
+    rng: random.Random | None = None,
 ) -> Record | None:
     """Lease and return the best open record for ``user``, or ``None`` when nothing is left.
 
     A record the user already holds (and did not list in ``exclude``) comes back first, so a page
     reload shows the same record instead of burning a new one; ``exclude`` lets a client prefetch.
+    ``rng`` draws whether the hand-out is a gold record (:mod:`looplab.ask.gold`; tests seed it).
     """
     now = now or utcnow()
     excluded = set(exclude or [])
@@ -154,7 +157,7 @@ def next_record(
 
     skip = excluded | {record_id for _, record_id in held}
     # At gold_rate, a known-answer record instead (looplab.ask.gold); else the best open one.
-    record = gold.next_gold(session, project, user, skip=skip)
+    record = gold.next_gold(session, project, user, skip=skip, rng=rng)
     if record is None and skip:
         record = session.scalars(_NEXT_EXCLUDING, {**who, "skip": sorted(skip)}).first()
     elif record is None:

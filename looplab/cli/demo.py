@@ -155,6 +155,23 @@ def _simulation_json(
     }
 
 
+#: ``looplab simulate --annotators``: simulated people instead of the queue (looplab.ask.crowds).
+AnnotatorsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Simulate this many annotators instead of the queue: what overlap, consensus"
+        " and quarantine buy (0: off)."
+    ),
+]
+AccuracyOpt = Annotated[
+    str, typer.Option(help="The honest annotators' accuracy: one, or one each (0.9,0.85,0.8).")
+]
+AdversaryOpt = Annotated[
+    str | None, typer.Option(help="One adversary among them: flip:A>B (labels) or random.")
+]
+OverlapOpt = Annotated[int, typer.Option(help="Simulated answers per record.")]
+
+
 @app.command()
 def simulate(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")],
@@ -193,12 +210,18 @@ def simulate(
     plot: Annotated[Path, typer.Option(help="Where to write the PNG learning curve.")] = Path(
         "learning-curve.png"
     ),
+    annotators: AnnotatorsOpt = 0,
+    annotator_accuracy: AccuracyOpt = "0.85",
+    adversary: AdversaryOpt = None,
+    overlap: OverlapOpt = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the labeling loop with the true labels: does the strategy beat random here?
 
     The true labels are the metadata column ``--oracle-column`` or, without it, the labels the
     project's imports brought. Ends with one verdict per strategy and a paired test over seeds.
+    With ``--annotators``, simulated people answer instead, and each consensus method's
+    training labels and model are scored against the truth.
     """
     from looplab.ask import simulate as sim
 
@@ -208,16 +231,11 @@ def simulate(
         fields, task = list(project.fields), project.task
         estimator = projects.setting(project, "estimator")
     payloads, truth = oracle.payloads, oracle.truth
-    if len(truth) < initial + 2 * batch:
-        raise_exit(
-            f"only {len(truth)} records have a true label ({oracle.source}); the simulation"
-            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
-        )
-    if budget > 0.75 * len(truth):
-        raise_exit(
-            f"budget {budget} exceeds the pool: at most {int(0.75 * len(truth))} "
-            "(a quarter of the records is held out to measure accuracy)"
-        )
+    if annotators:
+        crowd = (annotator_accuracy, adversary, overlap)
+        pipeline = (task, fields, estimator)
+        return _simulate_crowd(project_name, oracle, pipeline, annotators, crowd, seeds, as_json)
+    _check_pool(len(truth), oracle.source, initial, batch, budget)
     try:
         for spec in strategy:
             sim.parse_strategy(spec)
@@ -250,3 +268,61 @@ def simulate(
     for v in verdicts:
         out.print(v.text, highlight=False)
     err.print(f"learning curve: {plot}")
+
+
+def _check_pool(n: int, source: str, initial: int, batch: int, budget: int) -> None:
+    """Exit 2 unless the records with a true label can hold the simulated run."""
+    if n < initial + 2 * batch:
+        raise_exit(
+            f"only {n} records have a true label ({source}); the simulation"
+            f" needs at least {initial + 2 * batch} (--initial plus two batches)"
+        )
+    if budget > 0.75 * n:
+        raise_exit(
+            f"budget {budget} exceeds the pool: at most {int(0.75 * n)} "
+            "(a quarter of the records is held out to measure accuracy)"
+        )
+
+
+def _simulate_crowd(
+    project_name: str,
+    oracle: Any,
+    pipeline: tuple[str, list[str], str | None],
+    n: int,
+    crowd_spec: tuple[str, str | None, int],
+    seeds: int,
+    as_json: bool,
+) -> None:
+    """``looplab simulate --annotators``: consensus methods on simulated people's answers."""
+    import numpy as np
+
+    from looplab.ask import crowds
+    from looplab.ask import simulate as sim
+    from looplab.core.errors import Invalid
+    from looplab.trust.crowd import parse_crowd
+
+    accuracy, adversary, overlap = crowd_spec
+    classes = sorted({str(v) for v in oracle.truth})
+    if len(classes) < 2:
+        raise_exit(f"the true labels of {project_name!r} hold one class: nothing to simulate")
+    try:
+        crowd = parse_crowd(n, accuracy, adversary, classes)
+    except Invalid as exc:
+        raise_exit(exc.message)
+    if not 1 <= overlap <= n:
+        raise_exit(f"--overlap {overlap}: each record needs 1 to {n} of the {n} annotators")
+    y = np.array([classes.index(str(v)) for v in oracle.truth])
+    features, make_model = sim.precompute_features(*pipeline[:2], oracle.payloads, pipeline[2])
+    with err.status(f"simulating {n} annotators x {seeds} seeds..."):
+        result = crowds.compare_crowds(
+            features, y, classes, make_model, crowd, overlap=overlap, seeds=seeds
+        )
+    if as_json:
+        emit_json({"oracle": oracle.source, "records": len(y), **result})
+        return
+    out.print(
+        f"oracle: {oracle.source}, {len(y):,} records; {n} simulated annotators, "
+        f"{overlap} answers per record",
+        highlight=False,
+    )
+    out.print(crowds.format_crowd_table(result), highlight=False)

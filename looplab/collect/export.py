@@ -11,7 +11,8 @@ One row per record, the same columns in JSONL, CSV and Parquet:
     The payload: ``text`` for text projects, the project's fields for tabular ones.
 ``label``
     The final label: the majority of the record's *active* annotations (every origin counts one
-    vote); a tie goes to the label answered first. ``None`` when nobody has answered.
+    vote); a tie goes to the label answered first. A reviewer's decision overrides the vote
+    (``None`` for a record marked ambiguous). ``None`` when nobody has answered.
 ``row_count``
     How many imported rows the record stands for (identical inputs are one record under
     ``dedupe=content``); each annotation carries its own ``row_count`` too (an imported label's
@@ -278,7 +279,15 @@ def stored_predictions(session: Session, project: Project) -> Predictions:
 
 
 def final_label(annotations: list[dict[str, Any]]) -> str | None:
-    """Majority of active answers; a tie goes to the label answered first."""
+    """Majority of active answers; a tie goes to the label answered first.
+
+    A reviewer's decision (an active answer of origin ``review``) is the label, as it is in
+    training; ``None`` when the reviewer marked the record ambiguous.
+    """
+    reviews = [a for a in annotations if a["status"] == "active" and a.get("origin") == "review"]
+    if reviews:
+        label: str | None = reviews[-1]["label"]
+        return label
     votes = [a["label"] for a in annotations if a["status"] == "active" and a["label"] is not None]
     if not votes:
         return None

@@ -223,6 +223,8 @@ def view(store: Store, job: Job, project: str | None) -> dict[str, Any]:
         "error_code": (error or {}).get("code") if job.status == "failed" else None,
         "error_details": (error or {}).get("details") if job.status == "failed" else None,
         "attempts": getattr(job, "attempts", None),
+        "worker": job.worker,
+        "heartbeat_at": job.heartbeat_at,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,

@@ -20,15 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from looplab.core.errors import Conflict, NotFound
@@ -134,8 +135,15 @@ def claim(
     lease_seconds: float = 60.0,
     max_attempts: int = 3,
     asked_at: dt.datetime | None = None,
+    priority: Mapping[str, int] | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Job | None:
-    """Claim the oldest queued job for ``worker``; the caller's commit makes the claim.
+    """Claim the most urgent queued job for ``worker``; the caller's commit makes the claim.
+
+    ``priority`` ranks job kinds (lower first; kinds it does not name come last); within a rank
+    the oldest goes first. The worker module ranks monitoring ahead of scoring ahead of training,
+    so a minute-long training never makes the monitor late by more than the job running now.
+    ``kinds`` limits the claim to those job kinds (a worker started with ``--kinds``).
 
     ``asked_at`` is when the caller began to wait for its transaction. Only leases that had
     expired by then are taken back: on SQLite, a worker that waited for the write lock may have
@@ -145,13 +153,13 @@ def claim(
     """
     now = utcnow()
     requeue_expired(session, max_attempts=max_attempts, now=min(asked_at or now, now))
-    job_id = session.scalar(
-        lock_rows(
-            session,
-            select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1),
-            skip_locked=True,
-        )
-    )
+    order: list[Any] = [Job.id]
+    if priority:
+        order.insert(0, case(dict(priority), value=Job.kind, else_=max(priority.values()) + 1))
+    queued = select(Job.id).where(Job.status == "queued")
+    if kinds is not None:
+        queued = queued.where(Job.kind.in_(list(kinds)))
+    job_id = session.scalar(lock_rows(session, queued.order_by(*order).limit(1), skip_locked=True))
     if job_id is None:
         return None
     claimed = session.execute(
@@ -217,6 +225,35 @@ def hold(
         job.result = values["result"]
 
 
+def release(store: Store, job: Job) -> bool:
+    """Hand ``job``'s claim back at once: queued again, this attempt not counted.
+
+    For a worker that stops while a job runs (SIGTERM, Ctrl-C, a server shutting down): the
+    next worker claims it now instead of after the lease expires. If the stopping worker's
+    handler still reaches the transaction that commits its effect, :func:`hold` finds the
+    claim gone and rolls the effect back, so the job's effect happens once. A checkpoint the
+    handler committed before stays in ``result`` for the next attempt. False if the claim was
+    not held any more.
+    """
+    with store.write() as session:
+        released = session.execute(
+            update(Job)
+            .where(_claimed_by(job))
+            .values(
+                status="queued",
+                worker=None,
+                lease_until=None,
+                attempts=Job.attempts - 1,
+            )
+        )
+    done = _changed(released) == 1
+    if done:
+        log.warning(
+            "job %s (%s) handed back to the queue: the worker is stopping", job.id, job.kind
+        )
+    return done
+
+
 @contextmanager
 def heartbeat(store: Store, job: Job, *, every: float, lease_seconds: float) -> Iterator[None]:
     """Renew ``job``'s lease every ``every`` seconds while the block runs."""
@@ -243,8 +280,39 @@ def heartbeat(store: Store, job: Job, *, every: float, lease_seconds: float) -> 
         thread.join()
 
 
-def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], worker: str) -> bool:
-    """Claim and run one job; return whether there was one."""
+class Running:
+    """The job a worker is running now, for whoever stops the worker to hand back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._job: Job | None = None
+
+    @property
+    def job(self) -> Job | None:
+        with self._lock:
+            return self._job
+
+    @job.setter
+    def job(self, job: Job | None) -> None:
+        with self._lock:
+            self._job = job
+
+
+def run_one(
+    store: Store,
+    settings: Settings,
+    handlers: dict[str, Handler],
+    worker: str,
+    *,
+    priority: Mapping[str, int] | None = None,
+    running: Running | None = None,
+    kinds: Collection[str] | None = None,
+) -> bool:
+    """Claim and run one job (of ``kinds``, when given); return whether there was one.
+
+    Stopped inside the job (Ctrl-C, SIGTERM turned into ``KeyboardInterrupt`` or
+    ``SystemExit``), it hands the claim back (:func:`release`) before it lets the stop through.
+    """
     asked_at = utcnow()
     with store.write() as session:
         job = claim(
@@ -253,10 +321,26 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.job_max_attempts,
             asked_at=asked_at,
+            priority=priority,
+            kinds=kinds,
         )
         if job is None:
             return False
         session.expunge(job)
+    if running is not None:
+        running.job = job
+    try:
+        _run_claimed(store, settings, handlers, job)
+    except (KeyboardInterrupt, SystemExit):
+        release(store, job)
+        raise
+    finally:
+        if running is not None:
+            running.job = None
+    return True
+
+
+def _run_claimed(store: Store, settings: Settings, handlers: dict[str, Handler], job: Job) -> None:
     handler = handlers.get(job.kind)
     started = time.monotonic()
     error: str | None = None
@@ -272,7 +356,7 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             result = handler(store, settings, job)
     except LeaseLost as exc:
         log.warning("%s", exc)
-        return True
+        return
     except Exception as exc:  # a failed job is recorded, never fatal to the worker
         log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
         result, status = dict(job.result or {}), "failed"
@@ -310,11 +394,12 @@ def run_one(store: Store, settings: Settings, handlers: dict[str, Handler], work
             job.project_id,
             time.monotonic() - started,
         )
-    return True
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """``host:pid:thread:nonce``: the nonce tells this run's claims from an earlier run's in the
+    same thread, whose handler may still be running after its claim was handed back."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(3)}"
 
 
 def run_worker(
@@ -325,8 +410,14 @@ def run_worker(
     handlers: dict[str, Handler],
     periodic: Callable[[Session], object] | None = None,
     poll_seconds: float = 1.0,
+    priority: Mapping[str, int] | None = None,
+    running: Running | None = None,
+    kinds: Collection[str] | None = None,
 ) -> None:
     """Run jobs until ``stop`` is set; sleep ``poll_seconds`` when the queue is empty.
+
+    ``priority`` ranks job kinds (:func:`claim`); ``running`` shows the job running now, so
+    whoever stops a worker thread can hand that job back (:func:`release`).
 
     ``periodic`` runs in a write transaction every ``monitor_every_seconds`` (the worker module
     hands in the queueing of monitoring jobs); every worker may run it, so it must be idempotent.
@@ -339,7 +430,7 @@ def run_worker(
                 with store.write() as session:
                     periodic(session)
                 next_periodic = time.monotonic() + settings.monitor_every_seconds
-            ran = run_one(store, settings, handlers, name)
+            ran = run_one(store, settings, handlers, name, priority=priority, running=running)
         except Exception:  # the store may be briefly unreachable; keep the worker alive
             log.exception("worker loop error")
             ran = False
@@ -347,12 +438,28 @@ def run_worker(
             stop.wait(poll_seconds)
 
 
-def drain(store: Store, settings: Settings, *, handlers: dict[str, Handler]) -> int:
+def drain(
+    store: Store,
+    settings: Settings,
+    *,
+    handlers: dict[str, Handler],
+    priority: Mapping[str, int] | None = None,
+) -> int:
     """Run queued jobs until none is left; return how many ran."""
     count = 0
-    while run_one(store, settings, handlers, worker_name()):
+    while run_one(store, settings, handlers, worker_name(), priority=priority):
         count += 1
     return count
+
+
+def list_jobs(
+    session: Session, project_id: int, *, status: str | None = None, limit: int = 50
+) -> list[Job]:
+    """The project's jobs, newest first: ``status`` one of queued, running, done, failed."""
+    query = select(Job).where(Job.project_id == project_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    return list(session.scalars(query.order_by(Job.id.desc()).limit(limit)))
 
 
 def get_job(session: Session, job_id: int) -> tuple[Job, str | None]:

@@ -57,6 +57,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # and never starts while a training job is queued or running (looplab.ask.queue).
     "retrain_every": 50,  # new human labels between background retrains (at least)
     "retrain_min_share": 0.05,  # ...and new labels >= this share of the training set's rows
+    # ...and the worker's time spent training in the background at most this share: after a
+    # training that took T, the next waits T (1 / share - 1). 0 turns background retraining off.
+    "retrain_worker_share": 0.5,
     # Repeated rows (issue 17; README, Collect): what makes two imported rows one record.
     # "content": identical inputs (the record keeps how many rows it stands for and each
     # label's count); "none": every row its own record. `looplab import --id COL` overrides.
@@ -234,6 +237,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _SHARES: dict[str, float] = {
     "overlap_fraction": 1.0,
     "retrain_min_share": 1.0,
+    "retrain_worker_share": 1.0,
     "consensus_min_posterior": 1.0,
     # Above one in two, gold would be most of the queue: people would label little that is new.
     "gold_rate": 0.5,

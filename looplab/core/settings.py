@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         default=3, ge=1, description="A job whose lease expired this many times is given up."
     )
+    job_shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a stopping server lets its running job finish before handing it "
+        "back to the queue for the next worker.",
+    )
     monitor_every_seconds: float = Field(
         default=60.0, gt=0, description="How often workers queue monitoring of served projects."
     )

@@ -43,8 +43,11 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 TASKS = ("text", "tabular")
 ROLES = ("annotator", "reviewer", "admin")
-ORIGINS = ("human", "feedback", "import")
+ORIGINS = ("human", "feedback", "import", "review")
 ANNOTATION_STATUSES = ("active", "quarantined", "superseded", "skipped")
+#: Why a record waits for a reviewer, and what the reviewer decided.
+REVIEW_REASONS = ("label_error", "low_consensus", "flagged_annotator")
+REVIEW_STATUSES = ("open", "kept", "relabeled", "ambiguous")
 #: Where a gold (known) answer came from: a gold file (`looplab gold`) or a reviewer's mark.
 GOLD_SOURCES = ("import", "review")
 #: What the reliability check may do on its own: only flag a person, or quarantine them too.
@@ -558,3 +561,39 @@ class AnnotatorStanding(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewItem(Base):
+    """A record waiting for (or decided by) a reviewer: why, how suspect, and the verdict.
+
+    ``annotation_ids`` are the active answers that carried ``given_label`` when the item was
+    queued: a decision on an item none of whose answers is still active would judge a label the
+    record no longer has, so it is refused as stale. The decision itself is an annotation of
+    origin ``review`` (``decision_id``), which the training set prefers to every other answer.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        # The queue: a project's open items, most suspect (lowest score) first.
+        Index("ix_review_items_queue", "project_id", "status", "score"),
+        Index("ix_review_items_record", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(30))
+    # Lower = more suspect (the given label's out-of-fold probability for ``label_error``).
+    score: Mapped[float] = mapped_column(Float)
+    given_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    suggested_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    annotation_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="SET NULL"), nullable=True
+    )
+    # The scan that queued it (a ``label_scan`` job); NULL for items queued outside a scan.
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

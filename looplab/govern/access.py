@@ -35,6 +35,8 @@ POLICY: dict[str, str] = {
     "trust.read": "reviewer",
     "gold.import": "reviewer",
     "annotator.decide": "reviewer",
+    # The label-error scan: reviewers queue it, then work the queue it fills.
+    "labels.scan": "reviewer",
     # Below reviewer, a person reads only the records handed to them (see records.readable).
     "record.read": "reviewer",
     "project.export": "reviewer",
@@ -57,6 +59,7 @@ ACTION_WORDS: dict[str, str] = {
     "prediction.create": "ask for predictions",
     "feedback.create": "send feedback",
     "annotation.review": "review annotations",
+    "labels.scan": "scan labels for errors",
     "trust.read": "read agreement and annotator evidence",
     "gold.import": "import gold records",
     "annotator.decide": "quarantine or release annotators",

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from looplab.core.tables import Project, Record
-from looplab.trust import answers
+from looplab.trust import answers, review
 
 #: Share of records, by content hash, held out for evaluation.
 TEST_SHARE = 0.2
@@ -146,14 +146,15 @@ def labeled_set(session: Session, project: Project) -> LabeledSet:
 
     Which answers teach and how they become labels and weights is trust's decision
     (:func:`looplab.trust.answers.for_training`: the project's ``consensus``, gold answers,
-    quarantine); records it holds back for review are in ``held_for_review``.
+    quarantine); records it holds back for review are in ``held_for_review``. A record a
+    reviewer marked ambiguous (:func:`looplab.trust.review.ambiguous_records`) is left out.
     """
     decided = answers.for_training(session, project)
     out = LabeledSet(held_for_review=sorted(decided.held))
     hashes: list[bytes] = []
     payloads: list[dict[str, Any]] = []
     first: list[int] = []  # each record's first example
-    ids = sorted(decided.examples)
+    ids = sorted(set(decided.examples) - review.ambiguous_records(session, project))
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         records = session.execute(

@@ -13,7 +13,10 @@ Plain functions over numpy arrays, one idea per module:
 * :mod:`looplab.trust.reliability` -- the evidence about each annotator and the rule that flags
   one whose labels are systematically wrong;
 * :mod:`looplab.trust.label_errors` -- out-of-fold probabilities from a small ensemble and
-  cleanlab's confident learning: the labeled records whose given label is probably wrong.
+  cleanlab's confident learning: the labeled records whose given label is probably wrong;
+* :mod:`looplab.trust.review` -- the review queue in the store: suspects queued by the scan
+  (:mod:`looplab.learn.labelscan`), reviewers' decisions (keep, relabel, ambiguous) and the
+  scan's precision measured from them.
 
 Every function but the label-error scan reads an items x annotators matrix of class indices,
 ``-1`` where an annotator did not label an item (:data:`MISSING`). The stage sits between

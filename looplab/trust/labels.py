@@ -200,38 +200,55 @@ def _reviewed(answers: Sequence[Answer]) -> str | None:
     return max(decisions)[1] if decisions else None
 
 
+def _fit_votes(
+    answers: Mapping[int, Sequence[Answer]], row_counts: Mapping[int, int], settled: set[int]
+) -> dict[int, list[Answer]]:
+    """The answers Dawid-Skene reads per record: the voters; on a settled (gold or reviewed)
+    record only people's answers, since the known answer's own annotation would teach the fit
+    that imported labels or reviewers are never wrong."""
+    out = {}
+    for rid in sorted(answers):
+        voting = voters(answers[rid], row_counts.get(rid, 1))
+        if rid in settled:
+            voting = [a for a in voting if a[3] in ("human", "feedback")]
+        if voting:
+            out[rid] = sorted(voting)  # by annotation id: a person's later answer wins its cell
+    return out
+
+
 def dawid_skene_votes(
     answers: Mapping[int, Sequence[Answer]],
     row_counts: Mapping[int, int],
-    gold: Mapping[int, str],
+    known: Mapping[int, str],
     classes: Sequence[str],
 ) -> dict[int, tuple[str, float]]:
     """Dawid-Skene's (label, posterior) for every record with votes, fitted over all of them.
 
+    ``known`` holds the settled records' answers (gold, reviewed), at which the fit is held.
     The label is the most probable among the labels the record's voters gave.
     """
     from looplab.trust.consensus import dawid_skene
 
     names = sorted({str(c) for c in classes} | {a[2] for v in answers.values() for a in v})
     cls = {name: k for k, name in enumerate(names)}
-    items = [rid for rid in sorted(answers) if voters(answers[rid], row_counts.get(rid, 1))]
-    if not items:
+    votes = _fit_votes(answers, row_counts, set(known))
+    if not votes:
         return {}
+    items = list(votes)
     columns: dict[object, int] = {}
-    cells: list[tuple[int, int, int]] = []
-    for i, rid in enumerate(items):
-        # Sorted by annotation id: a person's later answer of a record wins its cell.
-        for _aid, person, label, _, _ in sorted(voters(answers[rid], row_counts.get(rid, 1))):
-            column = columns.setdefault(person if person is not None else "import", len(columns))
-            cells.append((i, column, cls[label]))
+    cells = [
+        (i, columns.setdefault(person if person is not None else "import", len(columns)), cls[lab])
+        for i, rid in enumerate(items)
+        for _, person, lab, _, _ in votes[rid]
+    ]
     matrix = np.full((len(items), len(columns)), -1, dtype=np.int64)
     for i, j, k in cells:
         matrix[i, j] = k
-    known = np.array([cls.get(gold.get(rid, ""), -1) for rid in items], dtype=np.int64)
-    fit = dawid_skene(matrix, n_classes=len(names), known=known)
+    truth = np.array([cls.get(known.get(rid, ""), -1) for rid in items], dtype=np.int64)
+    fit = dawid_skene(matrix, n_classes=len(names), known=truth)
     out = {}
     for i, rid in enumerate(items):
-        given = sorted({cls[a[2]] for a in voters(answers[rid], row_counts.get(rid, 1))})
+        given = sorted({cls[a[2]] for a in votes[rid]})
         best = max(given, key=lambda k: (fit.posterior[i, k], -k))
         out[rid] = (names[best], float(fit.posterior[i, best]))
     return out
@@ -252,14 +269,19 @@ def training_labels(
     the rows each record stands for, ``gold`` the known answer of gold records.
     """
     check_method(method)
-    gold = gold or {}
-    voted = dawid_skene_votes(answers, row_counts, gold, classes) if method == "dawid_skene" else {}
+    settled = {rid: label for rid, label in (gold or {}).items() if rid in answers}
+    for rid in answers:
+        reviewed = _reviewed(answers[rid])
+        if reviewed is not None:
+            settled.setdefault(rid, reviewed)
+    voted = (
+        dawid_skene_votes(answers, row_counts, settled, classes) if method == "dawid_skene" else {}
+    )
     out = TrainingLabels()
     for rid in sorted(answers):
         rows = row_counts.get(rid, 1)
-        known = gold.get(rid) or _reviewed(answers[rid])
-        if known is not None:
-            out.examples[rid] = [gold_example(answers[rid], rows, known)]
+        if rid in settled:
+            out.examples[rid] = [gold_example(answers[rid], rows, settled[rid])]
             continue
         examples = record_examples(answers[rid], rows, voted.get(rid))
         low = [e for e in examples if e.confidence < min_posterior]

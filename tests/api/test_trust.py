@@ -144,3 +144,9 @@ def test_gold_upload_all_or_nothing_and_shown_like_any_record(news: Api) -> None
     for item in golden:  # the same fields, and nothing that says "known answer"
         assert item.keys() == ordinary.keys() and item["record"].keys() == ordinary["record"].keys()
         assert (item["record"]["n_human"], item["record"]["needed"]) == (0, 1)
+        # Read again by id, as the annotator may (it was handed to them): still ordinary.
+        again = news.client.get(
+            f"{BASE}/records/{item['record']['id']}", headers=news.as_("annotator")
+        )
+        assert again.status_code == 200 and again.json()["batch_id"] is None
+        assert (again.json()["n_human"], again.json()["needed"]) == (0, 1)

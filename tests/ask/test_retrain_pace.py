@@ -4,6 +4,7 @@ training job is queued or running."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from looplab import configure
 from looplab.ask import queue
 from looplab.core import jobs, projects
 from looplab.core.errors import Invalid
-from looplab.core.tables import Job, ModelVersion, Project, Record, User
+from looplab.core.tables import Job, ModelVersion, Project, Record, User, utcnow
 from looplab.govern.access import create_user
 from tests.conftest import fresh_store
 
@@ -101,3 +102,30 @@ def test_retrain_min_share_is_checked_like_every_setting() -> None:
         with pytest.raises(Invalid, match="retrain_min_share must be a number from 0 to 1"):
             configure.check_settings({"retrain_min_share": bad}, dict(projects.DEFAULT_SETTINGS))
     configure.check_settings({"retrain_min_share": 0}, dict(projects.DEFAULT_SETTINGS))
+
+
+def test_background_training_keeps_to_its_share_of_the_worker(tmp_path: Path) -> None:
+    """A training that took 60 s holds the next back 60 s at share 0.5; share 0 turns it off."""
+    with fresh_store("sqlite", tmp_path) as store, store.write() as session:
+        project, user, ids = _setup(session, 60)
+        projects.write_settings(session, project, {"retrain_every": 20}, actor="t")
+        done = jobs.enqueue(session, "train", project_id=project.id)
+        now = utcnow()
+        done.status = "done"
+        done.started_at, done.finished_at = (
+            now - dt.timedelta(seconds=90),
+            now - dt.timedelta(seconds=30),
+        )
+        count = select(func.count()).select_from(Job).where(Job.kind == "train")
+        for record_id in ids[:20]:
+            queue.annotate(session, project, user, record_id, "late")
+        assert session.scalar(count) == 1  # 30 s after a 60 s training: the worker rests
+        done.finished_at = now - dt.timedelta(seconds=61)
+        for record_id in ids[20:40]:
+            queue.annotate(session, project, user, record_id, "late")
+        assert session.scalar(count) == 2
+        jobs.active(session, "train", project.id).status = "done"  # type: ignore[union-attr]
+        projects.write_settings(session, project, {"retrain_worker_share": 0}, actor="t")
+        for record_id in ids[40:]:
+            queue.annotate(session, project, user, record_id, "late")
+        assert session.scalar(count) == 2  # off: only `looplab train` and triggers train

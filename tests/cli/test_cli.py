@@ -310,3 +310,27 @@ def test_schema_shows_and_overrides_column_types(home: Path, tmp_path: Path) -> 
     assert run("import", "loans", str(loans_csv(tmp_path / "more.csv", n=30, seed=5)))[0] == 0
     code, out, _ = run("schema", "loans", "--json")
     assert {f["name"]: f["type"] for f in json.loads(out)["fields"]}["zip"] == "numeric"
+
+
+def test_simulate_with_annotators_compares_consensus_methods(home: Path, tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True)
+    frame = data.frame.iloc[:, :6].copy()
+    frame["cultivar"] = [f"c{v}" for v in data.target]
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    fields = ",".join(frame.columns[:6])
+    run("init", "wine", "--task", "tabular", "--labels", "c0,c1,c2", "--fields", fields)
+    code, _, err = run("import", "wine", str(tmp_path / "wine.csv"), "--fields", fields,
+                       "--label", "cultivar")  # fmt: skip
+    assert code == 0, err
+    args = ["simulate", "wine", "--annotators", "4", "--seeds", "2"]
+    code, out, err = run(*args, "--adversary", "flip:c0>c1", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result["methods"]) == {"majority", "dawid_skene", "quarantine", "truth"}
+    assert result["records"] == 178 and len(result["annotators"]) == 4
+    code, _, err = run(*args, "--adversary", "flip:c0>c9")
+    assert code == 2 and "flip:A>B" in err
+    code, _, err = run(*args, "--overlap", "5")
+    assert code == 2 and "--overlap 5" in err

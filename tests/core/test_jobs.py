@@ -165,3 +165,60 @@ def test_two_workers_never_run_one_job(store: Store) -> None:
     with store.read() as session:
         statuses = session.scalars(select(Job.status).where(Job.id.in_(ids))).all()
     assert set(statuses) == {"done"}
+
+
+def test_the_most_urgent_kind_is_claimed_first_then_the_oldest(store: Store) -> None:
+    ids = {kind: queue(store, kind) for kind in ("train", "score", "other", "monitor")}
+    later_monitor = queue(store, "monitor")
+    priority = {"monitor": 0, "score": 2, "train": 3}
+    claimed = []
+    for _ in range(5):
+        with store.write() as session:
+            job = jobs.claim(session, "w", priority=priority)
+            assert job is not None
+            claimed.append(job.id)
+    # Kinds the map does not name come after every named one.
+    assert claimed == [ids["monitor"], later_monitor, ids["score"], ids["train"], ids["other"]]
+
+
+def test_a_stopping_worker_hands_its_job_back_and_its_effect_is_discarded(store: Store) -> None:
+    job_id = queue(store)
+    with store.write() as session:
+        first = jobs.claim(session, "w1", lease_seconds=600)
+        assert first is not None
+        session.expunge(first)
+    assert jobs.release(store, first)
+    back = row(store, job_id)
+    # Queued at once (not after the 10-minute lease), this attempt not counted.
+    assert (back.status, back.worker, back.attempts, back.lease_until) == ("queued", None, 0, None)
+    # The stopping worker's handler, still running, cannot commit its effect any more.
+    with pytest.raises(jobs.LeaseLost), store.write() as session:
+        jobs.hold(session, first, lease_seconds=60, checkpoint={"model": "v9"})
+    assert not jobs.release(store, first)
+    ran: list[int] = []
+    assert jobs.run_one(store, Settings(), {"noop": lambda s, st, j: ran.append(j.id) or {}}, "w2")
+    assert ran == [job_id] and row(store, job_id).status == "done"
+    assert row(store, job_id).attempts == 1
+
+
+def test_ctrl_c_inside_a_job_hands_it_back(store: Store) -> None:
+    job_id = queue(store)
+
+    def interrupted(_s: Store, _settings: Settings, _job: Job) -> dict:
+        raise KeyboardInterrupt
+
+    running = jobs.Running()
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run_one(store, Settings(), {"noop": interrupted}, "w1", running=running)
+    assert running.job is None
+    assert (row(store, job_id).status, row(store, job_id).attempts) == ("queued", 0)
+
+
+def test_a_worker_for_some_kinds_claims_only_those(store: Store) -> None:
+    train, score = queue(store, "train"), queue(store, "score")
+    with store.write() as session:
+        job = jobs.claim(session, "w", kinds={"score"})
+        assert job is not None and job.id == score
+    with store.write() as session:
+        assert jobs.claim(session, "w", kinds={"score", "monitor"}) is None
+        assert jobs.claim(session, "w2").id == train  # type: ignore[union-attr]

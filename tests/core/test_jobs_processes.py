@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from looplab import configure
+from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Job, ModelVersion
@@ -182,3 +183,46 @@ def _healthy(base: str) -> bool:
 
 def _finished(store: Store, job_id: int) -> bool:
     return any(j.id == job_id and j.status in ("done", "failed") for j in job_rows(store))
+
+
+def test_sigterm_hands_a_running_training_back_and_the_next_worker_runs_it_once(
+    tmp_path: Path,
+) -> None:
+    """A supervisor stops `looplab worker` in the middle of a training: the worker exits at once
+    with the job queued again (the attempt not counted), and the next worker trains it once."""
+    home = tmp_path / "ws"
+    settings = Settings(home=home)
+    store = Store.from_settings(settings)
+    store.upgrade()
+    try:
+        with store.write() as session:
+            project = add_text_project(session, n=300)
+            configure.update_settings(session, project, {"estimator": SLOW_ESTIMATOR}, actor="t")
+            job_id = jobs.enqueue(session, "train", project_id=project.id).id
+        env = {
+            **os.environ,
+            "LOOPLAB_HOME": str(home),
+            "LOOPLAB_JOB_LEASE_SECONDS": "600",  # the hand-back, not an expiry, must requeue it
+            "LOOPLAB_MONITOR_EVERY_SECONDS": "3600",
+        }
+        with processes() as start:
+            worker = start("worker", "--poll", "0.2", env=env, log=tmp_path / "worker1.log")
+            wait_for(
+                lambda: any(j.id == job_id and j.status == "running" for j in job_rows(store)),
+                60,
+                "the training to start",
+            )
+            time.sleep(0.5)  # inside the fit
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) == 0, (tmp_path / "worker1.log").read_text()
+            job = next(j for j in job_rows(store) if j.id == job_id)
+            assert (job.status, job.worker, job.attempts) == ("queued", None, 0)
+            start("worker", "--poll", "0.2", env=env, log=tmp_path / "worker2.log")
+            wait_for(lambda: _finished(store, job_id), 120, "the training to finish")
+        job = next(j for j in job_rows(store) if j.id == job_id)
+        assert (job.status, job.attempts) == ("done", 1)
+        with store.read() as session:
+            versions = list(session.scalars(select(ModelVersion)))
+            assert [(v.name, v.job_id) for v in versions] == [("v1", job_id)]
+    finally:
+        store.dispose()

@@ -4,6 +4,7 @@ twice to one person, trained once with the known answer."""
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from looplab.core.tables import (
     TrainingLabel,
 )
 from looplab.govern import access
-from looplab.trust import goldfile
+from looplab.trust import annotators, goldfile
 from tests import textdata
 
 
@@ -122,10 +123,11 @@ def test_gold_is_handed_at_its_rate_never_twice_and_looks_ordinary(
         ann = access.create_user(session, "ann", "annotator", actor="t")[0]
     seen: list[int] = []
     golden = 0
+    rng = random.Random(0)
     for _ in range(100):
         with store.write() as session:
             project = projects.get_project(session, "news")
-            record = queue.next_record(session, project, ann, lease_seconds=60)
+            record = queue.next_record(session, project, ann, lease_seconds=60, rng=rng)
             assert record is not None
             shown = gold.as_handed(session, record)
             if gold.is_gold(session, record.id):
@@ -135,6 +137,14 @@ def test_gold_is_handed_at_its_rate_never_twice_and_looks_ordinary(
             queue.annotate(session, project, ann, record.id, "sport")
     assert len(seen) == len(set(seen))  # never the same record twice
     assert 10 <= golden <= 30  # 20% of 100, within the binomial's spread
+    # Her gold answers grade her: "sport" is right on the gold records that are sport.
+    with store.read() as session:
+        project = projects.get_project(session, "news")
+        known = dict(session.execute(select(GoldAnswer.record_id, GoldAnswer.label)).tuples().all())
+        (person,) = annotators.report(session, project)["annotators"]
+    right = sum(known[rid] == "sport" for rid in seen if rid in known)
+    assert person["gold"]["n"] == golden and person["gold"]["right"] == right
+    assert person["gold"]["low"] < person["gold"]["rate"] < person["gold"]["high"]
 
 
 def test_a_gold_record_trains_once_with_its_known_answer(store: Store, tmp_path: Path) -> None:

@@ -6,6 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from looplab import configure
+from looplab.ask import queue
+from looplab.core import projects
+from looplab.core.store import Store
+from looplab.core.tables import Record
+from looplab.govern import access
+from looplab.learn import dataset
 from looplab.trust.labels import Answer, check_method, record_examples, training_labels
 
 TOPICS = ["politics", "sport", "tech"]
@@ -91,3 +98,50 @@ def test_repeated_rows_stay_observations_under_either_method() -> None:
 def test_unknown_method_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="majority, dawid_skene"):
         check_method("mace")
+
+
+def test_the_training_set_follows_the_projects_consensus_setting(store: Store) -> None:
+    answers, truth = crowd()
+    with store.write() as session:
+        project = projects.create_project(session, "news", task="text", labels=TOPICS, actor="t")
+        people = {
+            i: access.create_user(session, f"p{i}", "annotator", actor="t")[0] for i in range(1, 6)
+        }
+        for rid, given in answers.items():
+            record = Record(
+                project_id=project.id, content_hash=rid.to_bytes(16, "big"), payload={"text": "x"}
+            )
+            session.add(record)
+            session.flush()
+            for _, person, label, _, _ in given:
+                queue.annotate(session, project, people[person], record.id, label)
+
+    def accuracy(**settings: object) -> float:
+        with store.write() as session:
+            project = projects.get_project(session, "news")
+            configure.update_settings(session, project, dict(settings), actor="t")
+            data = dataset.labeled_set(session, project)
+        by_record = dict(zip(data.record_ids, data.labels, strict=True))
+        return float(np.mean([by_record[rid] == truth[rid - 1] for rid in by_record]))
+
+    assert accuracy(consensus="dawid_skene") > accuracy(consensus="majority") + 0.05
+    with store.read() as session:
+        held = dataset.labeled_set(session, projects.get_project(session, "news"))
+    assert held.held_for_review == []
+    with store.write() as session:
+        project = projects.get_project(session, "news")
+        configure.update_settings(session, project, {"consensus_min_posterior": 0.99}, actor="t")
+        data = dataset.labeled_set(session, project)
+    assert data.held_for_review and len(data.held_for_review) + data.n_records == 300
+
+
+def test_a_known_answers_own_annotation_does_not_teach_dawid_skene() -> None:
+    from looplab.trust.labels import _fit_votes
+
+    answers = {
+        1: [(1, 7, "dog", "human", 1), (2, None, "cat", "import", 1)],  # gold: cat
+        2: [(3, 7, "dog", "human", 1), (4, 8, "cat", "review", 1), (5, 9, "cat", "human", 1)],
+        3: [(6, None, "cat", "import", 1), (7, 7, "dog", "human", 1)],
+    }
+    votes = _fit_votes(answers, {}, settled={1, 2})
+    assert {rid: [a[0] for a in v] for rid, v in votes.items()} == {1: [1], 2: [3, 5], 3: [6, 7]}

@@ -46,7 +46,7 @@ def _columns(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] or None
 
 
-async def _receive(request: Request, path: Path, limit: int) -> int:
+async def receive_upload(request: Request, path: Path, limit: int) -> int:
     """Write the request body to ``path``; refuse it past ``limit`` bytes. Returns its size."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -130,7 +130,7 @@ async def upload(
     access.authorize(user, "project.import")
     path = imports.upload_path(settings, filename)
     try:
-        size = await _receive(request, path, settings.upload_max_bytes)
+        size = await receive_upload(request, path, settings.upload_max_bytes)
         if size == 0:  # the schema marks the body required: nothing to import is a 422 here
             raise Invalid(
                 "the request body is empty: send the file's bytes as the body",

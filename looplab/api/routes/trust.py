@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from looplab.api.deps import CurrentUser, ProjectName, SettingsDep, StoreDep
 from looplab.api.responses import errors
-from looplab.api.routes.transfer import _receive
+from looplab.api.routes.transfer import receive_upload
 from looplab.api.trust_schemas import (
     AgreementOut,
     AnnotatorsOut,
@@ -81,7 +81,7 @@ async def import_gold(
     access.authorize(user, "gold.import")
     path = imports.upload_path(settings, filename)
     try:
-        if await _receive(request, path, settings.upload_max_bytes) == 0:
+        if await receive_upload(request, path, settings.upload_max_bytes) == 0:
             raise Invalid(
                 "the request body is empty: send the file's bytes as the body",
                 details={"field": "body"},

@@ -2,9 +2,11 @@
 // core.js; each other page has a file of its own (label.js, dashboard.js, admin.js).
 
 import { adminPage } from "./admin.js";
-import { $, api, clone, enc, focusHeading, h, number, session, setHeader, showAdminLink, signIn, signOut, token } from "./core.js";
+import { $, api, clone, enc, focusHeading, h, number, refreshHeader, session, setHeader, showAdminLink, signIn, signOut, token } from "./core.js";
 import { dashboardPage } from "./dashboard.js";
 import { labelPage } from "./label.js";
+import { recordPage, recordsPage } from "./records.js";
+import { reviewPage } from "./review.js";
 
 // ---------------------------------------------------------------- pages
 
@@ -78,6 +80,9 @@ const ROUTES = [
   [/^#\/projects$/, projectsPage],
   [/^#\/projects\/([^/]+)\/label$/, labelPage],
   [/^#\/projects\/([^/]+)\/dashboard$/, dashboardPage],
+  [/^#\/projects\/([^/]+)\/review$/, reviewPage],
+  [/^#\/projects\/([^/]+)\/records$/, recordsPage],
+  [/^#\/projects\/([^/]+)\/records\/(\d+)$/, recordPage],
   [/^#\/admin$/, adminPage],
 ];
 
@@ -134,6 +139,7 @@ function boot() {
         session.me = user;
         $("#who-name").textContent = `${user.name} · ${user.role}`;
         showAdminLink(location.hash === "#/admin");
+        refreshHeader();
       },
       () => {},
     );

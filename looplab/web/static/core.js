@@ -132,16 +132,28 @@ export function showError(error, prefix = "") {
 
 // ---------------------------------------------------------------- header
 
+let header = { project: null, active: "" };
+
+/** Draw the header again (once GET /me has said who is signed in, and so which links they get). */
+export function refreshHeader() {
+  setHeader(header.project, header.active);
+}
+
 export function setHeader(project = null, active = "") {
+  header = { project, active };
   const nav = $("#nav");
   nav.replaceChildren();
   nav.hidden = !project;
   if (project) {
     nav.append(h("span", { className: "nav-project" }, project));
-    for (const [page, text] of [
+    // Review and records are the reviewer's (the server checks every call anyway).
+    const reviewer = session.me && session.me.role !== "annotator";
+    const pages = [
       ["label", "Label"],
       ["dashboard", "Dashboard"],
-    ]) {
+      ...(reviewer ? [["review", "Review"], ["records", "Records"]] : []),
+    ];
+    for (const [page, text] of pages) {
       const link = h("a", { href: `#/projects/${enc(project)}/${page}` }, text);
       if (page === active) link.setAttribute("aria-current", "page");
       nav.append(link);

@@ -562,7 +562,7 @@ function labelIndex(key, count) {
 }
 
 /** The record as DOM nodes: a text task shows `text` large, anything else a key/value table. */
-function renderPayload(project, payload) {
+export function renderPayload(project, payload) {
   const out = [];
   let keys = Object.keys(payload);
   if (project.task === "text") {
