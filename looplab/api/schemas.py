@@ -335,9 +335,17 @@ class ModelOut(BaseModel):
     config: dict[str, Any]
     sha256: str
     created_at: dt.datetime
+    seconds: float | None = Field(
+        description="Wall time of the training (labels read, fitted, assessed, artifact saved); "
+        "null for versions trained before costs were recorded."
+    )
+    peak_mb: float | None = Field(
+        description="Resident memory (MiB) the training added at its peak; null if unknown."
+    )
 
     @classmethod
     def of(cls, m: ModelVersion) -> ModelOut:
+        spent = m.config.get("training") or {}
         return cls(
             version=m.name,
             stage=m.stage,
@@ -347,6 +355,8 @@ class ModelOut(BaseModel):
             config=m.config,
             sha256=m.sha256,
             created_at=m.created_at,
+            seconds=spent.get("seconds"),
+            peak_mb=spent.get("peak_mb"),
         )
 
 

@@ -371,7 +371,11 @@ def precompute_features(
     pipeline = build_pipeline(task, fields, estimator)
     features = pipeline[:-1].fit_transform(records)
     classifier = pipeline[-1]
-    if estimator is None and sp.issparse(features):
+    if (
+        estimator is None
+        and sp.issparse(features)
+        and not isinstance(classifier, UsedColumnsClassifier)
+    ):
         classifier = UsedColumnsClassifier(classifier)
     return features, functools.partial(clone, classifier)
 

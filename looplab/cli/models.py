@@ -119,7 +119,11 @@ def _lead(result: dict[str, Any]) -> str:
 def models(
     project_name: Annotated[str, typer.Argument(metavar="PROJECT")], as_json: JsonOpt = False
 ) -> None:
-    """Model versions: stage, held-out metrics, how many labels each saw.
+    """Model versions: stage, held-out metrics, how many labels each saw, what training cost.
+
+    ``train s`` is the training's wall time (labels read, fitted, assessed, artifact saved) and
+    ``peak MB`` the resident memory it added at its peak; ``-`` for versions trained before
+    costs were recorded.
 
     An ECE marked ``*`` is optimistic (:func:`looplab.govern.card.optimistic_calibration`); a
     footnote says why.
@@ -144,6 +148,9 @@ def models(
                 "ece_optimistic": card.optimistic_calibration(m.config.get("calibration")),
                 "calibration": (m.config.get("calibration") or {}).get("method", "none"),
                 "train_label_counts": m.config.get("train_label_counts"),
+                # Versions trained before costs were recorded have none.
+                "seconds": (m.config.get("training") or {}).get("seconds"),
+                "peak_mb": (m.config.get("training") or {}).get("peak_mb"),
                 "sha256": m.sha256,
                 "created_at": m.created_at,
             }
@@ -154,7 +161,9 @@ def models(
         return
     # The gated metric leads, beside what always answering the majority scores on it.
     table = Table("version", "stage", "labels", "test", "gated on", "baseline")
-    for name in ("accuracy", "bal. acc.", "macro-F1", "ECE", "calibration", "created"):
+    for name in ("accuracy", "bal. acc.", "macro-F1", "ECE", "calibration", "train s", "peak MB"):
+        table.add_column(name)
+    for name in ("created",):
         table.add_column(name)
     for r in rows:
         lead = f"{METRIC_LABELS[r['metric']]} {_f(r['value'])}" if r["value"] is not None else "-"
@@ -169,6 +178,8 @@ def models(
             f"{r['n_test']:,}",
             *figures,
             str(r["calibration"]),
+            "-" if r["seconds"] is None else f"{r['seconds']:.1f}",
+            "-" if r["peak_mb"] is None else f"{r['peak_mb']:,.0f}",
             str(r["created_at"])[:16],
         )
     out.print(table)

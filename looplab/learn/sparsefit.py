@@ -55,8 +55,11 @@ class UsedColumnsClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     def __init__(self, estimator: Any = None) -> None:
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any) -> UsedColumnsClassifier:
-        """Fit the wrapped classifier on the used columns of ``X``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> UsedColumnsClassifier:
+        """Fit the wrapped classifier on the used columns of ``X``.
+
+        ``sample_weight`` is handed to the wrapped classifier's ``fit`` when given.
+        """
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"))
         check_classification_targets(y)
         if sp.issparse(X):
@@ -68,7 +71,8 @@ class UsedColumnsClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         columns = np.flatnonzero(used)
         self.columns_ = columns if columns.size else np.arange(1)
         base = self.estimator if self.estimator is not None else LogisticRegression()
-        self.estimator_ = clone(base).fit(X[:, self.columns_], y)
+        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.estimator_ = clone(base).fit(X[:, self.columns_], y, **extra)
         self.classes_ = self.estimator_.classes_
         return self
 

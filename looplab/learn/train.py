@@ -6,7 +6,11 @@ classifier with ``predict_proba``, which the query strategies need:
 
 - ``task="text"``: the named fields are joined into one string per record, then TF-IDF over word
   1-2 grams and over character 2-5 grams inside word boundaries (``char_wb``, robust to typos and
-  inflections), both with sublinear term frequency, then logistic regression.
+  inflections; of the first :data:`CHAR_WINDOW` characters), both with sublinear term frequency
+  and hashed into a fixed number of columns (:data:`WORD_BITS`, :data:`CHAR_BITS`), so that
+  memory, time and the artifact do not grow with the vocabulary; then logistic regression on the
+  columns its texts use (:class:`~looplab.learn.sparsefit.UsedColumnsClassifier`). Models saved
+  before hashing keep their vocabulary-based :class:`SmallCorpusTfidf` and load as they were.
 - ``task="tabular"``: :class:`~looplab.learn.features.TypedFeatures` reads every column by the
   project's column types (:mod:`looplab.collect.schema`: numeric, categorical, boolean, date,
   text, identifier), decided at import or, without a schema, inferred at fit time the same way;
@@ -45,7 +49,7 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.base import BaseEstimator
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -53,6 +57,15 @@ from sklearn.preprocessing import FunctionTransformer
 TASKS = ("text", "tabular")
 # Packages whose types a model artifact may contain. Anything else could run code at load time.
 TRUSTED_MODULES = ("sklearn", "numpy", "scipy", "looplab")
+# The text features' fixed width: 2**WORD_BITS hashed word 1-2 grams and 2**CHAR_BITS hashed
+# character 2-5 grams of each text's first CHAR_WINDOW characters. Chosen by measuring
+# (bench/training_cost.py, README "Capacity"): on BBC News at 1,000 labels, 2**18 + 2**18
+# hashed columns were within 0.1 points of the vocabulary TF-IDF's accuracy over whole texts
+# and 0.35 points with a 500-character window (3 seeds; headlines, all shorter, gained 2.6
+# points), while the window halved the character n-grams that dominate a long text's cost.
+WORD_BITS = 18
+CHAR_BITS = 18
+CHAR_WINDOW = 500
 # Below this many documents min_df pruning is skipped: in a few dozen texts most informative
 # words occur once, and pruning them leaves the classifier nothing to learn from.
 PRUNE_FROM_DOCS = 100
@@ -243,6 +256,34 @@ def resolve_estimator(path: str) -> BaseEstimator:
     return cls()
 
 
+def head_lower(text: str) -> str:
+    """The first :data:`CHAR_WINDOW` characters of ``text``, lowercased: what character n-grams
+    read, so that a long text costs no more than a short one in them (words read all of it)."""
+    return text[:CHAR_WINDOW].lower()
+
+
+def _hashed_tfidf(analyzer: str, ngram_range: tuple[int, int], bits: int, **kw: Any) -> Pipeline:
+    # Hashing keeps no vocabulary: the width is 2**bits whatever the texts, nothing grows with
+    # the labels but the rows. alternate_sign=False keeps counts non-negative for the IDF.
+    return Pipeline(
+        [
+            (
+                "hash",
+                HashingVectorizer(
+                    analyzer=analyzer,
+                    ngram_range=ngram_range,
+                    n_features=2**bits,
+                    alternate_sign=False,
+                    norm=None,
+                    dtype=np.float32,
+                    **kw,
+                ),
+            ),
+            ("idf", TfidfTransformer(sublinear_tf=True)),
+        ]
+    )
+
+
 def _text_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
     return [
         ("text", FunctionTransformer(records_to_text, kw_args={"fields": list(fields)})),
@@ -250,28 +291,14 @@ def _text_features(fields: Sequence[str]) -> list[tuple[str, Any]]:
             "tfidf",
             FeatureUnion(
                 [
+                    # Keep one-letter words: they carry meaning in many languages.
                     (
                         "words",
-                        SmallCorpusTfidf(
-                            analyzer="word",
-                            ngram_range=(1, 2),
-                            # Keep one-letter words: they carry meaning in many languages.
-                            token_pattern=r"(?u)\b\w+\b",
-                            sublinear_tf=True,
-                            min_df=2,
-                            max_df=0.9,
-                            dtype=np.float32,
-                        ),
+                        _hashed_tfidf("word", (1, 2), WORD_BITS, token_pattern=r"(?u)\b\w+\b"),
                     ),
                     (
                         "chars",
-                        SmallCorpusTfidf(
-                            analyzer="char_wb",
-                            ngram_range=(2, 5),
-                            sublinear_tf=True,
-                            min_df=2,
-                            dtype=np.float32,
-                        ),
+                        _hashed_tfidf("char_wb", (2, 5), CHAR_BITS, preprocessor=head_lower),
                     ),
                 ]
             ),
@@ -324,8 +351,14 @@ def build_pipeline(
     if estimator is not None:
         classifier = resolve_estimator(estimator)
     elif task == "text":
-        # TF-IDF rows are L2-normalised and very sparse: the default C=1 under-fits them.
-        classifier = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced")
+        from looplab.learn.sparsefit import UsedColumnsClassifier
+
+        # TF-IDF rows are L2-normalised and very sparse: the default C=1 under-fits them. Fitted
+        # on the hashed columns its texts use only (the same model under an L2 penalty): L-BFGS
+        # keeps about 20 copies of the coefficients, classes x columns each.
+        classifier = UsedColumnsClassifier(
+            LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced")
+        )
     else:
         classifier = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
     if task == "text":

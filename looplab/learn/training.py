@@ -21,7 +21,7 @@ from looplab.core import jobs, projects
 from looplab.core.settings import Settings
 from looplab.core.store import Store
 from looplab.core.tables import Job, Project
-from looplab.learn import assess, dataset, gate, promotion, registry, train
+from looplab.learn import assess, cost, dataset, gate, promotion, registry, train
 from looplab.learn.dataset import LabeledSet
 from looplab.learn.evaluate import majority_label
 from looplab.learn.fingerprints import identical_version, training_fingerprint
@@ -42,6 +42,8 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
     started = time.perf_counter()
     if job.result and job.result.get("model"):
         return {**job.result, "note": "registered by an earlier attempt of this job"}
+    # From reading the labels to the saved artifact: what one training costs the machine.
+    meter = cost.Meter.start()
     with store.write() as session:
         project = jobs.project_of(session, job)
         project.labels_since_model = 0
@@ -65,7 +67,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 "identical_to": same,
             }
     fitted = _fit_and_assess(project, fit, test)
-    name, auto = _register(store, settings, job, fit, test, fitted, fingerprint)
+    name, auto, spent = _register(store, settings, job, fit, test, fitted, fingerprint, meter)
     result = {
         "model": name,
         "n_train": len(fit),
@@ -78,6 +80,7 @@ def train_project(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
         "warnings": [
             untrained_warning(label) for label in untrained_labels(project.labels, fitted.classes)
         ],
+        "training": spent,
     }
     if data.held_for_review:  # consensus below consensus_min_posterior: not trained on
         result["held_for_review"] = len(data.held_for_review)
@@ -110,6 +113,7 @@ class _Fitted:
     proba: np.ndarray
     note: str | None
     columns: types.Schema  # the column types the pipeline reads its input by
+    n_features: int | None  # columns the classifier was fitted on (None if it does not say)
 
 
 def _fit_and_assess(project: Project, fit: LabeledSet, test: LabeledSet) -> _Fitted:
@@ -123,6 +127,7 @@ def _fit_and_assess(project: Project, fit: LabeledSet, test: LabeledSet) -> _Fit
     )
     note = train.fit_weighted(model, fit.payloads, fit.labels, fit.weights)
     columns = trained_schema(project.task, list(project.fields), model)
+    n_features = getattr(model.steps[-1][1], "n_features_in_", None)
     classes = [str(c) for c in model.classes_]
     # Figures per row: a held-out input seen 40 times counts 40 times, as in traffic. The rows go
     # through the pipeline once: calibration, the metrics and the gate all use these.
@@ -142,7 +147,17 @@ def _fit_and_assess(project: Project, fit: LabeledSet, test: LabeledSet) -> _Fit
         calibration=calibration["method"],
         min_slice_size=int(projects.setting(project, "gate_min_slice_size")),
     )
-    return _Fitted(model, classes, calibration, metrics, rows, proba, note, columns)
+    return _Fitted(
+        model,
+        classes,
+        calibration,
+        metrics,
+        rows,
+        proba,
+        note,
+        columns,
+        None if n_features is None else int(n_features),
+    )
 
 
 def _register(
@@ -153,11 +168,20 @@ def _register(
     test: LabeledSet,
     fitted: _Fitted,
     fingerprint: str,
-) -> tuple[str, bool]:
-    """Save the artifact and register the version with its lineage; (name, auto_promote)."""
+    meter: cost.Meter,
+) -> tuple[str, bool, dict[str, Any]]:
+    """Save the artifact and register the version with its lineage and its cost.
+
+    Returns the version's name, whether to auto-promote, and the cost (``config["training"]``).
+    """
     with store.read() as session:
         path = registry.pending_artifact_path(session, jobs.project_of(session, job))
     sha = train.save_model(fitted.model, path)
+    spent = {
+        **meter.stop().to_dict(),
+        "artifact_mb": round(path.stat().st_size / 2**20, 2),
+        "n_features": fitted.n_features,
+    }
     try:
         with store.write() as session:
             project = jobs.project_of(session, job)
@@ -177,6 +201,7 @@ def _register(
                 "untrained_labels": untrained_labels(project.labels, fitted.classes),
                 "train_rows": fit.n_rows,
                 "test_rows": test.n_rows,
+                "training": spent,
                 "versions": {
                     "python": platform.python_version(),
                     "sklearn": sklearn.__version__,
@@ -203,7 +228,7 @@ def _register(
                 checkpoint={"model": version_row.name},
             )
             jobs.enqueue(session, "score", project_id=project.id)
-            return version_row.name, bool(projects.setting(project, "auto_promote"))
+            return version_row.name, bool(projects.setting(project, "auto_promote")), spent
     except BaseException:
         # Nothing refers to the file of a version that was not registered.
         path.unlink(missing_ok=True)

@@ -80,6 +80,9 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPLAB_")}
     env |= {"LOOPLAB_HOME": str(home), "LOOPLAB_RUN_WORKER": "false"}
+    # The server runs this checkout's looplab (the one that trained v1), even where the
+    # installed package is another worktree's.
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parents[1]), env.get("PYTHONPATH", "")])
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [

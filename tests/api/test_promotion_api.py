@@ -63,3 +63,13 @@ def test_gate_promote_rollback_and_card_over_http(api: Api, tmp_path) -> None:
     events = api.client.get("/api/v1/audit", headers=admin).json()["items"]
     moves = [(e["action"], e["details"].get("forced")) for e in events if "stage" not in e]
     assert ("model.production", True) in moves and ("model.archived", False) in moves
+
+
+def test_model_listing_shows_what_each_training_cost(api: Api, tmp_path) -> None:
+    with api.store.write() as session:
+        add_text_project(session)
+    train(api, tmp_path)
+    (v1,) = api.client.get(BASE, headers=api.as_("reviewer")).json()
+    assert 0 < v1["seconds"] < 600 and 0 <= v1["peak_mb"] < 4000
+    assert v1["config"]["training"]["n_features"] == 2**18 + 2**18
+    assert v1["config"]["training"]["artifact_mb"] > 0

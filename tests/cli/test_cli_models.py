@@ -205,3 +205,14 @@ def test_train_skips_a_twin_and_times_the_whole_command(
     assert result["seconds"] >= result["train_seconds"] + 1.5
     code, out, _ = run("train", "news", "--force")
     assert re.search(r"\(\d+\.\d s in all, of which training \d+\.\d s", out), out
+
+
+def test_models_show_what_each_training_cost(news: Path) -> None:
+    code, out, _ = run("models", "news", "--json")
+    (v1,) = json.loads(out)
+    assert code == 0 and 0 < v1["seconds"] < 600
+    # Resident memory the training added: at least the features of 300 texts, under a few GB.
+    assert v1["peak_mb"] is not None and 0 <= v1["peak_mb"] < 4000
+    code, out, _ = run("models", "news")
+    assert code == 0 and "train s" in out and "peak MB" in out
+    assert f"{v1['seconds']:.1f}" in out

@@ -28,3 +28,18 @@ def test_same_predictions_as_the_full_fit() -> None:
         wrapped.predict_proba(X[rest]), full.predict_proba(X[rest]), atol=1e-6
     )
     np.testing.assert_array_equal(wrapped.predict(X[rest]), full.predict(X[rest]))
+
+
+def test_sample_weight_reaches_the_wrapped_classifier() -> None:
+    # A weight of 2 is the same example twice for a loss summed over rows.
+    rng = np.random.default_rng(1)
+    X = sp.random(80, 400, density=0.02, random_state=1, format="csr")
+    y = rng.integers(0, 2, size=80)
+    weights = rng.integers(1, 3, size=80)
+    repeated = np.repeat(np.arange(80), weights)
+    model = LogisticRegression(C=10, tol=1e-10, max_iter=5000)
+    weighted = UsedColumnsClassifier(model).fit(X, y, sample_weight=weights.astype(float))
+    twice = UsedColumnsClassifier(model).fit(X[repeated], y[repeated])
+    np.testing.assert_allclose(weighted.predict_proba(X), twice.predict_proba(X), atol=1e-5)
+    unweighted = UsedColumnsClassifier(model).fit(X, y)
+    assert np.abs(unweighted.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-3
