@@ -16,9 +16,8 @@ from looplab.collect import imports
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
-from looplab.learn import labelscan, training
-from looplab.trust import annotators
-from looplab.watch import alerts, monitor, targeting
+from looplab.learn import labelscan, retention, training
+from looplab.watch import alerts, monitor, targeting, trust_triggers
 
 #: Every job kind and the function that runs it: ``handler(store, settings, job) -> result``.
 HANDLERS: dict[str, jobs.Handler] = {
@@ -28,8 +27,9 @@ HANDLERS: dict[str, jobs.Handler] = {
     "alert": alerts.send_alert,
     "import": imports.run_import,
     "label_drifted": targeting.label_drifted,
-    "reliability": annotators.run_check,
+    "reliability": trust_triggers.run_check,
     "label_scan": labelscan.scan_labels,
+    "gc": retention.run_job,
 }
 
 
@@ -46,6 +46,8 @@ PRIORITY: dict[str, int] = {
     "reliability": 1,
     "score": 2,
     "train": 3,
+    "label_scan": 3,  # minutes of cross-validation; a reviewer asked, but can review meanwhile
+    "gc": 4,  # housekeeping (auto_gc): nobody waits for it
 }
 
 

@@ -149,6 +149,9 @@ class SettingsPatch(Request):
     gold_rate: float | None = Field(None, ge=0, le=0.5)
     quarantine_policy: Literal["flag", "auto"] | None = None
     reliability_every: int | None = Field(None, ge=0, le=10**9)
+    # Retention: see looplab.learn.retention and the README's Capacity section.
+    keep_candidates: int | None = Field(None, ge=0, le=10**6)
+    auto_gc: bool | None = None
 
 
 class RecordOut(Response):
@@ -719,3 +722,36 @@ class DriftNow(View):
     )
     latency: Latency | None
     mix: dict[str, float]
+
+
+class KeptVersion(BaseModel):
+    version: str
+    reasons: list[str] = Field(
+        description="production, previous production, latest, recent candidate, audit, "
+        "suggestion or predictions (looplab.learn.retention)."
+    )
+
+
+class RemovedVersion(BaseModel):
+    version: str
+    stage: str
+    artifact: str = Field(description="The file removed (empty if outside the artifacts folder).")
+    bytes: int
+
+
+class OrphanFile(BaseModel):
+    path: str
+    bytes: int
+
+
+class GcReport(BaseModel):
+    """What ``looplab gc`` (``POST .../gc``) kept and removed, or would with ``dry_run``."""
+
+    project: str
+    dry_run: bool
+    keep_candidates: int
+    kept: list[KeptVersion]
+    removed: list[RemovedVersion]
+    orphans: list[OrphanFile] = Field(description="Artifact files no version named.")
+    lineage_runs_pruned: int
+    bytes_freed: int

@@ -74,6 +74,15 @@ class Confusion(BaseModel):
     n_records: float | None
 
 
+class AgainstConsensus(BaseModel):
+    classes: list[str]
+    counts: list[list[int]] = Field(
+        description="counts[t][a]: records the others' consensus puts in classes[t] that this "
+        "person answered classes[a] (records someone else answered too)."
+    )
+    n: int
+
+
 class FlagOut(BaseModel):
     reason: Literal["flipped_class", "near_chance", "too_fast", "gold_below"]
     value: float | None
@@ -98,6 +107,7 @@ class AnnotatorOut(BaseModel):
     estimated_accuracy: float | None = None
     agreement: Agreement | None = None
     worst_confusion: Confusion | None = None
+    confusion: AgainstConsensus | None = None
     flags: list[FlagOut]
     standing: StandingOut
 
@@ -106,11 +116,15 @@ class CheckOut(BaseModel):
     flagged: list[str]
     quarantined: list[str]
     policy: Literal["flag", "auto"]
+    triggers: list[str] = Field(
+        default_factory=list, description="agreement_below rules that fired on this check."
+    )
 
 
 class AnnotatorsOut(BaseModel):
     project: str
     quarantine_policy: Literal["flag", "auto"]
+    min_labels: int = Field(description="Nobody is flagged on fewer answers than this.")
     annotators: list[AnnotatorOut]
     check: CheckOut | None = None
 

@@ -11,6 +11,7 @@ every command:
 - :mod:`~looplab.cli.watch`: drift, monitor, triggers
 - :mod:`~looplab.cli.trust`: gold, agreement, annotators, quarantine, release
 - :mod:`~looplab.cli.review`: quality (the label-error scan)
+- :mod:`~looplab.cli.retention`: gc (remove versions retention does not keep)
 - :mod:`~looplab.cli.run`: serve, worker
 - :mod:`~looplab.cli.demo`: demo, simulate
 """
@@ -18,6 +19,6 @@ every command:
 # isort: skip_file
 # Importing a module registers its commands; `--help` lists them in this order.
 from looplab.cli.app import app
-from looplab.cli import projects, users, models, watch, trust, review, run, demo  # noqa: F401
+from looplab.cli import projects, users, models, watch, trust, review, retention, run, demo  # noqa: F401
 
 __all__ = ["app"]

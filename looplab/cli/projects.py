@@ -130,6 +130,7 @@ def import_(
                 progress=progress,
                 from_name=from_name,
             )
+        store.checkpoint()  # a whole file in one transaction: shrink SQLite's WAL back
         if as_json:
             emit_json(report.to_dict())
         else:

@@ -151,13 +151,14 @@ def annotators_cmd(
 ) -> None:
     """Per person: labels, s/label, gold accuracy, estimated accuracy, confusion, flags, status."""
     from looplab.trust import annotators  # numpy, scipy: only when called
+    from looplab.watch import trust_triggers
 
     with opened() as store:
         checked = None
         if run:
             with store.write() as session:
                 project = projects.get_project(session, project_name)
-                checked = annotators.check(session, project, actor=actor())
+                checked = trust_triggers.check(session, project, actor=actor())
         with store.read() as session:
             project = projects.get_project(session, project_name)
             found = annotators.report(session, project)
@@ -176,7 +177,8 @@ def annotators_cmd(
     if checked is not None:
         err.print(
             f"reliability check ({checked['policy']}): flagged {checked['flagged'] or 'nobody'}, "
-            f"quarantined {checked['quarantined'] or 'nobody'}"
+            f"quarantined {checked['quarantined'] or 'nobody'}; "
+            f"agreement triggers fired: {checked['triggers'] or 'none'}"
         )
 
 

@@ -243,7 +243,9 @@ def _print_triggers(rules: list[dict[str, Any]]) -> None:
         said = "never evaluated"
         if last:
             said = f"{'[bold]FIRED[/]: ' if last['fired'] else ''}{last['reason']}"
-            said += f" (window #{last['window']}, {str(last['at'])[:19]})"
+            # agreement_below judges people's answers, not a window.
+            where = f"window #{last['window']}, " if last["window"] is not None else ""
+            said += f" ({where}{str(last['at'])[:19]})"
         table.add_row(
             r["name"],
             f"{r['when']} ({params})",

@@ -173,6 +173,8 @@ def run_import(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
                 checkpoint={"report": result},
             )
             jobs.enqueue(session, "score", project_id=project.id)
+        # A whole file in one transaction grew SQLite's WAL by its size: give that back now.
+        store.checkpoint()
         return result
     except jobs.LeaseLost:
         raise

@@ -424,12 +424,17 @@ def run_worker(
     """
     name = worker_name()
     next_periodic = 0.0
+    next_checkpoint = time.monotonic() + settings.wal_checkpoint_seconds
     while not stop.is_set():
         try:
             if periodic is not None and time.monotonic() >= next_periodic:
                 with store.write() as session:
                     periodic(session)
                 next_periodic = time.monotonic() + settings.monitor_every_seconds
+            if settings.wal_checkpoint_seconds and time.monotonic() >= next_checkpoint:
+                # Between jobs, never inside one: the WAL shrinks back after each burst.
+                store.checkpoint()
+                next_checkpoint = time.monotonic() + settings.wal_checkpoint_seconds
             ran = run_one(store, settings, handlers, name, priority=priority, running=running)
         except Exception:  # the store may be briefly unreachable; keep the worker alive
             log.exception("worker loop error")

@@ -108,6 +108,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "quarantine_policy": "flag",  # flag: the reliability check only flags; auto: quarantines
     # New human answers between background reliability checks (0: only `annotators --run`).
     "reliability_every": 200,
+    # Retention (README, Capacity > Retention; looplab.learn.retention): `looplab gc` keeps the
+    # production version, the one before it, the latest, anything the audit log names or people
+    # are shown suggestions from, and this many of the newest candidates.
+    "keep_candidates": 3,
+    "auto_gc": False,  # queue a gc job after every training (off: only `looplab gc` removes)
 }
 
 
@@ -225,8 +230,9 @@ _RANGES: dict[str, tuple[int, int]] = {
     "retrain_every": (1, 10**9),
     "monitor_min_predictions": (10, 10**9),
     "reliability_every": (0, 10**9),
+    "keep_candidates": (0, 10**6),
 }
-_FLAGS = ("show_suggestions", "auto_promote")
+_FLAGS = ("show_suggestions", "auto_promote", "auto_gc")
 _TEXTS = ("strategy", "estimator", "webhook_url")
 #: Settings with a fixed set of values checked nowhere else.
 _CHOICES: dict[str, tuple[str, ...]] = {

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     monitor_every_seconds: float = Field(
         default=60.0, gt=0, description="How often workers queue monitoring of served projects."
     )
+    wal_checkpoint_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often a worker truncates SQLite's write-ahead log (0: never).",
+    )
     max_field_chars: int = Field(
         default=1_000_000,
         ge=1,

@@ -131,6 +131,7 @@ class Store:
         self, url: str, *, busy_timeout_ms: int = 30_000, artifacts_dir: Path | None = None
     ) -> None:
         self.url = url
+        self._busy_timeout_ms = busy_timeout_ms
         self.read_engine, self.write_engine = make_engines(url, busy_timeout_ms=busy_timeout_ms)
         # Model artifacts are stored by paths relative to this folder (a workspace can be
         # copied or restored elsewhere). Sessions carry it, so a service that loads a model
@@ -168,6 +169,33 @@ class Store:
     def read(self) -> Iterator[Session]:
         with self._read() as session:
             yield session
+
+    def checkpoint(self, *, wait_ms: int = 250) -> dict[str, int] | None:
+        """Copy SQLite's write-ahead log into the database file and truncate it; ``None`` on
+        PostgreSQL, which needs nothing of the kind.
+
+        SQLite checkpoints on its own (PASSIVE, at 1,000 pages) but never shrinks the ``-wal``
+        file, which keeps the size of the largest burst of writes since the database was opened
+        (issue 19: it grew in steps during the soak). ``TRUNCATE`` waits for readers still on
+        an older snapshot while holding the write lock, so it waits at most ``wait_ms`` for them
+        (writers of this process queue on the store's lock meanwhile, not on a busy loop); if a
+        long reader is still there, the log is copied as far as it can be and truncated next
+        time. Returns SQLite's answer: ``busy`` (1 if a reader held it back), the frames in the
+        log and the frames copied.
+        """
+        if self.dialect != "sqlite":
+            return None
+        with self._write_lock or threading.RLock():
+            raw = self.write_engine.raw_connection()
+            cursor = raw.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+                busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+                cursor.close()
+                raw.close()
+        return {"busy": int(busy), "frames": int(frames), "copied": int(copied)}
 
     def upgrade(self) -> None:
         """Apply Alembic migrations up to head (idempotent; safe from many replicas at once)."""

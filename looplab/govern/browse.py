@@ -18,13 +18,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from looplab.core.errors import Invalid, did_you_mean
 from looplab.core.tables import (
     Annotation,
+    LineageRun,
     ModelVersion,
     Project,
     Record,
     ReviewItem,
-    TrainingLabel,
     User,
 )
+from looplab.learn import lineage
 
 SPLITS = ("train", "test")
 
@@ -92,17 +93,22 @@ def _in_split(session: Session, project: Project, split: str) -> ColumnElement[b
             details={"field": "split", "value": split},
         )
     latest = session.scalar(
-        select(ModelVersion.id)
+        select(ModelVersion.version)
         .where(ModelVersion.project_id == project.id)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     )
-    return exists().where(
-        TrainingLabel.model_id == (latest or -1),
-        TrainingLabel.split == split,
-        TrainingLabel.annotation_id == Annotation.id,
-        Annotation.record_id == Record.id,
+    # The version's records once (an uncorrelated IN), not an EXISTS per record: SQLite ran that
+    # by walking the version's runs for every record (148 s on 16k records, 10k labels).
+    seen = (
+        select(Annotation.record_id)
+        .join(LineageRun, LineageRun.annotation_id == Annotation.id)
+        .where(
+            lineage.covering(project.id, latest if latest is not None else -1),
+            LineageRun.split == split,
+        )
     )
+    return Record.id.in_(seen)
 
 
 def _disagreeing(project: Project) -> Any:

@@ -6,10 +6,10 @@ import secrets
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from looplab.core import audit
+from looplab.core import audit, jobs, projects
 from looplab.core.errors import Conflict, NotFound, Unavailable
 from looplab.core.tables import (
     Annotation,
@@ -19,6 +19,7 @@ from looplab.core.tables import (
     TrainingLabel,
     version_name,
 )
+from looplab.learn import lineage
 
 
 class ModelUnavailable(Unavailable):
@@ -145,16 +146,15 @@ def register(
     )
     session.add(model)
     session.flush()
-    rows = [
-        {"model_id": model.id, "annotation_id": a, "split": split, "weight": weights.get(a)}
+    seen: dict[int, tuple[str, int | None]] = {
+        a: (split, weights.get(a))
         for split, ids, weights in (
-            ("train", train_annotations, train_weights),
             ("test", test_annotations, test_weights),
+            ("train", train_annotations, train_weights),
         )
         for a in ids
-    ]
-    if rows:
-        session.execute(insert(TrainingLabel), rows)
+    }
+    lineage.record(session, model, seen)
     audit.record(
         session,
         actor=actor,
@@ -170,6 +170,8 @@ def register(
             "metrics": {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece")},
         },
     )
+    if projects.setting(project, "auto_gc"):  # retention: see looplab.learn.retention
+        jobs.enqueue(session, "gc", project_id=project.id)
     return model
 
 

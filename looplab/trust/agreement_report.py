@@ -23,7 +23,7 @@ from looplab.trust.agreement import (
     krippendorff_alpha,
     pairwise_kappa,
 )
-from looplab.trust.answers import people_matrix
+from looplab.trust.answers import PeopleAnswers, people_matrix
 
 #: Time batches of ``looplab agreement --by`` and the numpy unit each truncates to.
 BATCHES = {"day": "D", "week": "W", "month": "M"}
@@ -54,6 +54,27 @@ def _batch_names(answered_at: np.ndarray, by: str) -> np.ndarray:
     return answered_at.astype(f"M8[{BATCHES[by]}]").astype(str)
 
 
+def _check_by(by: str) -> None:
+    if by not in BATCHES:
+        raise Invalid(f"unknown batch {by!r}; valid: {', '.join(BATCHES)}", details={"field": "by"})
+
+
+def _per_batch(m: PeopleAnswers, by: str, n_boot: int) -> list[dict[str, Any]]:
+    names = _batch_names(m.answered_at, by)
+    found = alpha_per_batch(m.values, names, n_classes=len(m.classes), n_boot=n_boot)
+    return [{"batch": str(b), **alpha_dict(r)} for b, r in found.items()]
+
+
+def per_batch(
+    session: Session, project: Project, *, by: str = "week", n_boot: int = 1000
+) -> list[dict[str, Any]]:
+    """Alpha of each time batch of overlapped records, oldest first (what ``agreement_below``
+    reads): ``{"batch", "alpha", "low", "high", "level", "n_records", "n_labels"}``."""
+    _check_by(by)
+    m = people_matrix(session, project, only_overlap=True)
+    return _per_batch(m, by, n_boot) if m.records else []
+
+
 def agreement(
     session: Session,
     project: Project,
@@ -63,8 +84,7 @@ def agreement(
     n_boot: int = 1000,
 ) -> dict[str, Any]:
     """Alpha overall, per label and per batch, and kappa per pair, as plain data."""
-    if by not in BATCHES:
-        raise Invalid(f"unknown batch {by!r}; valid: {', '.join(BATCHES)}", details={"field": "by"})
+    _check_by(by)
     if min_shared < 2:
         raise Invalid("min_shared must be at least 2", details={"field": "min_shared"})
     m = people_matrix(session, project, only_overlap=True)
@@ -81,9 +101,8 @@ def agreement(
         m.classes[c]: alpha_dict(r)
         for c, r in alpha_per_label(m.values, n_classes=k, n_boot=n_boot).items()
     }
-    batches = alpha_per_batch(m.values, _batch_names(m.answered_at, by), n_classes=k, n_boot=n_boot)
     out["by"] = by
-    out["per_batch"] = [{"batch": str(b), **alpha_dict(r)} for b, r in batches.items()]
+    out["per_batch"] = _per_batch(m, by, n_boot)
     out["pairs"] = [
         {
             "a": m.people[p.a],

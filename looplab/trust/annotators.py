@@ -18,20 +18,38 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from looplab.core import jobs, projects
-from looplab.core.settings import Settings
-from looplab.core.store import Store
-from looplab.core.tables import Job, Project, User
+from looplab.core import projects
+from looplab.core.tables import Project, User
 from looplab.trust import MISSING, standing
 from looplab.trust.answers import PeopleAnswers, people_matrix
-from looplab.trust.reliability import AnnotatorEvidence, annotator_evidence
+from looplab.trust.consensus import DawidSkeneResult, dawid_skene
+from looplab.trust.reliability import (
+    AnnotatorEvidence,
+    FlagRule,
+    annotator_evidence,
+    others_consensus,
+)
 
 
 def _num(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), digits)
 
 
-def _person(e: AnnotatorEvidence, m: PeopleAnswers) -> dict[str, Any]:
+def against_consensus(m: PeopleAnswers, consensus: DawidSkeneResult, j: int) -> dict[str, Any]:
+    """Person ``j``'s answers against the others' consensus, as counts of records.
+
+    ``counts[t][a]``: records the others' consensus (own answer divided out, as the flags read
+    it) puts in class ``t`` that this person answered ``a``; only records someone else answered
+    too, so a person alone on a record is not graded by their own vote.
+    """
+    items, posterior = others_consensus(m.values, consensus, j)
+    k = len(m.classes)
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (posterior.argmax(axis=1), m.values[items, j]), 1)
+    return {"classes": list(m.classes), "counts": counts.tolist(), "n": len(items)}
+
+
+def _person(e: AnnotatorEvidence, m: PeopleAnswers, consensus: DawidSkeneResult) -> dict[str, Any]:
     worst = None
     if e.worst_class >= 0 and e.worst_rate > 0:
         worst = {
@@ -64,6 +82,7 @@ def _person(e: AnnotatorEvidence, m: PeopleAnswers) -> dict[str, Any]:
             "kappa": _num(e.kappa),
         },
         "worst_confusion": worst,
+        "confusion": against_consensus(m, consensus, e.annotator),
         "flags": [
             {
                 "reason": f.reason,
@@ -82,10 +101,18 @@ def evidence(session: Session, project: Project) -> list[dict[str, Any]]:
     if not m.records:
         return []
     gold = m.gold if np.any(m.gold != MISSING) else None
+    # Fitted here, not inside annotator_evidence, so each person's table of answers against
+    # consensus reads the very fit their flags were read from.
+    consensus = dawid_skene(m.values, n_classes=len(m.classes), known=gold)
     found = annotator_evidence(
-        m.values, n_classes=len(m.classes), gold=gold, seconds=m.seconds, class_names=m.classes
+        m.values,
+        n_classes=len(m.classes),
+        consensus=consensus,
+        gold=gold,
+        seconds=m.seconds,
+        class_names=m.classes,
     )
-    return [_person(e, m) for e in found]
+    return [_person(e, m, consensus) for e in found]
 
 
 def report(session: Session, project: Project) -> dict[str, Any]:
@@ -103,6 +130,7 @@ def report(session: Session, project: Project) -> dict[str, Any]:
     return {
         "project": project.name,
         "quarantine_policy": projects.setting(project, "quarantine_policy"),
+        "min_labels": FlagRule().min_labels,
         "annotators": people,
     }
 
@@ -138,10 +166,3 @@ def check(session: Session, project: Project, *, actor: str) -> dict[str, Any]:
         elif standing.flag(session, project, user, evidence=proof, actor=actor) is not None:
             flagged.append(name)
     return {"flagged": flagged, "quarantined": quarantined, "policy": "auto" if auto else "flag"}
-
-
-def run_check(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
-    """The ``reliability`` job: :func:`check` on the job's project, in one transaction."""
-    with store.write() as session:
-        project = jobs.project_of(session, job)
-        return check(session, project, actor=str(job.params.get("actor", "reliability")))

@@ -7,6 +7,7 @@ Rules live in the project settings under ``triggers``, a list of objects::
     {"name": "feedback-accuracy", "when": "accuracy_below", "threshold": 0.85,
      "source": "feedback", "min_n": 50, "actions": ["retrain", "alert"]}
     {"name": "corrections", "when": "corrections", "count": 100, "actions": ["retrain"]}
+    {"name": "crowd", "when": "agreement_below", "alpha": 0.6, "drop": 0.15, "actions": ["alert"]}
 
 ``drift`` fires once when the last ``windows`` monitor windows all reached ``level`` (default
 ``performance``, the alarm; ``predictions`` or ``inputs`` to act on warnings, see
@@ -15,8 +16,9 @@ once, not every window; ``accuracy_below`` fires when a
 window's accuracy (from volunteered ``feedback``, the ``audit`` sample, or the label-free
 ``estimate``) falls below ``threshold``
 with at least ``min_n`` observations, once per crossing; ``corrections`` fires each time ``count``
-new corrections have arrived since it last fired. Every decision, fired or not, is stored and
-audited.
+new corrections have arrived since it last fired; ``agreement_below`` fires when people stop
+agreeing (:mod:`looplab.watch.agreement_rule`; judged after each reliability check, not on
+monitor windows). Every decision, fired or not, is stored and audited.
 
 ``accuracy_below`` judges the latest window with ``min_n`` observations, which is not always the
 window just closed: feedback counts in the window of the prediction it judges and arrives late,
@@ -44,9 +46,9 @@ from looplab.core import audit, jobs, projects
 from looplab.core.errors import Invalid
 from looplab.core.settings import Settings
 from looplab.core.tables import Feedback, MonitorWindow, Project, TriggerDecision, version_name
-from looplab.watch import levels, windows
+from looplab.watch import agreement_rule, levels, windows
 
-WHEN = ("drift", "accuracy_below", "corrections")
+WHEN = ("drift", "accuracy_below", "corrections", agreement_rule.WHEN)
 #: Windows an ``accuracy_below`` rule on the audit sample looks back over for enough answers.
 AUDIT_LOOKBACK = 20
 ACTIONS = ("label", "retrain", "alert")
@@ -84,7 +86,10 @@ def parse_rules(raw: Any) -> list[Rule]:
             raise Invalid(f"two triggers are named {name!r}", details=where)
         names.add(name)
         params = {k: v for k, v in item.items() if k not in ("name", "when", "actions")}
-        _check_params(when, params, i)
+        if when == agreement_rule.WHEN:
+            agreement_rule.check_params(params, tuple(actions), i)
+        else:
+            _check_params(when, params, i)
         rules.append(Rule(name, when, tuple(actions), params))
     return rules
 
@@ -144,16 +149,25 @@ def decide(
     corrections_since_fired: int,
     *,
     last_fired_window: int | None = None,
+    batches: list[dict[str, Any]] | None = None,
+    last_fired_batch: str | None = None,
 ) -> tuple[bool, str]:
     """Whether ``rule`` fires now, and why, given the windows so far (oldest first).
 
     ``reports`` may carry their window's id under ``"window"``; ``last_fired_window`` is the id
     of the window the rule last fired on, which ``accuracy_below`` never fires on again.
+    ``agreement_below`` reads ``batches`` (alpha per time batch, oldest first) instead, and never
+    fires twice on ``last_fired_batch`` (:func:`looplab.watch.agreement_rule.decide`).
 
     Only some windows matter, so callers may pass just those, in order: ``drift`` with
     ``windows`` k reads the last k + 1 alarms; ``accuracy_below`` the two latest reports with
     ``min_n`` observations or, when none has, the one with the most.
     """
+    if rule.when == agreement_rule.WHEN:
+        fired, reason, _ = agreement_rule.decide(
+            rule.params, batches or [], last_fired_batch=last_fired_batch
+        )
+        return fired, reason
     if rule.when == "drift":
         k = int(rule.params["windows"])
         streak = 0
@@ -216,7 +230,12 @@ def run_triggers(
     on (:func:`_windows_to_judge`), a handful whatever the version's history: reading every
     window's report took 0.3 s at 2,000 windows and 3.8 s at 20,000, holding SQLite's lock.
     """
-    rules = parse_rules(projects.setting(project, "triggers"))
+    # agreement_below reads people's answers, not windows: the reliability check runs it.
+    rules = [
+        r
+        for r in parse_rules(projects.setting(project, "triggers"))
+        if r.when != agreement_rule.WHEN
+    ]
     if not rules:
         return []
     # A new version starts a new history: a drift streak or an accuracy crossing of the old
@@ -249,7 +268,7 @@ def run_triggers(
         if decision:
             fired.append(rule.name)
             actions = act(session, project, history[at], reports[at], rule, reason, settings)
-        _store_decision(session, project, rule, history[at], decision, reason, actions)
+        store_decision(session, project, rule, history[at], decision, reason, actions)
     return fired
 
 
@@ -302,19 +321,22 @@ def _corrections(session: Session, project_id: int, since: Any) -> int:
     return int(session.scalar(query) or 0)
 
 
-def _store_decision(
+def store_decision(
     session: Session,
     project: Project,
     rule: Rule,
-    target: MonitorWindow,
+    target: MonitorWindow | None,
     decision: bool,
     reason: str,
     actions: dict[str, Any],
+    *,
+    actor: str = "monitor",
 ) -> None:
+    """Store and audit one decision of ``rule`` (on the window it judged, if it judges one)."""
     row = TriggerDecision(
         project_id=project.id,
         trigger=rule.name,
-        window_id=target.id,
+        window_id=None if target is None else target.id,
         fired=decision,
         reason=reason,
         actions=actions,
@@ -323,7 +345,7 @@ def _store_decision(
     session.flush()
     audit.record(
         session,
-        actor="monitor",
+        actor=actor,
         action="trigger.decide",
         entity_type="trigger",
         entity_id=row.id,

@@ -51,6 +51,17 @@ SETTINGS_CASES: list[tuple[str, Any, bool]] = [
     ("quarantine_policy", "ban", False),
     ("reliability_every", 0, True),
     ("reliability_every", -1, False),
+    # The agreement_below trigger rule (looplab.watch.agreement_rule).
+    ("triggers", [{"when": "agreement_below", "alpha": 0.6, "drop": 0.15}], True),
+    ("triggers", [{"when": "agreement_below"}], False),
+    ("triggers", [{"when": "agreement_below", "alpha": 0.6, "actions": ["retrain"]}], False),
+    ("triggers", [{"when": "agreement_below", "drop": 0}], False),
+    ("triggers", [{"when": "agreement_below", "alpha": 0.6, "min_items": 1}], False),
+    # Retention (looplab.learn.retention).
+    ("keep_candidates", 0, True),
+    ("keep_candidates", 5, True),
+    ("keep_candidates", -1, False),
+    ("keep_candidates", 2.5, False),
 ]
 
 

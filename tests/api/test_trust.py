@@ -150,3 +150,26 @@ def test_gold_upload_all_or_nothing_and_shown_like_any_record(news: Api) -> None
         )
         assert again.status_code == 200 and again.json()["batch_id"] is None
         assert (again.json()["n_human"], again.json()["needed"]) == (0, 1)
+
+
+def test_check_over_http_runs_the_agreement_rules(news: Api) -> None:
+    """POST .../annotators/check: the reliability check, then the agreement_below rules; its
+    decision stored without a window (the rule judges people's answers, not predictions)."""
+    from looplab.core.tables import TriggerDecision
+
+    answer_everything(news)
+    rule = {"name": "crowd", "when": "agreement_below", "alpha": 0.9, "min_items": 5, "by": "day"}
+    with news.store.write() as session:
+        projects.write_settings(
+            session, projects.get_project(session, "news"), {"triggers": [rule]}, actor="t"
+        )
+    got = news.client.post(f"{BASE}/annotators/check", headers=news.as_("reviewer"))
+    assert got.status_code == 200
+    assert got.json()["triggers"] == ["crowd"]  # ann and bob disagree on every odd record
+    with news.store.read() as session:
+        [decision] = session.scalars(select(TriggerDecision)).all()
+    assert decision.fired and decision.window_id is None and "< 0.9" in decision.reason
+    assert (
+        news.client.post(f"{BASE}/annotators/check", headers=news.as_("annotator")).status_code
+        == 403
+    )

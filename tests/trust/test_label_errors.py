@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from looplab.trust.label_errors import out_of_fold_probabilities, suspects
+from looplab.trust.label_errors import (
+    default_estimators,
+    out_of_fold_ensemble,
+    out_of_fold_probabilities,
+    suspects,
+)
 
 
 def _lr() -> object:
@@ -101,6 +110,7 @@ def test_single_estimator_and_sequence_agree() -> None:
         ({"folds": 60}, "at least 60 records"),
         ({"estimators": []}, "estimators is empty"),
         ({"estimators": SVC()}, "no predict_proba"),
+        ({"threads": 0}, "threads must be"),
     ],
 )
 def test_bad_input_to_out_of_fold_probabilities(kwargs: dict[str, object], message: str) -> None:
@@ -137,3 +147,92 @@ def test_large_sets_approximate_the_kernel_instead_of_fitting_an_svc() -> None:
     large = default_estimators(0, SVC_MAX_RECORDS + 1)[1]
     assert not any(isinstance(step, Nystroem) for _, step in small.steps)
     assert any(isinstance(step, Nystroem) for _, step in large.steps)
+
+
+class _Constant(ClassifierMixin, BaseEstimator):
+    """Predicts the same class probabilities for every record (a hand-computable member)."""
+
+    def __init__(self, proba: tuple[float, ...] = (0.5, 0.5)) -> None:
+        self.proba = proba
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Constant:
+        self.classes_ = np.arange(len(self.proba))
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.tile(np.asarray(self.proba, dtype=float), (len(X), 1))
+
+
+def test_selection_keeps_the_subset_with_the_lowest_log_loss_by_hand() -> None:
+    """Constant members, so every out-of-fold row is the member's vector.
+
+    Labels: six 0s, three 1s, one 2. A = (.6, .3, .1): loss (6 ln(1/.6) + 3 ln(1/.3) + ln 10)/10
+    = 0.898; B = (.2, .4, .4): 1.332; their average (.4, .35, .25): 1.003. A alone wins.
+    """
+    X = np.zeros((10, 1))
+    y = np.array([0] * 6 + [1] * 3 + [2])
+    a, b = _Constant((0.6, 0.3, 0.1)), _Constant((0.2, 0.4, 0.4))
+    result = out_of_fold_ensemble(X, y, [a, b], folds=2, seed=0)
+    assert result.members == (0,)
+    np.testing.assert_allclose(result.log_loss, [0.8980, 1.3322], atol=1e-4)
+    assert result.ensemble_log_loss == pytest.approx(0.8980, abs=1e-4)
+    np.testing.assert_allclose(result.probabilities, np.tile([0.6, 0.3, 0.1], (10, 1)))
+    # Without selection both are averaged; with the average's loss being lower it is chosen.
+    both = out_of_fold_probabilities(X, y, [a, b], folds=2, select=False)
+    np.testing.assert_allclose(both, np.tile([0.4, 0.35, 0.25], (10, 1)))
+    c, d = _Constant((0.9, 0.1)), _Constant((0.1, 0.9))
+    y2 = np.array([0] * 5 + [1] * 5)
+    # c alone: (5 ln(1/.9) + 5 ln 10)/10 = 1.204; d the same; their average (.5, .5): ln 2.
+    mixed = out_of_fold_ensemble(X, y2, [c, d], folds=2, seed=0)
+    assert mixed.members == (0, 1)
+    assert mixed.ensemble_log_loss == pytest.approx(np.log(2), abs=1e-9)
+    np.testing.assert_allclose(mixed.log_loss, [1.2040, 1.2040], atol=1e-4)
+
+
+def test_sparse_input_gets_the_text_candidates_and_works_by_default() -> None:
+    texts = [f"goal match team {i}" for i in range(30)] + [
+        f"vote minister law {i}" for i in range(30)
+    ]
+    X = TfidfVectorizer().fit_transform(texts)
+    y = np.array([0] * 30 + [1] * 30)
+    y[[3, 40]] = 1 - y[[3, 40]]
+    for model in default_estimators(0, sparse=True):
+        steps = getattr(model, "steps", [])
+        assert not any(isinstance(step, StandardScaler) for _, step in steps)
+    # Naive Bayes reads counts: a candidate only for non-negative features.
+    assert any(isinstance(m, MultinomialNB) for m in default_estimators(0, sparse=True))
+    signed = default_estimators(0, sparse=True, nonnegative=False)
+    assert not any(isinstance(m, MultinomialNB) for m in signed)
+    negative = X.copy()
+    negative.data[0] = -1.0
+    assert out_of_fold_probabilities(negative, y, folds=3).shape == (60, 2)
+    # The dense default would fail on sparse input (a scaler cannot centre it).
+    found = suspects(y, out_of_fold_probabilities(X, y, folds=3, seed=0))
+    assert set(found.indices[:2].tolist()) == {3, 40}
+
+
+def test_too_many_candidates_to_select_among() -> None:
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match="at most 6 estimators"):
+        out_of_fold_ensemble(X[:50], y[:50] % 2, [_lr()] * 7, folds=3)
+
+
+class _ThreadSpy(_Constant):
+    """Records the BLAS threads it was allowed while fitting."""
+
+    seen: list[int] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _ThreadSpy:
+        type(self).seen.extend(i["num_threads"] for i in threadpool_info())
+        return super().fit(X, y)
+
+
+def test_fits_run_with_one_blas_thread_by_default() -> None:
+    X, y = np.zeros((10, 1)), np.array([0, 1] * 5)
+    _ThreadSpy.seen = []
+    out_of_fold_probabilities(X, y, _ThreadSpy(), folds=2)
+    assert _ThreadSpy.seen and set(_ThreadSpy.seen) == {1}
+    with threadpool_limits(limits=2):
+        _ThreadSpy.seen = []
+        out_of_fold_probabilities(X, y, _ThreadSpy(), folds=2, threads=None)
+        assert max(_ThreadSpy.seen) == 2

@@ -79,3 +79,24 @@ def test_under_policy_flag_the_check_only_flags(store: Store, tmp_path: Path) ->
     with store.read() as session:
         statuses = session.scalars(select(AnnotatorStanding.status)).all()
     assert statuses == ["flagged"]
+
+
+def test_report_shows_each_persons_answers_against_the_others_consensus(store: Store) -> None:
+    """The table the dashboard's heatmap draws: mallory's sport articles sit in the
+    (sport, business) cell, the flipped cell her flag names."""
+    crowd(store, reliability_every=0)
+    from looplab.trust import annotators
+
+    with store.read() as session:
+        report = annotators.report(session, projects.get_project(session, "news"))
+    people = {p["user"]: p for p in report["annotators"]}
+    table = people["mallory"]["confusion"]
+    sport, business = table["classes"].index("sport"), table["classes"].index("business")
+    counts = np.array(table["counts"])
+    assert table["n"] == 60 == counts.sum()
+    assert counts[sport, business] == counts[sport].sum() > 5
+    assert counts[sport, sport] == 0
+    worst = people["mallory"]["worst_confusion"]
+    assert (worst["truth"], worst["answered"]) == ("sport", "business")
+    ann = np.array(people["ann"]["confusion"]["counts"])
+    assert np.trace(ann) >= 0.9 * ann.sum()

@@ -1,7 +1,8 @@
-"""Admin operations the UI needs beyond create: a project's settings, disabling users, new tokens.
+"""Admin operations the UI needs beyond create: a project's settings, disabling users, new
+tokens, removing the model versions retention does not keep.
 
 The handlers call the functions the CLI calls (``looplab config``, ``looplab user revoke``,
-``looplab user token``), so both paths validate and audit alike.
+``looplab user token``, ``looplab gc``), so both paths validate and audit alike.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from looplab.api.deps import CurrentUser, StoreDep
-from looplab.api.schemas import UserCreated, UserOut
+from looplab.api.deps import CurrentUser, ProjectName, StoreDep
+from looplab.api.schemas import GcReport, UserCreated, UserOut
 from looplab.core import projects
 from looplab.govern import access
+from looplab.learn import retention
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -62,3 +64,13 @@ def issue_token(name: str, user: CurrentUser, store: StoreDep) -> UserCreated:
             created_at=target.created_at,
             token=token,
         )
+
+
+@router.post("/projects/{name}/gc", response_model=GcReport, tags=["models"])
+def collect_garbage(
+    name: ProjectName, user: CurrentUser, store: StoreDep, dry_run: bool = False
+) -> dict[str, Any]:
+    """Remove the model versions (and artifact files) retention does not keep, audited; with
+    ``dry_run``, only say what would go. As ``looplab gc``."""
+    access.authorize(user, "model.manage")
+    return retention.collect(store, name, actor=user.name, dry_run=dry_run)

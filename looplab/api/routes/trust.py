@@ -127,13 +127,14 @@ def annotators(name: str, user: CurrentUser, store: StoreDep) -> AnnotatorsOut:
 
 @router.post("/annotators/check", response_model=CheckOut)
 def check(name: str, user: CurrentUser, store: StoreDep) -> CheckOut:
-    """Run the reliability check now: flags, and quarantines under `quarantine_policy=auto`."""
-    from looplab.trust import annotators as evidence
+    """Run the reliability check now: flags, and quarantines under `quarantine_policy=auto`;
+    then the `agreement_below` trigger rules."""
+    from looplab.watch import trust_triggers
 
     with store.write() as session:
         project = projects.get_project(session, name)
         access.authorize(user, "annotator.decide")
-        return CheckOut(**evidence.check(session, project, actor=user.name))
+        return CheckOut(**trust_triggers.check(session, project, actor=user.name))
 
 
 def _decide(

@@ -1,8 +1,10 @@
 // The dashboard page (#/projects/NAME/dashboard): progress, labels per class and per person, the
-// learning curve, then the monitoring panel (monitor.js).
+// learning curve, then the annotators panel (trust.js, reviewers) and the monitoring panel
+// (monitor.js). The page's section gets data-loaded when every part has been drawn.
 
 import { $, api, clone, enc, focusHeading, h, niceTicks, number, percent, setHeader, svg as s } from "./core.js";
 import { monitorPanel } from "./monitor.js";
+import { trustPanel } from "./trust.js";
 
 export async function dashboardPage(view, name) {
   setHeader(name, "dashboard");
@@ -58,7 +60,10 @@ export async function dashboardPage(view, name) {
         "A model is trained in the background once enough records are labeled; its test scores appear here.",
       ),
     );
-  await monitorPanel(view, name, $("section", view.el));
+  const root = $("section", view.el);
+  await trustPanel(view, name, root);
+  await monitorPanel(view, name, root);
+  root.dataset.loaded = "true";
 }
 
 /** "on 20 test records, 95% interval 60% to 93%": what a held-out score needs beside it. */
