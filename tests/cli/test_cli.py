@@ -9,23 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from looplab.cli.app import app
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
-    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
-    return tmp_path / "ws"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+from tests.cli.conftest import run
 
 
 def test_importing_the_cli_leaves_the_heavy_libraries_alone() -> None:

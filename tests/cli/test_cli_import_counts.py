@@ -6,25 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from looplab.cli import app
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
-    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
-    return tmp_path / "ws"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
+from tests.cli.conftest import run
 
 ROWS = "order,shop,hour,late\no1,a,1,yes\no2,a,1,no\no3,a,1,no\no4,b,2,yes\n"
 

@@ -5,28 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from looplab.cli import app
 from looplab.core import jobs
 from looplab.core.settings import Settings
 from looplab.core.store import Store
+from tests.cli.conftest import run
 from tests.textdata import add_text_project
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
-    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
-    return tmp_path / "ws"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_jobs_shows_each_jobs_worker_attempt_and_heartbeat(home: Path) -> None:

@@ -6,25 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from looplab.cli.app import app
+from tests.cli.conftest import run
 from tests.reviewdata import LABELS, seeded_rows
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOOPLAB_HOME", str(tmp_path / "ws"))
-    monkeypatch.delenv("LOOPLAB_DATABASE_URL", raising=False)
-    return tmp_path / "ws"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def project(tmp_path: Path, n: int, flips: int) -> None:
